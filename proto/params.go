@@ -1,0 +1,87 @@
+package proto
+
+// Pass is an encode pass type (SPEC §8.1).
+type Pass uint8
+
+const (
+	PassNone     Pass = 0
+	PassCompress Pass = 1
+	PassXOR      Pass = 4
+)
+
+func (p Pass) String() string {
+	switch p {
+	case PassNone:
+		return "none"
+	case PassCompress:
+		return "compress"
+	case PassXOR:
+		return "xor"
+	}
+	return "unknown"
+}
+
+// Protocol size constants (SPEC §13, §14, §18.2).
+const (
+	DefaultMaxPacket  = 512  // max_packet_size offered by RS and sent by EQ clients
+	MaxInflate        = 4096 // inflate output cap (RS)
+	CompressThreshold = 30   // regions of this many bytes or fewer are never deflated
+	MaxElement        = 255  // largest OP_Combined element
+	MaxDatagram       = 65536
+	flagDeflated      = 0x5a
+	flagPlain         = 0xa5
+)
+
+// Params are a session's negotiated wire parameters (SPEC §6.3, §5.2). Build
+// them with NewParams: the zero value lacks the precomputed CRC seed.
+type Params struct {
+	Key       uint32
+	CRCBytes  int     // 0, 2 or 4
+	Passes    [2]Pass // applied in order on send, reversed on receive
+	MaxPacket int     // negotiated max datagram size
+	crcSeed   uint32  // CRC-32 state after the key's four bytes
+}
+
+// NewParams returns Params with the CRC seed precomputed. A crcBytes other
+// than 0, 2 or 4 is an error (RS would reject every packet); an unknown pass
+// value is treated as none, as RS does.
+func NewParams(key uint32, crcBytes int, passes [2]Pass, maxPacket int) (Params, error) {
+	if crcBytes != 0 && crcBytes != 2 && crcBytes != 4 {
+		return Params{}, ErrBadCRCBytes
+	}
+	for i, p := range passes {
+		if p != PassCompress && p != PassXOR {
+			passes[i] = PassNone
+		}
+	}
+	if maxPacket <= 0 {
+		maxPacket = DefaultMaxPacket
+	}
+	return Params{Key: key, CRCBytes: crcBytes, Passes: passes, MaxPacket: maxPacket, crcSeed: crcSeed(key)}, nil
+}
+
+// SetKey changes the key and recomputes the CRC seed.
+func (p *Params) SetKey(key uint32) {
+	p.Key = key
+	p.crcSeed = crcSeed(key)
+}
+
+// Compressing reports whether either pass is compression.
+func (p *Params) Compressing() bool {
+	return p.Passes[0] == PassCompress || p.Passes[1] == PassCompress
+}
+
+// FragmentSizes returns how many bytes of an inner packet the first fragment
+// and each later fragment carry (SPEC §13.2): max−crc−9 and max−crc−5, which
+// reserve one byte for the compression flag.
+func (p *Params) FragmentSizes() (first, rest int) {
+	return p.MaxPacket - p.CRCBytes - 9, p.MaxPacket - p.CRCBytes - 5
+}
+
+// MaxUnfragmented is M_raw (SPEC §13.1): the largest inner packet sent as one
+// OP_Packet.
+func (p *Params) MaxUnfragmented() int { return p.MaxPacket - p.CRCBytes - 5 }
+
+// MaxUnreliable is the largest unreliable application packet sent raw;
+// longer ones are sent reliably on stream 0 (SPEC §15 step 3).
+func (p *Params) MaxUnreliable() int { return MaxElement - p.CRCBytes }
