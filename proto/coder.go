@@ -44,6 +44,18 @@ func (c *Coder) Decode(p *Params, d []byte) ([]byte, error) {
 			return d, nil
 		}
 	}
+	return c.decodeEncoded(p, d)
+}
+
+// decodeEncoded is Decode without the keepalive/ping discard and the exempt
+// check: the CRC and the passes only. Tests use it to check the captured
+// keepalives, whose CRC and passes an RS receiver never looks at.
+func (c *Coder) decodeEncoded(p *Params, d []byte) ([]byte, error) {
+	// Params is a plain struct; a hand-built one with a negative CRCBytes
+	// must not slice out of range.
+	if uint(p.CRCBytes) > 4 {
+		return nil, ErrBadCRCBytes
+	}
 	n := len(d) - p.CRCBytes
 	if n < 1 {
 		return nil, ErrShortCRC
@@ -52,6 +64,9 @@ func (c *Coder) Decode(p *Params, d []byte) ([]byte, error) {
 		return nil, ErrBadCRC
 	}
 	pkt := d[:n]
+	if pkt[0] == 0 && len(pkt) < 2 {
+		return nil, ErrShortPacket // a protocol packet needs its opcode byte
+	}
 	off := regionOffset(pkt)
 	for i := len(p.Passes) - 1; i >= 0; i-- {
 		switch p.Passes[i] {
@@ -108,19 +123,35 @@ func (c *Coder) nextInflateBuf() []byte {
 	return buf
 }
 
+// emptyZlib is a complete zlib stream of no data. The reader is created on
+// it so that a hostile first packet with a bad header cannot make every
+// later packet allocate a new reader.
+var emptyZlib = []byte{0x78, 0x01, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01}
+
 // inflateTo inflates the zlib stream src into out, failing when the output
 // exceeds MaxInflate bytes or the stream does not end cleanly.
 func (c *Coder) inflateTo(out, src []byte) (int, error) {
-	c.zsrc.Reset(src)
 	if c.zr == nil {
+		c.zsrc.Reset(emptyZlib)
 		zr, err := zlib.NewReader(&c.zsrc)
 		if err != nil {
-			return 0, ErrInflate
+			return 0, ErrInflate // unreachable: emptyZlib is valid
 		}
 		c.zr = zr
-	} else if err := c.zr.(zlib.Resetter).Reset(&c.zsrc, nil); err != nil {
+	}
+	// A preset dictionary (FDICT) makes C zlib's inflate return Z_NEED_DICT,
+	// which RS treats as a failure; reject it rather than inflating with an
+	// empty dictionary.
+	if len(src) >= 2 && src[1]&0x20 != 0 {
 		return 0, ErrInflate
 	}
+	c.zsrc.Reset(src)
+	if err := c.zr.(zlib.Resetter).Reset(&c.zsrc, nil); err != nil {
+		return 0, ErrInflate
+	}
+	// One byte past the cap tells an over-long stream from one that is
+	// exactly MaxInflate bytes; reading stops there, so a zlib bomb costs at
+	// most MaxInflate+1 bytes of work.
 	if len(out) > MaxInflate+1 {
 		out = out[:MaxInflate+1]
 	}
@@ -138,7 +169,7 @@ func (c *Coder) inflateTo(out, src []byte) (int, error) {
 			return 0, ErrInflate
 		}
 		if m == 0 && n == len(out) {
-			return 0, ErrInflateTooBig
+			return 0, ErrInflateTooBig // out shorter than the cap is full
 		}
 	}
 }
