@@ -33,8 +33,8 @@ const (
 	// of SPEC §13.2 shrink to nothing or go negative. 32 is the smallest size
 	// the SPEC's own vectors use (§25.8).
 	MinMaxPacket = 32
-	flagDeflated      = 0x5a
-	flagPlain         = 0xa5
+	flagDeflated = 0x5a
+	flagPlain    = 0xa5
 )
 
 // Params are a session's negotiated wire parameters (SPEC §6.3, §5.2). Build
