@@ -2,9 +2,12 @@ package proto
 
 import (
 	"bytes"
+	"encoding/binary"
+	"hash/adler32"
 	"hash/crc32"
 	"io"
 
+	"github.com/klauspost/compress/flate"
 	"github.com/klauspost/compress/zlib"
 )
 
@@ -13,7 +16,6 @@ import (
 // so one Coder serves every session of one goroutine (a shard); it is not
 // safe for concurrent use. The zero value is ready to use.
 type Coder struct {
-	zw      *zlib.Writer
 	zout    sliceWriter
 	zr      io.ReadCloser
 	zsrc    bytes.Reader
@@ -211,25 +213,20 @@ func (c *Coder) compress(dst []byte, off int) []byte {
 	return dst
 }
 
-// deflate returns region in zlib format (RFC 1950) at level 1, as RS's
-// Z_BEST_SPEED, in the Coder's scratch buffer; nil on failure.
+// deflate returns region in zlib format (RFC 1950) in the Coder's scratch
+// buffer; nil on failure. RS uses C zlib at level 1 (Z_BEST_SPEED). The
+// stateful klauspost and stdlib writers skip match finding for inputs under
+// 128 bytes (stored or Huffman-only blocks), which leaves most game packets
+// uncompressed; the stateless encoder does LZ matching at any size, so its
+// output is close to C zlib's (31 x 'A': 10 bytes, C zlib 11, level-1 writer
+// 44). The zlib framing around it is written here: header 78 01 as C zlib
+// writes for level 1, then the Adler-32 of the input, big-endian.
 func (c *Coder) deflate(region []byte) []byte {
-	c.zout.b = c.zout.b[:0]
-	if c.zw == nil {
-		zw, err := zlib.NewWriterLevel(&c.zout, zlib.BestSpeed)
-		if err != nil {
-			return nil
-		}
-		c.zw = zw
-	} else {
-		c.zw.Reset(&c.zout)
-	}
-	if _, err := c.zw.Write(region); err != nil {
+	c.zout.b = append(c.zout.b[:0], 0x78, 0x01)
+	if err := flate.StatelessDeflate(&c.zout, region, true, nil); err != nil {
 		return nil
 	}
-	if err := c.zw.Close(); err != nil {
-		return nil
-	}
+	c.zout.b = binary.BigEndian.AppendUint32(c.zout.b, adler32.Checksum(region))
 	return c.zout.b
 }
 
