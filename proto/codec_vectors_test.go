@@ -529,6 +529,10 @@ func TestCodecVectorsAppFraming(t *testing.T) {
 			var app []byte
 			if tc.OpcodeSize == 1 {
 				app = AppendApp1(nil, uint8(tc.Opcode), body)
+				op, b, err := ParseApp1(app)
+				if err != nil || int(op) != tc.Opcode || !bytes.Equal(b, body) {
+					t.Fatalf("ParseApp1 = %#x %x %v", op, b, err)
+				}
 			} else {
 				app = AppendApp(nil, uint16(tc.Opcode), body)
 				op, b, err := ParseApp(app)
