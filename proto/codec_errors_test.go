@@ -169,3 +169,46 @@ func TestCodecAppendCombinedElementTooLong(t *testing.T) {
 	}()
 	AppendCombinedElement(nil, make([]byte, MaxElement+1))
 }
+
+// TestCodecAppCombinedPrefixes checks the shortest-prefix rule of SPEC §14.4
+// at each boundary and that every form parses back.
+func TestCodecAppCombinedPrefixes(t *testing.T) {
+	cases := []struct {
+		n      int
+		prefix []byte
+	}{
+		{1, []byte{0x01}},
+		{254, []byte{0xfe}},
+		{255, []byte{0xff, 0x00, 0xff}},
+		{256, []byte{0xff, 0x01, 0x00}},
+		{65534, []byte{0xff, 0xff, 0xfe}},
+		{65535, []byte{0xff, 0xff, 0xff, 0x00, 0x00, 0xff, 0xff}},
+		{70000, []byte{0xff, 0xff, 0xff, 0x00, 0x01, 0x11, 0x70}},
+	}
+	for _, tc := range cases {
+		elem := bytes.Repeat([]byte{0x47}, tc.n)
+		b := AppendAppCombinedElement(AppendAppCombinedHeader(nil), elem)
+		if !bytes.Equal(b[2:2+len(tc.prefix)], tc.prefix) || len(b) != 2+len(tc.prefix)+tc.n {
+			t.Errorf("n=%d: prefix %x, want %x", tc.n, b[2:min(len(b), 9)], tc.prefix)
+			continue
+		}
+		it := NewAppCombinedIter(b)
+		e, ok := it.Next()
+		if !ok || !bytes.Equal(e, elem) {
+			t.Errorf("n=%d: parsed %d bytes, %v", tc.n, len(e), ok)
+		}
+		if _, ok := it.Next(); ok || it.Err() != nil {
+			t.Errorf("n=%d: trailing element or error %v", tc.n, it.Err())
+		}
+		// One byte short: the element overruns and the walk stops.
+		it = NewAppCombinedIter(b[:len(b)-1])
+		if _, ok := it.Next(); ok || !errors.Is(it.Err(), ErrElementOverrun) {
+			t.Errorf("n=%d: truncated packet: %v", tc.n, it.Err())
+		}
+	}
+	for _, p := range []Pass{PassNone, PassCompress, PassXOR, 9} {
+		if p.String() == "" || (p == 9) != (p.String() == "unknown") {
+			t.Errorf("Pass(%d).String() = %q", p, p.String())
+		}
+	}
+}
