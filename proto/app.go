@@ -21,6 +21,14 @@ func ParseApp(app []byte) (opcode uint16, body []byte, err error) {
 	return uint16(app[0]) | uint16(app[1])<<8, app[2:], nil
 }
 
+// ParseApp1 splits an application packet with a 1-byte opcode (UCS chat).
+func ParseApp1(app []byte) (opcode uint8, body []byte, err error) {
+	if len(app) < 1 {
+		return 0, nil, ErrShortPacket
+	}
+	return app[0], app[1:], nil
+}
+
 // AppendEscaped appends app as an inner packet: with one 00 in front when its
 // first byte is 00, so it is not read as a protocol opcode (SPEC §16.2).
 func AppendEscaped(b []byte, app []byte) []byte {

@@ -2,9 +2,12 @@ package proto
 
 import (
 	"bytes"
+	"encoding/binary"
+	"hash/adler32"
 	"hash/crc32"
 	"io"
 
+	"github.com/klauspost/compress/flate"
 	"github.com/klauspost/compress/zlib"
 )
 
@@ -13,7 +16,6 @@ import (
 // so one Coder serves every session of one goroutine (a shard); it is not
 // safe for concurrent use. The zero value is ready to use.
 type Coder struct {
-	zw      *zlib.Writer
 	zout    sliceWriter
 	zr      io.ReadCloser
 	zsrc    bytes.Reader
@@ -44,6 +46,18 @@ func (c *Coder) Decode(p *Params, d []byte) ([]byte, error) {
 			return d, nil
 		}
 	}
+	return c.decodeEncoded(p, d)
+}
+
+// decodeEncoded is Decode without the keepalive/ping discard and the exempt
+// check: the CRC and the passes only. Tests use it to check the captured
+// keepalives, whose CRC and passes an RS receiver never looks at.
+func (c *Coder) decodeEncoded(p *Params, d []byte) ([]byte, error) {
+	// Params is a plain struct; a hand-built one with a negative CRCBytes
+	// must not slice out of range.
+	if uint(p.CRCBytes) > 4 {
+		return nil, ErrBadCRCBytes
+	}
 	n := len(d) - p.CRCBytes
 	if n < 1 {
 		return nil, ErrShortCRC
@@ -52,6 +66,9 @@ func (c *Coder) Decode(p *Params, d []byte) ([]byte, error) {
 		return nil, ErrBadCRC
 	}
 	pkt := d[:n]
+	if pkt[0] == 0 && len(pkt) < 2 {
+		return nil, ErrShortPacket // a protocol packet needs its opcode byte
+	}
 	off := regionOffset(pkt)
 	for i := len(p.Passes) - 1; i >= 0; i-- {
 		switch p.Passes[i] {
@@ -108,19 +125,35 @@ func (c *Coder) nextInflateBuf() []byte {
 	return buf
 }
 
+// emptyZlib is a complete zlib stream of no data. The reader is created on
+// it so that a hostile first packet with a bad header cannot make every
+// later packet allocate a new reader.
+var emptyZlib = []byte{0x78, 0x01, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01}
+
 // inflateTo inflates the zlib stream src into out, failing when the output
 // exceeds MaxInflate bytes or the stream does not end cleanly.
 func (c *Coder) inflateTo(out, src []byte) (int, error) {
-	c.zsrc.Reset(src)
 	if c.zr == nil {
+		c.zsrc.Reset(emptyZlib)
 		zr, err := zlib.NewReader(&c.zsrc)
 		if err != nil {
-			return 0, ErrInflate
+			return 0, ErrInflate // unreachable: emptyZlib is valid
 		}
 		c.zr = zr
-	} else if err := c.zr.(zlib.Resetter).Reset(&c.zsrc, nil); err != nil {
+	}
+	// A preset dictionary (FDICT) makes C zlib's inflate return Z_NEED_DICT,
+	// which RS treats as a failure; reject it rather than inflating with an
+	// empty dictionary.
+	if len(src) >= 2 && src[1]&0x20 != 0 {
 		return 0, ErrInflate
 	}
+	c.zsrc.Reset(src)
+	if err := c.zr.(zlib.Resetter).Reset(&c.zsrc, nil); err != nil {
+		return 0, ErrInflate
+	}
+	// One byte past the cap tells an over-long stream from one that is
+	// exactly MaxInflate bytes; reading stops there, so a zlib bomb costs at
+	// most MaxInflate+1 bytes of work.
 	if len(out) > MaxInflate+1 {
 		out = out[:MaxInflate+1]
 	}
@@ -138,7 +171,7 @@ func (c *Coder) inflateTo(out, src []byte) (int, error) {
 			return 0, ErrInflate
 		}
 		if m == 0 && n == len(out) {
-			return 0, ErrInflateTooBig
+			return 0, ErrInflateTooBig // out shorter than the cap is full
 		}
 	}
 }
@@ -180,25 +213,20 @@ func (c *Coder) compress(dst []byte, off int) []byte {
 	return dst
 }
 
-// deflate returns region in zlib format (RFC 1950) at level 1, as RS's
-// Z_BEST_SPEED, in the Coder's scratch buffer; nil on failure.
+// deflate returns region in zlib format (RFC 1950) in the Coder's scratch
+// buffer; nil on failure. RS uses C zlib at level 1 (Z_BEST_SPEED). The
+// stateful klauspost and stdlib writers skip match finding for inputs under
+// 128 bytes (stored or Huffman-only blocks), which leaves most game packets
+// uncompressed; the stateless encoder does LZ matching at any size, so its
+// output is close to C zlib's (31 x 'A': 10 bytes, C zlib 11, level-1 writer
+// 44). The zlib framing around it is written here: header 78 01 as C zlib
+// writes for level 1, then the Adler-32 of the input, big-endian.
 func (c *Coder) deflate(region []byte) []byte {
-	c.zout.b = c.zout.b[:0]
-	if c.zw == nil {
-		zw, err := zlib.NewWriterLevel(&c.zout, zlib.BestSpeed)
-		if err != nil {
-			return nil
-		}
-		c.zw = zw
-	} else {
-		c.zw.Reset(&c.zout)
-	}
-	if _, err := c.zw.Write(region); err != nil {
+	c.zout.b = append(c.zout.b[:0], 0x78, 0x01)
+	if err := flate.StatelessDeflate(&c.zout, region, true, nil); err != nil {
 		return nil
 	}
-	if err := c.zw.Close(); err != nil {
-		return nil
-	}
+	c.zout.b = binary.BigEndian.AppendUint32(c.zout.b, adler32.Checksum(region))
 	return c.zout.b
 }
 

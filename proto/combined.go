@@ -11,8 +11,13 @@ const CombinedHeaderLen = 2
 func AppendCombinedHeader(b []byte) []byte { return append(b, 0, byte(OpCombined)) }
 
 // AppendCombinedElement appends one element (u8 length, bytes). Elements
-// longer than MaxElement cannot be combined; the caller sends them alone.
+// longer than MaxElement cannot be combined; the caller sends them alone
+// (SPEC §14.1 rule 1). Passing one is a programmer error and panics rather
+// than writing a length byte that would split the packet wrongly.
 func AppendCombinedElement(b []byte, elem []byte) []byte {
+	if len(elem) > MaxElement {
+		panic("proto: AppendCombinedElement: element longer than 255 bytes")
+	}
 	return append(append(b, byte(len(elem))), elem...)
 }
 

@@ -79,6 +79,7 @@ var (
 	ErrNotSeq          = &Error{ReasonUnknownOpcode, "not a sequenced opcode"}
 	ErrWrongOpcode     = &Error{ReasonUnknownOpcode, "unexpected opcode"}
 	ErrBadCRCBytes     = &Error{ReasonBadParams, "crc bytes not 0, 2 or 4"}
+	ErrBadMaxPacket    = &Error{ReasonBadParams, "max packet size out of range"}
 	ErrElementOverrun  = &Error{ReasonBadLength, "combined element overruns packet"}
 	ErrTooDeep         = &Error{ReasonTooDeep, "nesting depth"}
 	ErrFragmentTooBig  = &Error{ReasonTooBig, "fragment total size"}

@@ -28,8 +28,13 @@ const (
 	CompressThreshold = 30   // regions of this many bytes or fewer are never deflated
 	MaxElement        = 255  // largest OP_Combined element
 	MaxDatagram       = 65536
-	flagDeflated      = 0x5a
-	flagPlain         = 0xa5
+	// MinMaxPacket is the smallest max_packet_size NewParams accepts. The
+	// peer chooses the value (SPEC §5.1, §5.2); below this the fragment sizes
+	// of SPEC §13.2 shrink to nothing or go negative. 32 is the smallest size
+	// the SPEC's own vectors use (§25.8).
+	MinMaxPacket = 32
+	flagDeflated = 0x5a
+	flagPlain    = 0xa5
 )
 
 // Params are a session's negotiated wire parameters (SPEC §6.3, §5.2). Build
@@ -44,7 +49,9 @@ type Params struct {
 
 // NewParams returns Params with the CRC seed precomputed. A crcBytes other
 // than 0, 2 or 4 is an error (RS would reject every packet); an unknown pass
-// value is treated as none, as RS does.
+// value is treated as none, as RS does. maxPacket 0 (or less) means
+// DefaultMaxPacket; otherwise it must lie in [MinMaxPacket, MaxDatagram],
+// since it usually comes from the peer.
 func NewParams(key uint32, crcBytes int, passes [2]Pass, maxPacket int) (Params, error) {
 	if crcBytes != 0 && crcBytes != 2 && crcBytes != 4 {
 		return Params{}, ErrBadCRCBytes
@@ -56,6 +63,9 @@ func NewParams(key uint32, crcBytes int, passes [2]Pass, maxPacket int) (Params,
 	}
 	if maxPacket <= 0 {
 		maxPacket = DefaultMaxPacket
+	}
+	if maxPacket < MinMaxPacket || maxPacket > MaxDatagram {
+		return Params{}, ErrBadMaxPacket
 	}
 	return Params{Key: key, CRCBytes: crcBytes, Passes: passes, MaxPacket: maxPacket, crcSeed: crcSeed(key)}, nil
 }

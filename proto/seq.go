@@ -107,6 +107,7 @@ func ParseFirstFragment(b []byte) (total uint32, chunk []byte, err error) {
 // the given first and later chunk sizes (Params.FragmentSizes). Callers
 // fragment only packets longer than Params.MaxUnfragmented.
 func FragmentCount(n, first, rest int) int {
+	first, rest = max(first, 1), max(rest, 1)
 	if n <= first {
 		return 1
 	}
@@ -124,7 +125,9 @@ type Fragmenter struct {
 // NewFragmenter prepares to split data with the Params' chunk sizes.
 func NewFragmenter(p *Params, data []byte) Fragmenter {
 	first, rest := p.FragmentSizes()
-	return Fragmenter{data: data, first: first, rest: rest}
+	// NewParams keeps both sizes positive; a hand-built Params might not,
+	// and a chunk size below 1 would never finish (or slice backwards).
+	return Fragmenter{data: data, first: max(first, 1), rest: max(rest, 1)}
 }
 
 // Done reports whether every byte has been emitted.
