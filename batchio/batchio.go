@@ -22,13 +22,18 @@ type Message struct {
 type WaitMode uint8
 
 const (
-	// WaitDefault is the mode that measured best (bench/RESULTS.md, "batchio").
+	// WaitDefault is the mode that measured best: WaitNetpoll
+	// (bench/RESULTS.md, "batchio", 2026-11-22).
 	WaitDefault WaitMode = iota
 	// WaitNetpoll parks the goroutine in Go's netpoller (RawConn.Read with a
 	// non-blocking recvmmsg callback; deadlines and Wake via SetReadDeadline).
+	// A sleeping reader holds no P, so other goroutines run at once.
 	WaitNetpoll
 	// WaitThread sleeps in ppoll(socket, eventfd) on the calling OS thread;
-	// Wake writes the eventfd. Meant for a goroutine locked to its thread.
+	// Wake writes the eventfd. It measured no cheaper per datagram, slower to
+	// wake, and a reader asleep in ppoll keeps its P until sysmon retakes it
+	// (20 us to 10 ms), stalling other goroutines when GOMAXPROCS is small.
+	// Kept for boxes with cores to spare and for re-running the comparison.
 	WaitThread
 )
 

@@ -307,7 +307,12 @@ func TestConcurrentWake(t *testing.T) {
 					}
 				}()
 			}
-			go func() { wg.Wait(); close(stop) }()
+			go func() {
+				// Stopping is a request too: publish it, then wake.
+				wg.Wait()
+				close(stop)
+				c.Wake()
+			}()
 			msgs := []Message{{Buf: make([]byte, 64)}}
 			served := 0
 			for {
