@@ -8,7 +8,7 @@ import (
 
 // Message is one datagram slot of a batch. Buf is the caller's buffer and
 // stays the caller's: ReadBatch fills Buf[:N] and sets Addr; WriteBatch sends
-// Buf[:N] to Addr.
+// Buf[:N] to Addr (0 <= N <= cap(Buf), or it panics).
 type Message struct {
 	Buf  []byte
 	N    int

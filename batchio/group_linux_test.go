@@ -378,3 +378,29 @@ func TestNoAllocs(t *testing.T) {
 		})
 	}
 }
+
+func TestWriteErrorKind(t *testing.T) {
+	tests := []struct {
+		name   string
+		errno  unix.Errno
+		gsoRun bool
+		want   errKind
+	}{
+		{"EIO on GSO run turns GSO off", unix.EIO, true, errKindGSO},
+		{"EINVAL on GSO run turns GSO off", unix.EINVAL, true, errKindGSO},
+		{"EIO on a plain datagram drops it", unix.EIO, false, errKindDrop},
+		{"EMSGSIZE drops", unix.EMSGSIZE, false, errKindDrop},
+		{"EMSGSIZE on GSO run drops the run", unix.EMSGSIZE, true, errKindDrop},
+		{"unreachable drops", unix.EHOSTUNREACH, false, errKindDrop},
+		{"EPERM (firewall) drops", unix.EPERM, false, errKindDrop},
+		{"EBADF is closed", unix.EBADF, false, errKindClosed},
+		{"ENOTSOCK is fatal", unix.ENOTSOCK, false, errKindFatal},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := writeErrorKind(tt.errno, tt.gsoRun); got != tt.want {
+				t.Fatalf("writeErrorKind(%v, %v) = %d, want %d", tt.errno, tt.gsoRun, got, tt.want)
+			}
+		})
+	}
+}
