@@ -27,6 +27,7 @@ type Session struct {
 	code        uint32 // connect code
 
 	created, lastRecv, lastSend Nanotime
+	lastAck                     Nanotime // any Ack or OutOfOrderAck (SPEC §11.5 last_ack)
 	finalizeAt                  Nanotime // Disconnecting: when to finish
 	nextResend                  Nanotime // earliest resend or resend-timeout deadline (may be early)
 
@@ -505,7 +506,7 @@ func (s *Session) Next() Nanotime {
 		if s.hb.count > 0 {
 			t = min(t, s.hb.since+Nanotime(c.HoldLength))
 		}
-		if s.unacked == 0 && s.holding() {
+		if s.releasable() {
 			t = min(t, max(s.lastSend, s.lastRecv)+Nanotime(c.IdleRelease))
 		}
 		return t
@@ -515,14 +516,14 @@ func (s *Session) Next() Nanotime {
 	return Never
 }
 
-// holding reports whether lazily grown buffers are attached.
-func (s *Session) holding() bool {
-	if s.hb.b != nil {
+// releasable reports whether maybeRelease would hand anything back.
+func (s *Session) releasable() bool {
+	if s.hb.b != nil && s.hb.count == 0 {
 		return true
 	}
 	for i := range s.streams {
 		st := &s.streams[i]
-		if st.sent != nil || st.reorder != nil || st.frag != nil {
+		if (st.sent != nil && st.base == st.out) || (st.reorder != nil && st.reorderN == 0) {
 			return true
 		}
 	}
@@ -532,13 +533,15 @@ func (s *Session) holding() bool {
 // maybeRelease hands idle buffers back once nothing has moved for
 // IdleRelease, so an idle session costs only its struct.
 func (s *Session) maybeRelease(env *Env, now Nanotime) {
-	if s.unacked != 0 || s.hb.count != 0 || now-max(s.lastSend, s.lastRecv) < Nanotime(s.cfg.IdleRelease) {
+	if now-max(s.lastSend, s.lastRecv) < Nanotime(s.cfg.IdleRelease) {
 		return
 	}
 	for i := range s.streams {
 		s.streams[i].release(env, false)
 	}
-	s.hb.release(env)
+	if s.hb.count == 0 {
+		s.hb.release(env)
+	}
 }
 
 func (s *Session) sendRequest(env *Env, now Nanotime) {

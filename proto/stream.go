@@ -154,12 +154,15 @@ func appendEscapedRange(b, app []byte, esc bool, a, e int) []byte {
 	return append(b, app[a-1:e-1]...)
 }
 
-// resendDelay is SPEC §12.1: clamp(trunc(rolling_ping × factor + base),
-// min, max), in milliseconds.
+// resendDelay is SPEC §12.1 for the current rolling ping.
 func (s *Session) resendDelay() Nanotime {
-	c := s.cfg
-	d := int64(float64(s.rollingPing)*c.ResendDelayFactor + float64(ms(c.ResendDelayBase)))
-	return Nanotime(clampMS(d, c)) * Nanotime(time.Millisecond)
+	return Nanotime(resendDelayMS(s.rollingPing, s.cfg)) * Nanotime(time.Millisecond)
+}
+
+// resendDelayMS is clamp(trunc(rolling_ping × factor + base), min, max) in
+// milliseconds (SPEC §12.1, §25.10).
+func resendDelayMS(rolling int64, c *Config) int64 {
+	return clampMS(int64(float64(rolling)*c.ResendDelayFactor+float64(ms(c.ResendDelayBase))), c)
 }
 
 func clampMS(d int64, c *Config) int64 {
@@ -190,6 +193,7 @@ func (st *stream) growSent(n int) {
 // onAck handles a cumulative Ack (SPEC §11.5): every entry not Future
 // relative to q is acknowledged.
 func (s *Session) onAck(env *Env, now Nanotime, stn int, q Seq) {
+	s.lastAck = now
 	str := &s.streams[stn]
 	for str.base != str.out && CompareWindow(q, str.base, s.rules.window) != Future {
 		e := &str.sent[int(str.base)&(len(str.sent)-1)]
@@ -203,6 +207,7 @@ func (s *Session) onAck(env *Env, now Nanotime, stn int, q Seq) {
 
 // onOutOfOrderAck acknowledges q alone.
 func (s *Session) onOutOfOrderAck(env *Env, now Nanotime, stn int, q Seq) {
+	s.lastAck = now
 	str := &s.streams[stn]
 	if q-str.base < str.out-str.base {
 		if e := &str.sent[int(q)&(len(str.sent)-1)]; e.buf != nil {
@@ -218,23 +223,32 @@ func (st *stream) skipAcked() {
 	}
 }
 
-// acked frees an entry and samples the round trip (SPEC §11.5).
+// acked frees an entry and samples the round trip (SPEC §11.5). Like
+// Karn's algorithm, and unlike RS, a packet that was resent gives no sample:
+// its ack may answer any copy, and RS's sample from the last copy
+// underestimates the RTT on a lossy link, which shortens the resend delay
+// below the RTT and doubles the traffic. Invisible on the wire.
 func (s *Session) acked(env *Env, now Nanotime, e *sentEntry) {
-	rtt := time.Duration(now - e.lastSent)
-	s.rollingPing = (2*s.rollingPing + int64(rtt/time.Millisecond)) / 3
-	st := &s.stats
-	st.RollingPing = time.Duration(s.rollingPing) * time.Millisecond
-	if st.RTTSamples == 0 || rtt < st.RTTMin {
-		st.RTTMin = rtt
+	if e.times == 0 {
+		rtt := time.Duration(now - e.lastSent)
+		s.rollingPing = rollingPing(s.rollingPing, int64(rtt/time.Millisecond))
+		st := &s.stats
+		st.RollingPing = time.Duration(s.rollingPing) * time.Millisecond
+		if st.RTTSamples == 0 || rtt < st.RTTMin {
+			st.RTTMin = rtt
+		}
+		st.RTTMax = max(st.RTTMax, rtt)
+		st.RTTLast = rtt
+		st.RTTSum += rtt
+		st.RTTSamples++
 	}
-	st.RTTMax = max(st.RTTMax, rtt)
-	st.RTTLast = rtt
-	st.RTTSum += rtt
-	st.RTTSamples++
 	s.unacked -= len(e.buf)
 	env.put(e.buf)
 	e.buf = nil
 }
+
+// rollingPing is RS's update, in integer milliseconds: (2·old + rtt) / 3.
+func rollingPing(old, rtt int64) int64 { return (2*old + rtt) / 3 }
 
 // resend is SPEC §12.3's per-packet algorithm: each entry is resent when
 // its delay has passed since its last send, and its delay doubles; the
@@ -269,9 +283,19 @@ func (s *Session) resend(env *Env, now Nanotime) {
 				}
 				pk++
 				by += len(e.buf)
+				// Back off (double the delay) only while the peer is silent.
+				// When acks arrived since this packet's last send, the path
+				// is alive and this packet alone was lost: retry at the
+				// RTT-based delay instead, so a lossy but live link does not
+				// drift to 5 s retries and hit ResendTimeout. A black hole
+				// still gets the full doubling of SPEC §12.3.
+				if s.lastAck > e.lastSent {
+					e.delay = s.resendDelay()
+				} else {
+					e.delay = Nanotime(clampMS(2*int64(e.delay/Nanotime(time.Millisecond)), c)) * Nanotime(time.Millisecond)
+				}
 				e.lastSent = now
 				e.times++
-				e.delay = Nanotime(clampMS(2*int64(e.delay/Nanotime(time.Millisecond)), c)) * Nanotime(time.Millisecond)
 				s.stats.Resends++
 				s.stats.ResentBytes += uint64(len(e.buf))
 				s.hold(env, now, e.buf)
