@@ -137,11 +137,11 @@ func TestSessionConversationVector(t *testing.T) {
 }
 
 type capLine struct {
-	dir  string // TX, RX, APP-TX, APP-RX
-	at   float64
-	data []byte // datagram, or the shown prefix of an app payload
-	n    int    // app payload length
-	crc  uint32 // crc32 of the full app payload when truncated
+	dir   string // TX, RX, APP-TX, APP-RX
+	at    float64
+	data  []byte // datagram, or the shown prefix of an app payload
+	n     int    // app payload length
+	crc   uint32 // crc32 of the full app payload when truncated
 	trunc bool
 }
 
