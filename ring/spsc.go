@@ -1,0 +1,90 @@
+package ring
+
+// SPSC is a bounded single-producer single-consumer ring.
+//
+// One goroutine calls Push; one (other or the same) goroutine calls Pop,
+// PopN and Len. See the package doc for the exact contract. The zero value
+// is not usable: construct with NewSPSC.
+type SPSC[T any] struct {
+	_ [cacheLine]byte // keeps tail off whatever the allocator put before us
+
+	tail uint64 // next position to write; producer only
+	_    pad
+
+	head uint64 // next position to read; consumer only
+	_    pad
+
+	// Read-only after construction.
+	slots []slot[T]
+	mask  uint64
+	_     pad
+}
+
+// NewSPSC returns an empty SPSC ring holding up to capacity values, rounded
+// up to a power of two and to at least 2. It panics if capacity is < 1 or
+// > 1<<30.
+func NewSPSC[T any](capacity int) *SPSC[T] {
+	n := roundCap(capacity)
+	return &SPSC[T]{slots: newSlots[T](n), mask: uint64(n - 1)}
+}
+
+// Push appends v and reports whether there was room. It returns false,
+// leaving the ring unchanged, when the ring is full. Producer only.
+func (r *SPSC[T]) Push(v T) bool {
+	t := r.tail
+	s := &r.slots[t&r.mask]
+	if s.seq.Load() != t {
+		return false // the consumer has not emptied this slot yet: full
+	}
+	s.val = v
+	s.seq.Store(t + 1) // publishes val to the consumer
+	r.tail = t + 1
+	return true
+}
+
+// Pop removes and returns the oldest value. ok is false, and v the zero
+// value, when the ring is empty. Consumer only.
+func (r *SPSC[T]) Pop() (v T, ok bool) {
+	h := r.head
+	s := &r.slots[h&r.mask]
+	if s.seq.Load() != h+1 {
+		return v, false
+	}
+	v = s.val
+	var zero T
+	s.val = zero // drop the reference so the ring does not keep it alive
+	s.seq.Store(h + r.mask + 1)
+	r.head = h + 1
+	return v, true
+}
+
+// PopN moves up to len(dst) of the oldest values into dst, in order, and
+// returns how many it moved. Consumer only.
+func (r *SPSC[T]) PopN(dst []T) int {
+	n := popN(r.slots, r.mask, r.head, dst)
+	r.head += uint64(n)
+	return n
+}
+
+// Len returns the number of values ready to pop. Consumer only: it is
+// derived from the consumer's private index and the slots, in O(log Cap).
+// Concurrent pushes can only raise the true count, so the result lies
+// between the count when Len was called and the count when it returned.
+func (r *SPSC[T]) Len() int {
+	// The written slots from head form a prefix of [head, head+cap) that
+	// only grows while the consumer is here: binary-search its end.
+	lo, hi := uint64(0), r.mask+1 // answer in [lo, hi]
+	for lo < hi {
+		mid := lo + (hi-lo+1)/2 // > lo, <= hi
+		pos := r.head + mid - 1
+		if r.slots[pos&r.mask].seq.Load() == pos+1 {
+			lo = mid
+		} else {
+			hi = mid - 1
+		}
+	}
+	return int(lo)
+}
+
+// Cap returns the ring's capacity, a power of two.
+func (r *SPSC[T]) Cap() int { return int(r.mask + 1) }
