@@ -1,0 +1,436 @@
+package proto
+
+import (
+	"encoding/binary"
+	"time"
+)
+
+// stream is one reliable stream's state, both directions (SPEC §11.1).
+// Rings are indexed by sequence & (len−1); their lengths are powers of two
+// that divide 65536, so the index survives the wrap.
+type stream struct {
+	in   Seq // next sequence expected
+	out  Seq // next sequence to send
+	base Seq // oldest sequence possibly unacked; [base, out) is in flight
+
+	fragActive  bool
+	fragDiscard bool // the set is above MaxFragmentSize: count bytes, keep none
+
+	sent         []sentEntry // in-flight packets, nil until first send
+	reorder      [][]byte    // future packets (copies), nil until first needed
+	reorderN     int
+	reorderBytes int
+
+	frag      []byte // reassembly, grown as data arrives
+	fragTotal uint32
+	fragHave  uint32
+}
+
+// sentEntry is a stored reliable packet (SPEC §12.1). buf is nil once acked.
+type sentEntry struct {
+	buf       []byte // decoded Packet or Fragment, from the Allocator
+	firstSent Nanotime
+	lastSent  Nanotime
+	delay     Nanotime
+	times     uint32
+}
+
+func (st *stream) inflight() int { return int(st.out - st.base) }
+
+// release hands buffers back. all: everything (session end); otherwise only
+// empty rings of an idle session.
+func (st *stream) release(env *Env, all bool) {
+	if all {
+		for i := range st.sent {
+			env.put(st.sent[i].buf)
+		}
+		for _, b := range st.reorder {
+			env.put(b)
+		}
+		env.put(st.frag)
+		st.sent, st.reorder, st.frag = nil, nil, nil
+		st.base = st.out
+		st.reorderN, st.reorderBytes = 0, 0
+		st.fragActive = false
+		return
+	}
+	if st.base == st.out {
+		st.sent = nil
+	}
+	if st.reorderN == 0 {
+		st.reorder = nil
+	}
+}
+
+// Send sends one application packet (opcode ‖ body, SPEC §15) on stream
+// 0..3. A reliable packet is stored for retransmission, fragmented above
+// M_raw and passed to the hold buffer; an unreliable one of at most
+// 255 − crc_bytes escaped bytes goes to the hold buffer raw, a longer one is
+// sent reliably on stream 0 as RS does. app is copied; the caller keeps it.
+// Output leaves at the next Flush (or at once for packets above 255 bytes).
+// ErrSendQueueFull means MaxUnackedBytes or MaxUnackedPackets would be
+// passed: nothing was queued; retry after acks arrive.
+func (s *Session) Send(env *Env, now Nanotime, stream int, app []byte, reliable bool) error {
+	if s.state != StateConnected || !s.established {
+		return ErrNotConnected
+	}
+	if uint(stream) >= uint(s.rules.streams) {
+		return ErrBadStream
+	}
+	if len(app) == 0 {
+		return ErrEmptyPacket
+	}
+	esc := app[0] == 0
+	n := len(app)
+	if esc {
+		n++
+	}
+	if !reliable {
+		if n <= s.params.MaxUnreliable() {
+			s.holdApp(env, now, app, esc)
+			return nil
+		}
+		stream = 0
+	}
+	if n > s.cfg.MaxFragmentSize {
+		return ErrPacketTooLarge
+	}
+	str := &s.streams[stream]
+	mraw := s.params.MaxUnfragmented()
+	first, rest := s.params.FragmentSizes()
+	cnt, size := 1, SeqHeaderLen+n
+	if n > mraw {
+		cnt = FragmentCount(n, first, rest)
+		size = n + SeqHeaderLen*cnt + 4
+	}
+	if size > s.cfg.MaxUnackedBytes {
+		return ErrPacketTooLarge
+	}
+	if s.unacked+size > s.cfg.MaxUnackedBytes || str.inflight()+cnt > s.cfg.MaxUnackedPackets {
+		s.stats.SendQueueFull++
+		return ErrSendQueueFull
+	}
+	delay := s.resendDelay()
+	if cnt == 1 {
+		b := env.get(SeqHeaderLen + n)
+		b = appendSeqHeader(b[:0], OpPacket, stream, str.out)
+		b = AppendEscaped(b, app)
+		s.pushSent(now, str, b, delay)
+		s.hold(env, now, b)
+		return nil
+	}
+	for pos := 0; pos < n; {
+		var b []byte
+		if pos == 0 {
+			k := min(first, n)
+			b = env.get(FirstFragmentHeaderLen + k)
+			b = appendSeqHeader(b[:0], OpFragment, stream, str.out)
+			b = binary.BigEndian.AppendUint32(b, uint32(n))
+			b = appendEscapedRange(b, app, esc, 0, k)
+			pos = k
+		} else {
+			k := min(rest, n-pos)
+			b = env.get(SeqHeaderLen + k)
+			b = appendSeqHeader(b[:0], OpFragment, stream, str.out)
+			b = appendEscapedRange(b, app, esc, pos, pos+k)
+			pos += k
+		}
+		s.pushSent(now, str, b, delay)
+		s.hold(env, now, b)
+	}
+	return nil
+}
+
+// appendEscapedRange appends bytes [a, e) of the inner packet P, where P is
+// app with one 00 in front when esc (SPEC §16.2), without building P.
+func appendEscapedRange(b, app []byte, esc bool, a, e int) []byte {
+	if !esc {
+		return append(b, app[a:e]...)
+	}
+	if a == 0 {
+		b = append(b, 0)
+		a = 1
+	}
+	return append(b, app[a-1:e-1]...)
+}
+
+// resendDelay is SPEC §12.1: clamp(trunc(rolling_ping × factor + base),
+// min, max), in milliseconds.
+func (s *Session) resendDelay() Nanotime {
+	c := s.cfg
+	d := int64(float64(s.rollingPing)*c.ResendDelayFactor + float64(ms(c.ResendDelayBase)))
+	return Nanotime(clampMS(d, c)) * Nanotime(time.Millisecond)
+}
+
+func clampMS(d int64, c *Config) int64 {
+	return min(max(d, ms(c.ResendDelayMin)), ms(c.ResendDelayMax))
+}
+
+func (s *Session) pushSent(now Nanotime, str *stream, b []byte, delay Nanotime) {
+	if n := str.inflight(); n >= len(str.sent) {
+		str.growSent(max(8, 2*len(str.sent)))
+	}
+	str.sent[int(str.out)&(len(str.sent)-1)] = sentEntry{buf: b, firstSent: now, lastSent: now, delay: delay}
+	str.out++
+	s.unacked += len(b)
+	s.nextResend = min(s.nextResend, now+delay+1)
+}
+
+func (st *stream) growSent(n int) {
+	ring := make([]sentEntry, n)
+	if len(st.sent) > 0 {
+		om, nm := len(st.sent)-1, n-1
+		for q := st.base; q != st.out; q++ {
+			ring[int(q)&nm] = st.sent[int(q)&om]
+		}
+	}
+	st.sent = ring
+}
+
+// onAck handles a cumulative Ack (SPEC §11.5): every entry not Future
+// relative to q is acknowledged.
+func (s *Session) onAck(env *Env, now Nanotime, stn int, q Seq) {
+	str := &s.streams[stn]
+	for str.base != str.out && CompareWindow(q, str.base, s.rules.window) != Future {
+		e := &str.sent[int(str.base)&(len(str.sent)-1)]
+		if e.buf != nil {
+			s.acked(env, now, e)
+		}
+		str.base++
+	}
+	str.skipAcked()
+}
+
+// onOutOfOrderAck acknowledges q alone.
+func (s *Session) onOutOfOrderAck(env *Env, now Nanotime, stn int, q Seq) {
+	str := &s.streams[stn]
+	if q-str.base < str.out-str.base {
+		if e := &str.sent[int(q)&(len(str.sent)-1)]; e.buf != nil {
+			s.acked(env, now, e)
+		}
+		str.skipAcked()
+	}
+}
+
+func (st *stream) skipAcked() {
+	for st.base != st.out && st.sent[int(st.base)&(len(st.sent)-1)].buf == nil {
+		st.base++
+	}
+}
+
+// acked frees an entry and samples the round trip (SPEC §11.5).
+func (s *Session) acked(env *Env, now Nanotime, e *sentEntry) {
+	rtt := time.Duration(now - e.lastSent)
+	s.rollingPing = (2*s.rollingPing + int64(rtt/time.Millisecond)) / 3
+	st := &s.stats
+	st.RollingPing = time.Duration(s.rollingPing) * time.Millisecond
+	if st.RTTSamples == 0 || rtt < st.RTTMin {
+		st.RTTMin = rtt
+	}
+	st.RTTMax = max(st.RTTMax, rtt)
+	st.RTTLast = rtt
+	st.RTTSum += rtt
+	st.RTTSamples++
+	s.unacked -= len(e.buf)
+	env.put(e.buf)
+	e.buf = nil
+}
+
+// resend is SPEC §12.3's per-packet algorithm: each entry is resent when
+// its delay has passed since its last send, and its delay doubles; the
+// session closes when an entry has waited ResendTimeout since its first
+// send. At most ResendBurstPackets/Bytes per stream go out per call; the
+// rest wait TickInterval.
+func (s *Session) resend(env *Env, now Nanotime) {
+	c := s.cfg
+	s.nextResend = Never
+	timeout := Nanotime(c.ResendTimeout)
+	for i := 0; i < s.rules.streams; i++ {
+		str := &s.streams[i]
+		if str.base == str.out {
+			continue
+		}
+		pk, by := 0, 0
+		for q := str.base; q != str.out; q++ {
+			e := &str.sent[int(q)&(len(str.sent)-1)]
+			if e.buf == nil {
+				continue
+			}
+			if now-e.firstSent >= timeout {
+				if s.state == StateConnected {
+					s.closeWith(env, now, CloseResendTimeout)
+				}
+				break // SPEC §12.2 step 3: on to the next stream
+			}
+			if now-e.lastSent > e.delay {
+				if pk >= c.ResendBurstPackets || by+len(e.buf) > c.ResendBurstBytes {
+					s.nextResend = min(s.nextResend, now+Nanotime(c.TickInterval))
+					continue
+				}
+				pk++
+				by += len(e.buf)
+				e.lastSent = now
+				e.times++
+				e.delay = Nanotime(clampMS(2*int64(e.delay/Nanotime(time.Millisecond)), c)) * Nanotime(time.Millisecond)
+				s.stats.Resends++
+				s.stats.ResentBytes += uint64(len(e.buf))
+				s.hold(env, now, e.buf)
+			}
+			s.nextResend = min(s.nextResend, e.lastSent+e.delay+1, e.firstSent+timeout)
+		}
+	}
+}
+
+// onSequenced is SPEC §11.3 for a Packet or Fragment p with sequence q.
+// The reorder queue is drained as soon as the gap fills (§24.1 #4).
+func (s *Session) onSequenced(env *Env, now Nanotime, p []byte, stn int, q Seq, depth int) {
+	str := &s.streams[stn]
+	switch CompareWindow(str.in, q, s.rules.window) {
+	case Future:
+		s.stats.OutOfOrder++
+		if s.rules.futureOOA {
+			s.holdAck(env, now, OpOutOfOrderAck, stn, q)
+		}
+		s.queueFuture(env, str, q, p)
+	case Past:
+		s.stats.Duplicates++
+		if s.rules.pastOOA {
+			s.holdAck(env, now, OpOutOfOrderAck, stn, q)
+		} else {
+			s.holdAck(env, now, OpAck, stn, str.in-1)
+		}
+	case Current:
+		if b := str.takeReorder(q); b != nil {
+			env.put(b)
+		}
+		str.in++
+		s.holdAck(env, now, OpAck, stn, q)
+		s.sequencedContent(env, now, p, stn, depth)
+		for s.state != StateDisconnected {
+			b := str.takeReorder(str.in)
+			if b == nil {
+				break
+			}
+			q := str.in
+			str.in++
+			s.holdAck(env, now, OpAck, stn, q)
+			s.sequencedContent(env, now, b, stn, depth)
+			env.put(b)
+		}
+	}
+}
+
+func (s *Session) sequencedContent(env *Env, now Nanotime, p []byte, stn, depth int) {
+	if Opcode(p[1]) < OpFragment {
+		if len(p) == SeqHeaderLen {
+			s.drop(ReasonShort) // OP_Packet carries at least one byte
+			return
+		}
+		s.dispatch(env, now, p[SeqHeaderLen:], stn, depth+1)
+		return
+	}
+	s.onFragment(env, now, p, stn, depth)
+}
+
+// queueFuture stores a copy of future packet p under q, within the
+// ReorderWindow and ReorderBytes caps; the first copy stays.
+func (s *Session) queueFuture(env *Env, str *stream, q Seq, p []byte) {
+	d := int(q - str.in)
+	if d >= s.cfg.ReorderWindow || str.reorderBytes+len(p) > s.cfg.ReorderBytes {
+		s.stats.ReorderDrops++
+		s.drop(ReasonTooBig)
+		return
+	}
+	if d >= len(str.reorder) {
+		str.growReorder(ringSize(d + 1))
+	}
+	slot := &str.reorder[int(q)&(len(str.reorder)-1)]
+	if *slot != nil {
+		return
+	}
+	b := env.get(len(p))
+	copy(b, p)
+	*slot = b
+	str.reorderN++
+	str.reorderBytes += len(b)
+}
+
+func (st *stream) growReorder(n int) {
+	n = max(n, 16, 2*len(st.reorder))
+	ring := make([][]byte, n)
+	for _, b := range st.reorder {
+		if b != nil {
+			ring[int(binary.BigEndian.Uint16(b[2:]))&(n-1)] = b
+		}
+	}
+	st.reorder = ring
+}
+
+// takeReorder removes and returns the packet queued under q, or nil.
+func (st *stream) takeReorder(q Seq) []byte {
+	if st.reorderN == 0 {
+		return nil
+	}
+	slot := &st.reorder[int(q)&(len(st.reorder)-1)]
+	b := *slot
+	if b == nil || Seq(binary.BigEndian.Uint16(b[2:])) != q {
+		return nil
+	}
+	*slot = nil
+	st.reorderN--
+	st.reorderBytes -= len(b)
+	return b
+}
+
+// onFragment is SPEC §13.3 reassembly, with the total capped at
+// MaxFragmentSize (a larger set is counted, followed and discarded) and
+// memory grown as data arrives, not reserved from the header.
+func (s *Session) onFragment(env *Env, now Nanotime, p []byte, stn, depth int) {
+	str := &s.streams[stn]
+	var chunk []byte
+	if !str.fragActive {
+		if len(p) < FirstFragmentHeaderLen {
+			s.drop(ReasonShort) // acked and sequence advanced, as RS (§24.1 #11)
+			return
+		}
+		total := binary.BigEndian.Uint32(p[SeqHeaderLen:])
+		if total == 0 {
+			s.drop(ReasonBadLength)
+			return
+		}
+		str.fragActive, str.fragTotal, str.fragHave = true, total, 0
+		str.fragDiscard = total > uint32(s.cfg.MaxFragmentSize)
+		if str.fragDiscard {
+			s.stats.FragmentDrops++
+			s.drop(ReasonTooBig)
+		}
+		chunk = p[FirstFragmentHeaderLen:]
+	} else {
+		chunk = p[SeqHeaderLen:]
+	}
+	if room := str.fragTotal - str.fragHave; uint32(len(chunk)) > room {
+		s.drop(ReasonBadLength) // overrun: keep total bytes only
+		chunk = chunk[:room]
+	}
+	if !str.fragDiscard {
+		have := int(str.fragHave)
+		if need := have + len(chunk); need > cap(str.frag) {
+			nb := env.get(max(need, min(int(str.fragTotal), max(2*cap(str.frag), 1024))))
+			copy(nb, str.frag[:have])
+			env.put(str.frag)
+			str.frag = nb
+		}
+		str.frag = append(str.frag[:have], chunk...)
+	}
+	str.fragHave += uint32(len(chunk))
+	if str.fragHave < str.fragTotal {
+		return
+	}
+	// Complete. Detach the buffer first: dispatch may re-enter the session.
+	buf, discard := str.frag, str.fragDiscard
+	str.frag, str.fragActive, str.fragDiscard = nil, false, false
+	if !discard {
+		s.dispatch(env, now, buf, stn, depth+1)
+	}
+	env.put(buf)
+}
