@@ -58,7 +58,7 @@ func Dial(addr string, cfg Config, h Handler) (*Conn, error) {
 		local = netip.AddrPortFrom(netip.IPv6Unspecified(), 0)
 	}
 	c := &Conn{remote: remote, ready: make(chan struct{})}
-	g, err := shard.Open(local, cfg.shardConfig(shard.RoleClient), &dialHandler{h: h, c: c})
+	g, err := shard.Open(local, 1, cfg.shardConfig(shard.RoleClient), &dialHandler{h: h, c: c})
 	if err != nil {
 		return nil, err
 	}

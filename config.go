@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/eqgate/eqgate/proto"
+	"github.com/eqgate/eqgate/shard"
 )
 
 // Config configures a Server (Listen) or a client session (Dial).
@@ -169,4 +170,41 @@ type configError string
 func (e configError) Error() string { return "eqgate: invalid config: " + string(e) }
 func (e configError) Is(target error) bool {
 	return target == ErrBadConfig
+}
+
+// shardConfig maps the public Config (filled and validated) to the engine's.
+func (c *Config) shardConfig(role shard.Role) shard.Config {
+	p := proto.DefaultConfig()
+	p.MaxPacketSize = c.MaxPacketSize
+	p.CRCBytes = max(c.CRCBytes, 0)
+	p.EncodePasses = c.EncodePasses
+	p.KeepAliveDelay = max(c.KeepaliveDelay, 0)
+	p.ResendDelayBase = c.ResendDelayBase
+	p.ResendDelayFactor = c.ResendDelayFactor
+	p.ResendDelayMin = c.ResendDelayMin
+	p.ResendDelayMax = c.ResendDelayMax
+	p.ResendTimeout = c.ResendTimeout
+	p.ConnectDelay = c.ConnectDelay
+	p.ConnectStale = c.ConnectStale
+	p.StaleConnection = c.StaleConnection
+	p.CloseLinger = c.CloseLinger
+	p.HoldSize = c.HoldSize
+	p.OutgoingDataRate = c.DataRate
+	return shard.Config{
+		Role:                role,
+		Proto:               p,
+		Batch:               c.Batch,
+		DatagramBuffer:      c.DatagramBuffer,
+		RecvBuffer:          c.RecvBuffer,
+		SendBuffer:          c.SendBuffer,
+		Steering:            c.Steering,
+		GSO:                 c.GSO,
+		MaxSessions:         c.MaxSessions,
+		MaxSessionsPerShard: c.MaxSessionsPerShard,
+		MaxSessionsPerIP:    c.MaxSessionsPerIP,
+		InboxSize:           c.InboxSize,
+		HandoffSize:         c.HandoffSize,
+		TimerSlot:           c.TimerSlot,
+		HoldDelay:           c.HoldDelay,
+	}
 }

@@ -32,7 +32,7 @@ func Listen(addr string, cfg Config, h Handler) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	g, err := shard.Open(ap, cfg.shardConfig(shard.RoleServer), handlerAdapter{h})
+	g, err := shard.Open(ap, cfg.Shards, cfg.shardConfig(shard.RoleServer), handlerAdapter{h})
 	if err != nil {
 		return nil, err
 	}
