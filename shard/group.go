@@ -66,7 +66,7 @@ func (c *Config) normalize() error {
 		c.HandoffSize = 1024
 	}
 	if c.HandoffBuffers <= 0 {
-		c.HandoffBuffers = 256
+		c.HandoffBuffers = 4096
 	}
 	if c.TimerSlot <= 0 {
 		c.TimerSlot = 4 * time.Millisecond
