@@ -227,27 +227,36 @@ func (s *Shard) run() {
 	for {
 		n, err := s.sock.ReadBatchUntil(s.rx, s.sleepUntil())
 		s.sleeping.Store(false)
-		s.now = s.clock()
-		if n > 0 {
-			s.counters.batch(n)
-			for k := range n {
-				s.fromSocket(k)
-			}
-		} else if err != nil && !errors.Is(err, batchio.ErrWakeup) && !errors.Is(err, os.ErrDeadlineExceeded) {
-			if errors.Is(err, net.ErrClosed) {
-				s.shutdown()
-				return
-			}
-			// A kernel error on the socket (ENOMEM, ...): count it and go
-			// on; bad datagrams never get here.
-			add(&s.counters.LoopFatal, 1)
-		}
-		s.afterReceive()
-		if s.stop.Load() {
-			s.shutdown()
+		if !s.iterate(n, err) {
 			return
 		}
 	}
+}
+
+// iterate is one loop iteration after ReadBatchUntil returned (n, err). It
+// reports false once the shard has shut down.
+func (s *Shard) iterate(n int, err error) bool {
+	s.now = s.clock()
+	if n > 0 {
+		s.counters.batch(n)
+		for k := range n {
+			s.fromSocket(k)
+		}
+	} else if err != nil && !errors.Is(err, batchio.ErrWakeup) && !errors.Is(err, os.ErrDeadlineExceeded) {
+		if errors.Is(err, net.ErrClosed) {
+			s.shutdown()
+			return false
+		}
+		// A kernel error on the socket (ENOMEM, ...): count it and go on;
+		// bad datagrams never get here.
+		add(&s.counters.LoopFatal, 1)
+	}
+	s.afterReceive()
+	if s.stop.Load() {
+		s.shutdown()
+		return false
+	}
+	return true
 }
 
 // afterReceive is the rest of one loop iteration: peers' handoffs and
