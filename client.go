@@ -45,6 +45,9 @@ func Dial(addr string, cfg Config, h Handler) (*Conn, error) {
 		return nil, configError("nil Handler")
 	}
 	cfg.Shards = 1
+	if cfg.InboxSize == 0 {
+		cfg.InboxSize = 256 // one session: a smaller inbox than a server shard's
+	}
 	cfg.fill()
 	if err := cfg.validate(); err != nil {
 		return nil, err

@@ -136,7 +136,9 @@ func NewGroup(cfg Config, socks []Socket, h Handler) (*Group, error) {
 		return nil, errors.New("eqgate: shard count out of range")
 	}
 	g := &Group{cfg: cfg, h: h, epoch: time.Now()}
-	g.perIP = newIPLimiter(cfg.MaxSessionsPerIP)
+	if cfg.Role == RoleServer {
+		g.perIP = newIPLimiter(cfg.MaxSessionsPerIP)
+	}
 	g.shards = make([]*Shard, len(socks))
 	for i, sk := range socks {
 		g.shards[i] = newShard(g, i, sk)
