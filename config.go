@@ -80,6 +80,11 @@ type Config struct {
 	HandoffSize int
 	// TimerSlot is the granularity of each shard's timer wheel; 4 ms.
 	TimerSlot time.Duration
+	// Rand, when set, supplies session keys and client connect codes
+	// instead of math/rand/v2 (for replaying captures or reproducible
+	// tests). It is called on shard goroutines, concurrently when there are
+	// several shards.
+	Rand func() uint32
 }
 
 // DefaultConfig returns the recommended configuration: EQEmu's protocol
@@ -211,5 +216,6 @@ func (c *Config) shardConfig(role shard.Role) shard.Config {
 		HandoffSize:         c.HandoffSize,
 		TimerSlot:           c.TimerSlot,
 		HoldDelay:           c.HoldDelay,
+		Rand:                c.Rand,
 	}
 }

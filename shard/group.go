@@ -35,6 +35,7 @@ type Config struct {
 	HandoffBuffers int           // spare receive buffers per shard for handoffs
 	TimerSlot      time.Duration // timer wheel granularity
 	HoldDelay      time.Duration // 0: flush touched sessions at the end of each batch
+	Rand           func() uint32 // session keys and connect codes; nil: math/rand/v2
 }
 
 // More errors.

@@ -192,7 +192,7 @@ func newShard(g *Group, idx int, sock Socket) *Shard {
 	s.inboxBuf = make([]inboxItem, 64)
 	s.sink.s = s
 	s.ph.s = s
-	s.env = proto.Env{Coder: &s.coder, Sink: &s.sink, Handler: &s.ph, Alloc: &s.alloc}
+	s.env = proto.Env{Coder: &s.coder, Sink: &s.sink, Handler: &s.ph, Alloc: &s.alloc, Rand: cfg.Rand}
 	return s
 }
 
