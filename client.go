@@ -146,3 +146,7 @@ func (c *Conn) Close() error {
 	c.closeOnce.Do(func() { c.closeErr = c.g.Close() })
 	return c.closeErr
 }
+
+// Session returns the handle of the Conn's session, for use on the Conn's
+// shard goroutine (in a Handler callback or a function given to Post).
+func (c *Conn) Session() Session { return Session{c.g.Shard(0), c.id} }

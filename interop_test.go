@@ -98,8 +98,8 @@ type replayPeer struct {
 	got [][]byte
 }
 
-func (r *replayPeer) Buffer() []byte { return make([]byte, 0, proto.MaxDatagram) }
-func (r *replayPeer) Send([]byte)    {} // the replayed datagrams carry the acks
+func (r *replayPeer) Buffer() []byte        { return make([]byte, 0, proto.MaxDatagram) }
+func (r *replayPeer) Send([]byte)           {} // the replayed datagrams carry the acks
 func (r *replayPeer) Opened(*proto.Session) {}
 func (r *replayPeer) Deliver(_ *proto.Session, _ int, app []byte) {
 	r.got = append(r.got, append([]byte(nil), app...))
