@@ -1,0 +1,221 @@
+package eqgate
+
+import (
+	"errors"
+	"runtime"
+	"time"
+
+	"github.com/eqgate/eqgate/proto"
+	"github.com/eqgate/eqgate/shard"
+)
+
+// Config configures a Server (Listen) or a client session (Dial).
+//
+// The zero value is usable: every zero numeric field takes its default when
+// Listen or Dial starts, and the defaults are EQEmu's (SPEC §18.2) for the
+// protocol and what measured best on a small box for the engine
+// (bench/RESULTS.md, tuning.md). Boolean knobs are off when false;
+// DefaultConfig returns the recommended settings with every field filled in.
+type Config struct {
+	// Protocol (SPEC §18.2; RS defaults).
+
+	MaxPacketSize     int           // cap on the negotiated datagram size; 512
+	CRCBytes          int           // CRC trailer offered in SessionResponse: 0 means the default 2, -1 none, or 4
+	EncodePasses      [2]proto.Pass // [none, none]; EQEmu zones use [compress, none]
+	KeepaliveDelay    time.Duration // a KeepAlive after this long with nothing sent; 9 s (negative: never)
+	ResendDelayBase   time.Duration // additive base of the resend delay; 30 ms (EQEmu world/zone: 100 ms)
+	ResendDelayFactor float64       // multiplier on the rolling ping; 1.25 (EQEmu world/zone: 1.5)
+	ResendDelayMin    time.Duration // 150 ms (EQEmu world/zone: 300 ms)
+	ResendDelayMax    time.Duration // 5 s
+	ResendTimeout     time.Duration // close when the oldest unacked packet is this old; 30 s
+	ConnectDelay      time.Duration // client: SessionRequest retry interval; 500 ms
+	ConnectStale      time.Duration // client: give up with nothing received; 5 s
+	StaleConnection   time.Duration // drop a Connected session with nothing received; 60 s (EQEmu UCS: 600 s)
+	CloseLinger       time.Duration // Disconnecting linger before the final SessionDisconnect; 2 s
+	HoldSize          int           // hold buffer flush threshold in bytes; 512
+	// HoldDelay is how long the engine may hold a session's small outgoing
+	// packets to pack them into one OP_Combined. 0 (the default) flushes at
+	// the end of every receive batch, which packs everything one batch
+	// produced for a session and adds no latency; RS flushes every 16 ms
+	// tick, which a positive value up to HoldLength imitates.
+	HoldDelay time.Duration
+	// DataRate is RS's outgoing_data_rate in KiB/s per session (SPEC §20.1);
+	// 0 (the default) is off.
+	DataRate float64
+
+	// Engine.
+
+	// Shards is the number of shards: sockets in the SO_REUSEPORT group and
+	// goroutines, one per core. Default runtime.GOMAXPROCS(0). Dial uses 1.
+	Shards int
+	// Batch is the number of datagrams per recvmmsg/sendmmsg; 64.
+	Batch int
+	// DatagramBuffer is the size of each receive buffer; longer datagrams
+	// are dropped as truncated. 2048 (RS negotiates 512 at most).
+	DatagramBuffer int
+	// RecvBuffer and SendBuffer are SO_RCVBUF/SO_SNDBUF requests per socket;
+	// 0 means 4 MiB. The kernel clamps them to net.core.rmem_max/wmem_max
+	// unless the process has CAP_NET_ADMIN (see tuning.md). Its default
+	// (208 KiB) holds only about a hundred small datagrams, less than one
+	// 64 KiB message's fragments.
+	RecvBuffer, SendBuffer int
+	// Steering attaches the reuseport steering program so the kernel
+	// delivers each endpoint to its owner shard; without it, datagrams that
+	// land on the wrong shard are handed over through a ring.
+	Steering bool
+	// GSO coalesces runs of datagrams to one peer with UDP_SEGMENT.
+	GSO bool
+	// MaxSessions caps sessions over all shards; 0 means 1<<20.
+	MaxSessions int
+	// MaxSessionsPerShard caps sessions in one shard; 0 means MaxSessions.
+	MaxSessionsPerShard int
+	// MaxSessionsPerIP caps sessions from one source address (all ports,
+	// all shards); 0 means 256. Past any cap a SessionRequest is refused
+	// silently and counted.
+	MaxSessionsPerIP int
+	// InboxSize is the capacity of each shard's inbox (Server.Send,
+	// Server.Post, Conn.Send); a full inbox is an error, never a wait. 4096.
+	InboxSize int
+	// HandoffSize is the capacity of each shard-to-shard handoff ring; 1024.
+	HandoffSize int
+	// TimerSlot is the granularity of each shard's timer wheel; 4 ms.
+	TimerSlot time.Duration
+	// Rand, when set, supplies session keys and client connect codes
+	// instead of math/rand/v2 (for replaying captures or reproducible
+	// tests). It is called on shard goroutines, concurrently when there are
+	// several shards.
+	Rand func() uint32
+}
+
+// DefaultConfig returns the recommended configuration: EQEmu's protocol
+// defaults, one shard per core, steering on.
+func DefaultConfig() Config {
+	c := Config{Steering: true}
+	c.fill()
+	return c
+}
+
+// Errors from Config validation.
+var (
+	ErrBadConfig = errors.New("eqgate: invalid config")
+)
+
+// fill replaces zero fields with their defaults.
+func (c *Config) fill() {
+	def := func(v *time.Duration, d time.Duration) {
+		if *v == 0 {
+			*v = d
+		}
+	}
+	defi := func(v *int, d int) {
+		if *v == 0 {
+			*v = d
+		}
+	}
+	defi(&c.MaxPacketSize, proto.DefaultMaxPacket)
+	defi(&c.CRCBytes, 2)
+	def(&c.KeepaliveDelay, 9*time.Second)
+	def(&c.ResendDelayBase, 30*time.Millisecond)
+	if c.ResendDelayFactor == 0 {
+		c.ResendDelayFactor = 1.25
+	}
+	def(&c.ResendDelayMin, 150*time.Millisecond)
+	def(&c.ResendDelayMax, 5*time.Second)
+	def(&c.ResendTimeout, 30*time.Second)
+	def(&c.ConnectDelay, 500*time.Millisecond)
+	def(&c.ConnectStale, 5*time.Second)
+	def(&c.StaleConnection, 60*time.Second)
+	def(&c.CloseLinger, 2*time.Second)
+	defi(&c.HoldSize, 512)
+	defi(&c.Shards, runtime.GOMAXPROCS(0))
+	defi(&c.Batch, 64)
+	defi(&c.DatagramBuffer, 2048)
+	defi(&c.RecvBuffer, 4<<20)
+	defi(&c.SendBuffer, 4<<20)
+	defi(&c.MaxSessions, 1<<20)
+	defi(&c.MaxSessionsPerShard, c.MaxSessions)
+	defi(&c.MaxSessionsPerIP, 256)
+	defi(&c.InboxSize, 4096)
+	defi(&c.HandoffSize, 1024)
+	def(&c.TimerSlot, 4*time.Millisecond)
+}
+
+// validate reports the first out-of-range field of a filled Config.
+func (c *Config) validate() error {
+	switch {
+	case c.MaxPacketSize < 64 || c.MaxPacketSize > proto.MaxDatagram:
+		return configError("MaxPacketSize out of range [64, 65536]")
+	case c.CRCBytes != -1 && c.CRCBytes != 2 && c.CRCBytes != 4:
+		return configError("CRCBytes must be -1 (none), 2 or 4")
+	case c.Shards < 1 || c.Shards > MaxShards:
+		return configError("Shards out of range [1, 256]")
+	case c.Batch < 1 || c.Batch > 1024:
+		return configError("Batch out of range [1, 1024]")
+	case c.DatagramBuffer < c.MaxPacketSize+1 || c.DatagramBuffer > proto.MaxDatagram:
+		return configError("DatagramBuffer must hold MaxPacketSize+1 and at most 65536 bytes")
+	case c.MaxSessions < 1 || c.MaxSessionsPerShard < 1 || c.MaxSessionsPerIP < 1:
+		return configError("session caps must be positive")
+	case c.MaxSessionsPerShard > MaxSessionsPerShard:
+		return configError("MaxSessionsPerShard above 1<<24")
+	case c.InboxSize < 1 || c.HandoffSize < 1:
+		return configError("InboxSize and HandoffSize must be positive")
+	case c.TimerSlot < time.Millisecond || c.TimerSlot > time.Second:
+		return configError("TimerSlot out of range [1ms, 1s]")
+	case c.ResendDelayFactor < 0 || c.DataRate < 0:
+		return configError("ResendDelayFactor and DataRate must not be negative")
+	case c.HoldDelay < 0:
+		return configError("HoldDelay must not be negative")
+	}
+	return nil
+}
+
+// Engine limits fixed by the SessionID layout.
+const (
+	MaxShards           = 256
+	MaxSessionsPerShard = 1 << 24
+)
+
+type configError string
+
+func (e configError) Error() string { return "eqgate: invalid config: " + string(e) }
+func (e configError) Is(target error) bool {
+	return target == ErrBadConfig
+}
+
+// shardConfig maps the public Config (filled and validated) to the engine's.
+func (c *Config) shardConfig(role shard.Role) shard.Config {
+	p := proto.DefaultConfig()
+	p.MaxPacketSize = c.MaxPacketSize
+	p.CRCBytes = max(c.CRCBytes, 0)
+	p.EncodePasses = c.EncodePasses
+	p.KeepAliveDelay = max(c.KeepaliveDelay, 0)
+	p.ResendDelayBase = c.ResendDelayBase
+	p.ResendDelayFactor = c.ResendDelayFactor
+	p.ResendDelayMin = c.ResendDelayMin
+	p.ResendDelayMax = c.ResendDelayMax
+	p.ResendTimeout = c.ResendTimeout
+	p.ConnectDelay = c.ConnectDelay
+	p.ConnectStale = c.ConnectStale
+	p.StaleConnection = c.StaleConnection
+	p.CloseLinger = c.CloseLinger
+	p.HoldSize = c.HoldSize
+	p.OutgoingDataRate = c.DataRate
+	return shard.Config{
+		Role:                role,
+		Proto:               p,
+		Batch:               c.Batch,
+		DatagramBuffer:      c.DatagramBuffer,
+		RecvBuffer:          c.RecvBuffer,
+		SendBuffer:          c.SendBuffer,
+		Steering:            c.Steering,
+		GSO:                 c.GSO,
+		MaxSessions:         c.MaxSessions,
+		MaxSessionsPerShard: c.MaxSessionsPerShard,
+		MaxSessionsPerIP:    c.MaxSessionsPerIP,
+		InboxSize:           c.InboxSize,
+		HandoffSize:         c.HandoffSize,
+		TimerSlot:           c.TimerSlot,
+		HoldDelay:           c.HoldDelay,
+		Rand:                c.Rand,
+	}
+}

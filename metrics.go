@@ -1,0 +1,119 @@
+package eqgate
+
+import (
+	"strconv"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/eqgate/eqgate/shard"
+)
+
+// Collector exports a Server's (or Conn's) shard counters to Prometheus. It
+// reads them at scrape time with atomic loads, so scraping never stops a
+// shard and the shards pay nothing for being observed. Register it with
+// prometheus.MustRegister(srv.Collector()).
+//
+// Metrics (label shard = shard index; base units; counters end in _total):
+//
+//	eqgate_datagrams_received_total, eqgate_bytes_received_total
+//	eqgate_datagrams_sent_total, eqgate_bytes_sent_total
+//	eqgate_datagrams_dropped_total{reason}    receive drops, one reason each
+//	eqgate_send_drops_total                    datagrams the kernel refused
+//	eqgate_handoffs_total                      datagrams handed to their owner shard
+//	eqgate_handoffs_received_total
+//	eqgate_out_of_session_sent_total
+//	eqgate_sessions_open (gauge), eqgate_sessions_opened_total
+//	eqgate_sessions_closed_total{reason}
+//	eqgate_packets_dropped_total{reason}      inside sessions (CRC, length, ...)
+//	eqgate_resends_total
+//	eqgate_inbox_drops_total
+//	eqgate_receive_batch_size (histogram, datagrams per recvmmsg)
+//	eqgate_rtt_seconds (summary: count and sum of RTT samples)
+type Collector struct {
+	g *shard.Group
+
+	dgIn, bytesIn, dgOut, bytesOut, dropped, txDrops  *prometheus.Desc
+	handoffs, handoffIn, oos, open, opened, closed    *prometheus.Desc
+	pktDrops, resends, inboxDrops, batchSize, rttDesc *prometheus.Desc
+}
+
+var _ prometheus.Collector = (*Collector)(nil)
+
+func newCollector(g *shard.Group) *Collector {
+	d := func(name, help string, labels ...string) *prometheus.Desc {
+		return prometheus.NewDesc("eqgate_"+name, help, append([]string{"shard"}, labels...), nil)
+	}
+	return &Collector{
+		g:          g,
+		dgIn:       d("datagrams_received_total", "Datagrams read from the shard's socket."),
+		bytesIn:    d("bytes_received_total", "Bytes of datagrams read from the shard's socket."),
+		dgOut:      d("datagrams_sent_total", "Datagrams accepted by the kernel for sending."),
+		bytesOut:   d("bytes_sent_total", "Bytes of datagrams accepted by the kernel."),
+		dropped:    d("datagrams_dropped_total", "Received datagrams dropped before reaching a session, by reason.", "reason"),
+		txDrops:    d("send_drops_total", "Outgoing datagrams the kernel refused."),
+		handoffs:   d("handoffs_total", "Datagrams that arrived on this shard and were handed to their owner shard."),
+		handoffIn:  d("handoffs_received_total", "Datagrams received from other shards."),
+		oos:        d("out_of_session_sent_total", "OutOfSession answers to endpoints without a session."),
+		open:       d("sessions_open", "Sessions currently open."),
+		opened:     d("sessions_opened_total", "Sessions opened."),
+		closed:     d("sessions_closed_total", "Sessions closed, by reason.", "reason"),
+		pktDrops:   d("packets_dropped_total", "Packets dropped inside sessions, by reason.", "reason"),
+		resends:    d("resends_total", "Reliable packets sent again."),
+		inboxDrops: d("inbox_drops_total", "Send/Post calls refused because the shard inbox was full."),
+		batchSize:  d("receive_batch_size", "Datagrams per receive batch."),
+		rttDesc:    d("rtt_seconds", "Round-trip time samples from acknowledged packets."),
+	}
+}
+
+// Describe implements prometheus.Collector.
+func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{c.dgIn, c.bytesIn, c.dgOut, c.bytesOut, c.dropped, c.txDrops,
+		c.handoffs, c.handoffIn, c.oos, c.open, c.opened, c.closed, c.pktDrops, c.resends,
+		c.inboxDrops, c.batchSize, c.rttDesc} {
+		ch <- d
+	}
+}
+
+// Collect implements prometheus.Collector.
+func (c *Collector) Collect(ch chan<- prometheus.Metric) {
+	for i := range c.g.Len() {
+		k := c.g.Shard(i).Counters()
+		sh := strconv.Itoa(i)
+		counter := func(d *prometheus.Desc, v uint64, labels ...string) {
+			ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), append([]string{sh}, labels...)...)
+		}
+		counter(c.dgIn, k.DatagramsIn.Load())
+		counter(c.bytesIn, k.BytesIn.Load())
+		counter(c.dgOut, k.DatagramsOut.Load())
+		counter(c.bytesOut, k.BytesOut.Load())
+		counter(c.txDrops, k.TxDrops.Load())
+		for o := shard.FirstDrop; o < shard.NumOutcomes; o++ {
+			counter(c.dropped, k.Outcomes[o].Load(), o.String())
+		}
+		counter(c.handoffs, k.Outcomes[shard.OutcomeHandoff].Load())
+		counter(c.handoffIn, k.HandoffIn.Load())
+		counter(c.oos, k.Outcomes[shard.OutcomeOutOfSession].Load())
+		ch <- prometheus.MustNewConstMetric(c.open, prometheus.GaugeValue, float64(k.SessionsOpen.Load()), sh)
+		counter(c.opened, k.SessionsOpened.Load())
+		for r := shard.CloseReason(0); r < shard.NumCloseReasons; r++ {
+			counter(c.closed, k.SessionsClosed[r].Load(), r.String())
+		}
+		for j := range k.PacketDrops {
+			if name := shard.PacketDropName(j); name != "" {
+				counter(c.pktDrops, k.PacketDrops[j].Load(), name)
+			}
+		}
+		counter(c.resends, k.Resends.Load())
+		counter(c.inboxDrops, k.InboxDrops.Load())
+
+		buckets := make(map[float64]uint64, shard.NumBatchBuckets)
+		var cum, count uint64
+		for j := range k.Batches {
+			cum += k.Batches[j].Load()
+			buckets[float64(shard.BatchBucketBound(j))] = cum
+		}
+		count = cum
+		ch <- prometheus.MustNewConstHistogram(c.batchSize, count, float64(k.BatchSum.Load()), buckets, sh)
+		ch <- prometheus.MustNewConstSummary(c.rttDesc, k.RTTCount.Load(), float64(k.RTTSumMicro.Load())/1e6, nil, sh)
+	}
+}

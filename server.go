@@ -1,0 +1,131 @@
+package eqgate
+
+import (
+	"net"
+	"net/netip"
+	"sync"
+
+	"github.com/eqgate/eqgate/shard"
+)
+
+// Server is a running eqgate frontend: Config.Shards shards, each one
+// goroutine owning one socket of a SO_REUSEPORT group, its sessions, timers
+// and counters. Methods are safe from any goroutine.
+type Server struct {
+	g         *shard.Group
+	collector *Collector
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// Listen binds addr ("host:port", ":port"; port 0 picks one) and starts
+// serving sessions, calling h on the owning shard's goroutine.
+func Listen(addr string, cfg Config, h Handler) (*Server, error) {
+	if h == nil {
+		return nil, configError("nil Handler")
+	}
+	cfg.fill()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	ap, err := resolve(addr)
+	if err != nil {
+		return nil, err
+	}
+	g, err := shard.Open(ap, cfg.Shards, cfg.shardConfig(shard.RoleServer), handlerAdapter{h})
+	if err != nil {
+		return nil, err
+	}
+	g.Start()
+	return &Server{g: g, collector: newCollector(g)}, nil
+}
+
+// resolve turns "host:port" into an address; an empty host is 0.0.0.0 (the
+// protocol is IPv4, SPEC §20.3).
+func resolve(addr string) (netip.AddrPort, error) {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return netip.AddrPort{}, err
+	}
+	ua, err := net.ResolveUDPAddr("udp", addr)
+	if err != nil {
+		return netip.AddrPort{}, err
+	}
+	ap := ua.AddrPort()
+	if host == "" {
+		ap = netip.AddrPortFrom(netip.IPv4Unspecified(), ap.Port())
+	}
+	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()), nil
+}
+
+// Addr is the bound address.
+func (s *Server) Addr() netip.AddrPort { return s.g.Addr() }
+
+// Shards is the number of shards.
+func (s *Server) Shards() int { return s.g.Len() }
+
+// Send queues a reliable application packet for session id on stream 0 to
+// 3 from any goroutine. data is copied before Send returns. The shard is
+// woken within a millisecond and sends it with its next batch. A full inbox
+// returns ErrInboxFull at once; a session that has closed by the time the
+// shard runs the request drops it (the shard cannot report back to the
+// caller without blocking it), so use Handler.OnClose to know.
+func (s *Server) Send(id SessionID, stream int, data []byte) error {
+	return s.shardOf(id).SendAsync(shard.ID(id), stream, data, true)
+}
+
+// SendUnreliable is Send for an unreliable packet (SPEC §15 step 3).
+func (s *Server) SendUnreliable(id SessionID, stream int, data []byte) error {
+	return s.shardOf(id).SendAsync(shard.ID(id), stream, data, false)
+}
+
+// CloseSession starts an orderly close of session id from any goroutine.
+func (s *Server) CloseSession(id SessionID) error {
+	return s.shardOf(id).CloseAsync(shard.ID(id))
+}
+
+func (s *Server) shardOf(id SessionID) *shard.Shard {
+	i := id.Shard()
+	if i >= s.g.Len() {
+		i = 0 // its slot and generation cannot match: refused there as stale
+	}
+	return s.g.Shard(i)
+}
+
+// Post runs fn on the goroutine of shard i, where Session methods of that
+// shard's sessions may be used. It returns at once: ErrInboxFull when the
+// inbox is full, ErrClosed after Close; fn then never runs.
+func (s *Server) Post(shardIndex int, fn func()) error {
+	if shardIndex < 0 || shardIndex >= s.g.Len() {
+		return configError("no such shard")
+	}
+	return s.g.Shard(shardIndex).Post(fn)
+}
+
+// Session returns the handle for id, to use on its shard's goroutine (in a
+// function given to Post); its methods return ErrNoSession if id is stale.
+func (s *Server) Session(id SessionID) Session {
+	return Session{s.shardOf(id), shard.ID(id)}
+}
+
+// Stats returns a copy of every shard's counters.
+func (s *Server) Stats() Stats { return statsOf(s.g) }
+
+// Collector returns the Prometheus collector for this server's counters.
+func (s *Server) Collector() *Collector { return s.collector }
+
+// Close drains and stops the server: every session is sent a
+// SessionDisconnect (OnClose runs with CloseShutdown), queued data is
+// flushed, then the sockets close and the shard goroutines exit. Close
+// returns when they have; later calls return the first result.
+func (s *Server) Close() error {
+	s.closeOnce.Do(func() { s.closeErr = s.g.Close() })
+	return s.closeErr
+}
+
+// Steering reports whether the kernel steering program is attached (each
+// endpoint delivered to its owner shard's socket), and why not otherwise.
+func (s *Server) Steering() (on bool, reason string) {
+	f := s.g.Facts()
+	return f.Steering, f.SteeringReason
+}

@@ -1,0 +1,226 @@
+package shard
+
+import (
+	"net/netip"
+
+	"github.com/eqgate/eqgate/proto"
+)
+
+// ---- owner goroutine only ----
+
+// Send queues an application packet on session id (owner only). The bytes
+// are copied into the session's send path (hold buffer or stored reliable
+// packet) before Send returns, and go out at the end of the current batch.
+func (s *Shard) Send(id ID, stream int, data []byte, reliable bool) error {
+	s.owner.check()
+	i := s.lookup(id)
+	if i < 0 {
+		return ErrNoSession
+	}
+	return s.send(i, stream, data, reliable)
+}
+
+func (s *Shard) send(i int32, stream int, data []byte, reliable bool) error {
+	if stream < 0 || stream >= proto.Streams {
+		return ErrBadStream
+	}
+	ps := s.drive(i)
+	err := ps.Send(&s.env, s.now, stream, data, reliable)
+	s.touch(i)
+	switch err {
+	case nil:
+		return nil
+	case proto.ErrNotConnected:
+		return ErrNoSession
+	case proto.ErrSendQueueFull:
+		return ErrSendQueue
+	case proto.ErrPacketTooLarge, proto.ErrEmptyPacket:
+		return ErrTooBig
+	case proto.ErrBadStream:
+		return ErrBadStream
+	}
+	return err
+}
+
+// CloseSession starts an orderly close of session id (owner only): flush,
+// SessionDisconnect, Handler.Close, linger (SPEC §19).
+func (s *Shard) CloseSession(id ID) error {
+	s.owner.check()
+	i := s.lookup(id)
+	if i < 0 {
+		return ErrNoSession
+	}
+	s.closeSlot(i)
+	return nil
+}
+
+func (s *Shard) closeSlot(i int32) {
+	ps := s.drive(i)
+	ps.Close(&s.env, s.now)
+	s.touch(i)
+}
+
+// Remote returns session id's peer address (owner only); false once the
+// session is gone.
+func (s *Shard) Remote(id ID) (netip.AddrPort, bool) {
+	s.owner.check()
+	i := s.lookup(id)
+	if i < 0 {
+		return netip.AddrPort{}, false
+	}
+	return s.meta.meta(i).ep.AddrPort(), true
+}
+
+// dialLocal opens a client session to remote (owner only).
+func (s *Shard) dialLocal(remote netip.AddrPort) (ID, error) {
+	ep := endpointOf(remote)
+	h := ep.hash()
+	if s.index.find(h, &ep, &s.meta) >= 0 {
+		return 0, ErrDialBusy
+	}
+	if s.live >= s.cfg.MaxSessionsPerShard {
+		return 0, ErrSessionCap
+	}
+	i := s.newSlot(&ep, h)
+	ps := s.session(i)
+	id := s.idOf(i)
+	ps.Tag = uint64(id)
+	if err := ps.InitClient(&s.cfg.Proto, s.env.Random(), s.now); err != nil {
+		panic("shard: InitClient: " + err.Error())
+	}
+	// The first Tick sends the SessionRequest: fire it in this iteration.
+	s.wheel.arm(&s.meta, i, int64(s.now))
+	return id, nil
+}
+
+// ---- any goroutine ----
+
+// Post runs fn on the shard goroutine. It never blocks: ErrInboxFull when
+// the inbox is full, ErrClosed once the shard is stopping.
+func (s *Shard) Post(fn func()) error {
+	return s.push(inboxItem{kind: inboxPost, fn: fn})
+}
+
+// SendAsync queues Send for the shard goroutine; data is copied first. A
+// session that is gone by then drops the packet.
+func (s *Shard) SendAsync(id ID, stream int, data []byte, reliable bool) error {
+	if stream < 0 || stream >= proto.Streams {
+		return ErrBadStream
+	}
+	if len(data) == 0 || len(data) > s.cfg.Proto.MaxFragmentSize {
+		return ErrTooBig
+	}
+	k := inboxSend
+	if !reliable {
+		k = inboxSendUnreliable
+	}
+	// TODO(alloc): one copy per cross-goroutine send; a per-shard buffer
+	// ring would avoid it if Server.Send ever becomes a hot path.
+	return s.push(inboxItem{kind: k, id: id, stream: int8(stream), data: append([]byte(nil), data...)})
+}
+
+// CloseAsync queues CloseSession for the shard goroutine.
+func (s *Shard) CloseAsync(id ID) error {
+	return s.push(inboxItem{kind: inboxClose, id: id})
+}
+
+// Dial opens a client session to remote from any goroutine and returns its
+// ID once the shard has created it. Handler.Open follows when the server
+// answers; Handler.Close if it never does.
+func (s *Shard) Dial(remote netip.AddrPort) (ID, error) {
+	type result struct {
+		id  ID
+		err error
+	}
+	ch := make(chan result, 1)
+	if err := s.Post(func() {
+		id, err := s.dialLocal(remote)
+		ch <- result{id, err}
+	}); err != nil {
+		return 0, err
+	}
+	select {
+	case r := <-ch:
+		return r.id, r.err
+	case <-s.done:
+		return 0, ErrClosed
+	}
+}
+
+func (s *Shard) push(it inboxItem) error {
+	if s.stop.Load() {
+		return ErrClosed
+	}
+	if !s.inbox.Push(it) {
+		s.counters.InboxDrops.Add(1) // many writers: a real atomic add
+		return ErrInboxFull
+	}
+	if s.sleeping.Load() {
+		s.sock.Wake()
+	}
+	return nil
+}
+
+// drainInbox runs queued requests from other goroutines.
+func (s *Shard) drainInbox() {
+	for {
+		n := s.inbox.PopN(s.inboxBuf)
+		if n == 0 {
+			return
+		}
+		for j := range n {
+			it := &s.inboxBuf[j]
+			s.runItem(it)
+			*it = inboxItem{} // drop references to data and fn
+		}
+		add(&s.counters.InboxRuns, uint64(n))
+		if n < len(s.inboxBuf) {
+			return
+		}
+	}
+}
+
+func (s *Shard) runItem(it *inboxItem) {
+	switch it.kind {
+	case inboxPost:
+		it.fn()
+	case inboxSend, inboxSendUnreliable:
+		if i := s.lookup(it.id); i >= 0 {
+			// Errors here have nobody to go to: the caller has moved on.
+			// The session's own counters record refused sends.
+			_ = s.send(i, int(it.stream), it.data, it.kind == inboxSend)
+		}
+	case inboxClose:
+		if i := s.lookup(it.id); i >= 0 {
+			s.closeSlot(i)
+		}
+	}
+}
+
+// shutdown drains the shard: every live session is closed (flush,
+// SessionDisconnect, Handler.Close with CloseShutdown) and released at
+// once, without the linger, the last datagrams are sent, and queued inbox
+// work is dropped.
+func (s *Shard) shutdown() {
+	s.stopping = true
+	s.drainReturns()
+	s.drainInbox() // Posts queued before Close still run
+	for p := 0; p < int(s.meta.n); p++ {
+		i := int32(p)
+		if s.meta.meta(i).state != slotLive {
+			continue
+		}
+		ps := s.drive(i)
+		if ps.State() == proto.StateConnected || ps.State() == proto.StateConnecting {
+			ps.Close(&s.env, s.now)
+		}
+		// Closed (Connecting sessions end at once; Disconnecting ones
+		// were reported when they started closing) and released now:
+		// nobody will tick the linger.
+		ps.Release(&s.env)
+		s.settle(i, ps, proto.Never)
+	}
+	s.flushDirty()
+	s.writeTx()
+	s.freeDead()
+}

@@ -1,0 +1,236 @@
+package shard
+
+import (
+	"errors"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/cespare/xxhash/v2"
+
+	"github.com/eqgate/eqgate/batchio"
+	"github.com/eqgate/eqgate/proto"
+)
+
+// Config configures a Group. Proto must have passed Validate (NewGroup and
+// Open call it).
+type Config struct {
+	Role  Role
+	Proto proto.Config
+
+	Batch          int  // datagrams per recvmmsg/sendmmsg
+	DatagramBuffer int  // bytes per receive buffer
+	RecvBuffer     int  // SO_RCVBUF request (Open only)
+	SendBuffer     int  // SO_SNDBUF request (Open only)
+	Steering       bool // reuseport steering program (Open only)
+	GSO            bool // UDP_SEGMENT (Open only)
+
+	MaxSessions         int // over the group
+	MaxSessionsPerShard int
+	MaxSessionsPerIP    int // per source address over the group (server)
+
+	InboxSize      int           // MPSC inbox capacity per shard
+	HandoffSize    int           // SPSC ring capacity per shard pair
+	HandoffBuffers int           // spare receive buffers per shard for handoffs
+	TimerSlot      time.Duration // timer wheel granularity
+	HoldDelay      time.Duration // 0: flush touched sessions at the end of each batch
+	Rand           func() uint32 // session keys and connect codes; nil: math/rand/v2
+}
+
+// More errors.
+var (
+	ErrDialBusy   = errors.New("eqgate: a session to that address is already open on this client")
+	ErrSessionCap = errors.New("eqgate: session cap reached")
+)
+
+func (c *Config) normalize() error {
+	if c.Batch <= 0 {
+		c.Batch = batchio.DefaultBatch
+	}
+	if c.DatagramBuffer <= 0 {
+		c.DatagramBuffer = 2048
+	}
+	if c.MaxSessions <= 0 {
+		c.MaxSessions = 1 << 20
+	}
+	if c.MaxSessionsPerShard <= 0 || c.MaxSessionsPerShard > MaxSlots-1 {
+		c.MaxSessionsPerShard = min(c.MaxSessions, MaxSlots-1)
+	}
+	if c.MaxSessionsPerIP <= 0 {
+		c.MaxSessionsPerIP = 256
+	}
+	if c.InboxSize <= 0 {
+		c.InboxSize = 4096
+	}
+	if c.HandoffSize <= 0 {
+		c.HandoffSize = 1024
+	}
+	if c.HandoffBuffers <= 0 {
+		c.HandoffBuffers = 4096
+	}
+	if c.TimerSlot <= 0 {
+		c.TimerSlot = 4 * time.Millisecond
+	}
+	return c.Proto.Validate()
+}
+
+// Group is a set of shards sharing one address, one Handler and the
+// group-wide session caps.
+type Group struct {
+	cfg    Config
+	h      Handler
+	shards []*Shard
+	socks  *batchio.Group // nil when built from NewGroup
+	addr   netip.AddrPort
+	epoch  time.Time
+
+	total atomic.Int64 // sessions over the group, for MaxSessions
+	perIP ipLimiter
+
+	started   bool
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// Open binds a reuseport group of n sockets to addr and builds a shard on
+// each; n is 1 for RoleClient and otherwise shards.
+func Open(addr netip.AddrPort, shards int, cfg Config, h Handler) (*Group, error) {
+	if err := cfg.normalize(); err != nil {
+		return nil, err
+	}
+	if shards < 1 || shards > MaxShards {
+		return nil, errors.New("eqgate: shard count out of range")
+	}
+	bg, err := batchio.Open(addr, batchio.Options{
+		Sockets:    shards,
+		RecvBuffer: cfg.RecvBuffer,
+		SendBuffer: cfg.SendBuffer,
+		Steering:   cfg.Steering,
+		GSO:        cfg.GSO,
+		Batch:      cfg.Batch,
+	})
+	if err != nil {
+		return nil, err
+	}
+	socks := make([]Socket, bg.Len())
+	for i := range socks {
+		socks[i] = bg.Conn(i)
+	}
+	g, err := NewGroup(cfg, socks, h)
+	if err != nil {
+		_ = bg.Close() // the construction error is the one to report
+		return nil, err
+	}
+	g.socks = bg
+	g.addr = bg.Facts().Addr
+	return g, nil
+}
+
+// NewGroup builds shards over the given sockets (one shard each). Tests use
+// it with in-memory sockets; Close then does not close them.
+func NewGroup(cfg Config, socks []Socket, h Handler) (*Group, error) {
+	if err := cfg.normalize(); err != nil {
+		return nil, err
+	}
+	if len(socks) < 1 || len(socks) > MaxShards {
+		return nil, errors.New("eqgate: shard count out of range")
+	}
+	g := &Group{cfg: cfg, h: h, epoch: time.Now()}
+	if cfg.Role == RoleServer {
+		g.perIP = newIPLimiter(cfg.MaxSessionsPerIP)
+	}
+	g.shards = make([]*Shard, len(socks))
+	for i, sk := range socks {
+		g.shards[i] = newShard(g, i, sk)
+	}
+	return g, nil
+}
+
+// Start launches one goroutine per shard.
+func (g *Group) Start() {
+	if g.started {
+		return
+	}
+	g.started = true
+	for _, s := range g.shards {
+		go s.run()
+	}
+}
+
+// Len is the number of shards.
+func (g *Group) Len() int { return len(g.shards) }
+
+// Shard returns shard i.
+func (g *Group) Shard(i int) *Shard { return g.shards[i] }
+
+// Addr is the bound address (zero for NewGroup groups).
+func (g *Group) Addr() netip.AddrPort { return g.addr }
+
+// Facts reports what the kernel granted the sockets (zero for NewGroup).
+func (g *Group) Facts() batchio.Facts {
+	if g.socks == nil {
+		return batchio.Facts{}
+	}
+	return g.socks.Facts()
+}
+
+// Close stops every shard after draining it (see Shard.shutdown), waits for
+// the goroutines, then closes the sockets Open made.
+func (g *Group) Close() error {
+	g.closeOnce.Do(func() {
+		for _, s := range g.shards {
+			s.stop.Store(true)
+			s.sock.Wake()
+		}
+		if g.started {
+			for _, s := range g.shards {
+				<-s.done
+			}
+		}
+		if g.socks != nil {
+			g.closeErr = g.socks.Close()
+		}
+	})
+	return g.closeErr
+}
+
+func (g *Group) takeTotal() bool {
+	if g.total.Add(1) > int64(g.cfg.MaxSessions) {
+		g.total.Add(-1)
+		return false
+	}
+	return true
+}
+
+func (g *Group) giveTotal() { g.total.Add(-1) }
+
+// ipLimiter caps sessions per source address over all shards of a group
+// without a lock: a fixed table of counters indexed by a hash of the
+// address. Two addresses that share a counter share its cap, which errs on
+// the side of refusing; with 65536 counters that takes tens of thousands
+// of distinct addresses each close to the cap. Touched only when a session
+// is created or freed, never per datagram.
+type ipLimiter struct {
+	cells []atomic.Int32
+	max   int32
+}
+
+const ipCells = 1 << 16
+
+func newIPLimiter(max int) ipLimiter {
+	return ipLimiter{cells: make([]atomic.Int32, ipCells), max: int32(min(max, 1<<30))}
+}
+
+func ipHash(a *[16]byte) uint64 { return xxhash.Sum64(a[:]) }
+
+func (l *ipLimiter) acquire(h uint64) bool {
+	c := &l.cells[h&(ipCells-1)]
+	if c.Add(1) > l.max {
+		c.Add(-1)
+		return false
+	}
+	return true
+}
+
+func (l *ipLimiter) release(h uint64) { l.cells[h&(ipCells-1)].Add(-1) }

@@ -1,0 +1,707 @@
+package shard
+
+import (
+	"errors"
+	"net"
+	"net/netip"
+	"os"
+	"sync/atomic"
+	"time"
+
+	"github.com/eqgate/eqgate/batchio"
+	"github.com/eqgate/eqgate/proto"
+	"github.com/eqgate/eqgate/ring"
+)
+
+// Socket is what a shard needs from its socket; *batchio.Conn implements
+// it, and tests substitute an in-memory batch. The contract is batchio's:
+// ReadBatchUntil fills msgs[i].Buf[:N], Addr and Truncated and returns how
+// many, or (0, batchio.ErrWakeup | os.ErrDeadlineExceeded | net.ErrClosed);
+// WriteBatch sends msgs[i].Buf[:N] to Addr and may report per-datagram
+// refusals with a *batchio.DropError; Wake ends a sleeping ReadBatchUntil
+// (or the next one) from any goroutine.
+type Socket interface {
+	ReadBatchUntil(msgs []batchio.Message, deadline time.Time) (int, error)
+	WriteBatch(msgs []batchio.Message) (int, error)
+	Wake()
+}
+
+var _ Socket = (*batchio.Conn)(nil)
+
+// Handler receives session events on the shard goroutine. Message data is
+// valid only during the call.
+type Handler interface {
+	Open(sh *Shard, id ID)
+	Message(sh *Shard, id ID, stream int, data []byte)
+	Close(sh *Shard, id ID, reason CloseReason)
+}
+
+// Role is the side a shard's sessions play.
+type Role uint8
+
+const (
+	RoleServer Role = iota // accept SessionRequests from any endpoint
+	RoleClient             // only sessions opened with Dial; other endpoints are dropped
+)
+
+// Errors.
+var (
+	ErrNoSession = errors.New("eqgate: no such session (closed or never opened)")
+	ErrInboxFull = errors.New("eqgate: shard inbox full")
+	ErrClosed    = errors.New("eqgate: closed")
+	ErrBadStream = errors.New("eqgate: stream out of range 0..3")
+	ErrTooBig    = errors.New("eqgate: application packet too large")
+	ErrSendQueue = errors.New("eqgate: session send queue full")
+)
+
+// handoff is a datagram that arrived on another shard's socket: the buffer
+// stays in its origin shard's pool and comes back over the return ring.
+type handoff struct {
+	b    []byte // the datagram, in a buffer of the origin shard
+	buf  int32  // that buffer's handle in the origin shard's pool
+	addr netip.AddrPort
+}
+
+// inboxKind says what an inbox item asks for.
+type inboxKind uint8
+
+const (
+	inboxSend inboxKind = iota
+	inboxSendUnreliable
+	inboxClose
+	inboxPost
+)
+
+type inboxItem struct {
+	kind   inboxKind
+	stream int8
+	id     ID
+	data   []byte
+	fn     func()
+}
+
+// Shard is one engine shard: a goroutine that owns a socket, a session
+// table, a timer wheel, buffers and counters. Methods documented "owner
+// only" must run on the shard goroutine (inside a Handler callback or a
+// Posted function); the others are safe from any goroutine.
+type Shard struct {
+	counters Counters
+
+	idx  int
+	n    int // shards in the group
+	g    *Group
+	cfg  *Config
+	sock Socket
+	h    Handler
+
+	epoch time.Time
+	now   proto.Nanotime
+
+	// Receive slots and this shard's datagram buffers (handles index bufs).
+	rx       []batchio.Message
+	rxH      []int32
+	bufs     [][]byte // grows in chunks up to maxBufs, never shrinks
+	freeBufs []int32
+	bufSize  int
+	maxBufs  int
+	lent     []int // buffers lent to each peer shard, not yet returned
+
+	// Transmit batch.
+	tx  []batchio.Message
+	txN int
+
+	// Sessions.
+	meta  slabMeta
+	pages [][]proto.Session
+	index index
+	wheel wheel
+	live  int
+	dirty []int32 // sessions touched this batch, to flush
+	due   []int32 // scratch for expired timers
+	dead  []int32 // Disconnected sessions to free at the next safe point
+
+	env   proto.Env
+	coder proto.Coder
+	alloc proto.Pool
+	sink  sink
+	ph    protoHandler
+	cur   netip.AddrPort // destination of the session being driven
+
+	// Cross-goroutine.
+	inbox     *ring.MPSC[inboxItem]
+	handoffIn []*ring.SPSC[handoff] // [peer] datagrams from peer's socket
+	returnIn  []*ring.SPSC[int32]   // [peer] this shard's buffers coming back
+	sleeping  atomic.Bool
+	stop      atomic.Bool
+	stopping  bool
+	done      chan struct{}
+	inboxBuf  []inboxItem
+	wakePeer  []bool
+	owner     ownerCheck
+}
+
+// Index is the shard's position in its group.
+func (s *Shard) Index() int { return s.idx }
+
+// Counters returns the shard's counters, readable from any goroutine.
+func (s *Shard) Counters() *Counters { return &s.counters }
+
+// clock returns the shard's monotonic time.
+func (s *Shard) clock() proto.Nanotime { return proto.Nanotime(time.Since(s.epoch)) }
+
+func newShard(g *Group, idx int, sock Socket) *Shard {
+	cfg := &g.cfg
+	s := &Shard{
+		idx: idx, n: len(g.shards), g: g, cfg: cfg, sock: sock, h: g.h,
+		epoch: g.epoch,
+		inbox: ring.NewMPSC[inboxItem](cfg.InboxSize),
+		done:  make(chan struct{}),
+	}
+	s.now = s.clock()
+	s.bufSize = cfg.DatagramBuffer
+	s.maxBufs = cfg.Batch
+	if s.n > 1 {
+		s.maxBufs += cfg.HandoffBuffers
+	}
+	s.growBufs(cfg.Batch)
+	s.rx = make([]batchio.Message, cfg.Batch)
+	s.rxH = make([]int32, cfg.Batch)
+	for i := range s.rx {
+		s.rxH[i] = s.freeBufs[len(s.freeBufs)-1]
+		s.freeBufs = s.freeBufs[:len(s.freeBufs)-1]
+		s.rx[i].Buf = s.bufs[s.rxH[i]]
+	}
+	s.lent = make([]int, s.n)
+	s.wakePeer = make([]bool, s.n)
+	txSize := max(cfg.Proto.MaxPacketSize+64, 64)
+	txBacking := make([]byte, cfg.Batch*txSize)
+	s.tx = make([]batchio.Message, cfg.Batch)
+	for i := range s.tx {
+		s.tx[i].Buf = txBacking[i*txSize : (i+1)*txSize : (i+1)*txSize]
+	}
+	s.handoffIn = make([]*ring.SPSC[handoff], s.n)
+	s.returnIn = make([]*ring.SPSC[int32], s.n)
+	for p := range s.n {
+		if p != idx {
+			s.handoffIn[p] = ring.NewSPSC[handoff](cfg.HandoffSize)
+			s.returnIn[p] = ring.NewSPSC[int32](cfg.HandoffSize)
+		}
+	}
+	s.index = newIndex(64)
+	s.wheel = newWheel(int64(cfg.TimerSlot), int64(s.now))
+	s.inboxBuf = make([]inboxItem, 64)
+	s.sink.s = s
+	s.ph.s = s
+	s.env = proto.Env{Coder: &s.coder, Sink: &s.sink, Handler: &s.ph, Alloc: &s.alloc, Rand: cfg.Rand}
+	return s
+}
+
+// session returns the proto session in slot i.
+func (s *Shard) session(i int32) *proto.Session {
+	return &s.pages[i>>pageBits][i&(pageSize-1)]
+}
+
+// lookup returns the live slot named by id, or -1.
+func (s *Shard) lookup(id ID) int32 {
+	i := id.Slot()
+	if id.Shard() != s.idx || i < 0 || i >= s.meta.n {
+		return -1
+	}
+	m := s.meta.meta(i)
+	if m.gen != id.Gen() || m.state != slotLive {
+		return -1
+	}
+	return i
+}
+
+func (s *Shard) idOf(i int32) ID { return MakeID(s.idx, s.meta.meta(i).gen, i) }
+
+// ---- the loop ----
+
+// run is the shard goroutine: run to completion, batch by batch (DESIGN.md,
+// "The path of a datagram").
+func (s *Shard) run() {
+	defer close(s.done)
+	s.owner.enter()
+	defer s.owner.leave()
+	for {
+		n, err := s.sock.ReadBatchUntil(s.rx, s.sleepUntil())
+		s.sleeping.Store(false)
+		if !s.iterate(n, err) {
+			return
+		}
+	}
+}
+
+// iterate is one loop iteration after ReadBatchUntil returned (n, err). It
+// reports false once the shard has shut down.
+func (s *Shard) iterate(n int, err error) bool {
+	s.now = s.clock()
+	if n > 0 {
+		s.counters.batch(n)
+		for k := range n {
+			s.fromSocket(k)
+		}
+	} else if err != nil && !errors.Is(err, batchio.ErrWakeup) && !errors.Is(err, os.ErrDeadlineExceeded) {
+		if errors.Is(err, net.ErrClosed) {
+			s.shutdown()
+			return false
+		}
+		// A kernel error on the socket (ENOMEM, ...): count it and go on;
+		// bad datagrams never get here.
+		add(&s.counters.LoopFatal, 1)
+	}
+	s.afterReceive()
+	if s.stop.Load() {
+		s.shutdown()
+		return false
+	}
+	return true
+}
+
+// afterReceive is the rest of one loop iteration: peers' handoffs and
+// returned buffers, the inbox, timers, flushes, the send batch, frees.
+func (s *Shard) afterReceive() {
+	s.drainReturns()
+	s.drainHandoffs()
+	s.drainInbox()
+	s.runTimers()
+	s.flushDirty()
+	s.writeTx()
+	s.freeDead()
+	s.wakePeers()
+}
+
+// sleepUntil decides how long ReadBatchUntil may sleep: not at all when
+// work is already queued, until the next timer slot otherwise. It sets
+// sleeping first and then looks at the rings, and producers push first and
+// then look at sleeping, so one of the two always sees the other (every
+// access is sequentially consistent): no wake is lost.
+func (s *Shard) sleepUntil() time.Time {
+	s.sleeping.Store(true)
+	if s.stop.Load() || s.inbox.Len() > 0 || s.pendingHandoffs() {
+		s.sleeping.Store(false)
+		return pastDeadline
+	}
+	if t, ok := s.wheel.next(); ok {
+		return s.epoch.Add(time.Duration(t))
+	}
+	return time.Time{}
+}
+
+var pastDeadline = time.Unix(1, 0)
+
+func (s *Shard) pendingHandoffs() bool {
+	for p, r := range s.handoffIn {
+		if r != nil && (r.Len() > 0 || s.returnIn[p].Len() > 0) {
+			return true
+		}
+	}
+	return false
+}
+
+// fromSocket handles rx slot k: route it, then process it here or hand it
+// to its owner.
+func (s *Shard) fromSocket(k int) {
+	m := &s.rx[k]
+	add(&s.counters.DatagramsIn, 1)
+	add(&s.counters.BytesIn, uint64(m.N))
+	if m.Truncated {
+		s.counters.outcome(OutcomeDropTruncated)
+		return
+	}
+	if s.n > 1 {
+		if o := batchio.Owner(m.Addr, s.n); o != s.idx {
+			s.handOff(k, o)
+			return
+		}
+	}
+	s.input(m.Buf[:m.N], m.Addr)
+}
+
+// handOff gives rx slot k's buffer to shard o and puts a fresh buffer in
+// the slot. Refused (and counted) when o's ring is full or this shard has
+// no spare buffer.
+func (s *Shard) handOff(k, o int) {
+	if len(s.freeBufs) == 0 && len(s.bufs) < s.maxBufs {
+		s.growBufs(bufChunk)
+	}
+	if len(s.freeBufs) == 0 || s.lent[o] >= s.cfg.HandoffSize {
+		s.counters.outcome(OutcomeDropHandoffFull)
+		return
+	}
+	m := &s.rx[k]
+	peer := s.g.shards[o]
+	if !peer.handoffIn[s.idx].Push(handoff{b: m.Buf[:m.N], buf: s.rxH[k], addr: m.Addr}) {
+		s.counters.outcome(OutcomeDropHandoffFull)
+		return
+	}
+	s.counters.outcome(OutcomeHandoff)
+	s.lent[o]++
+	s.wakePeer[o] = true
+	h := s.freeBufs[len(s.freeBufs)-1]
+	s.freeBufs = s.freeBufs[:len(s.freeBufs)-1]
+	s.rxH[k] = h
+	m.Buf = s.bufs[h]
+}
+
+// bufChunk is how many receive buffers a shard adds at a time when
+// handoffs have lent out all it has.
+const bufChunk = 64
+
+// growBufs adds up to n buffers (within maxBufs) to the free list. Buffers
+// lent to peers are in flight, so the pool grows with the handoff backlog
+// instead of being sized for the worst case up front.
+func (s *Shard) growBufs(n int) {
+	n = min(n, s.maxBufs-len(s.bufs))
+	if n <= 0 {
+		return
+	}
+	backing := make([]byte, n*s.bufSize)
+	for j := range n {
+		s.freeBufs = append(s.freeBufs, int32(len(s.bufs)))
+		s.bufs = append(s.bufs, backing[j*s.bufSize:(j+1)*s.bufSize:(j+1)*s.bufSize])
+	}
+}
+
+func (s *Shard) wakePeers() {
+	for o, w := range s.wakePeer {
+		if w {
+			s.wakePeer[o] = false
+			if p := s.g.shards[o]; p.sleeping.Load() {
+				p.sock.Wake()
+			}
+		}
+	}
+}
+
+// drainHandoffs processes datagrams other shards received for this one and
+// sends their buffers home.
+func (s *Shard) drainHandoffs() {
+	for p, r := range s.handoffIn {
+		if r == nil {
+			continue
+		}
+		origin := s.g.shards[p]
+		for {
+			h, ok := r.Pop()
+			if !ok {
+				break
+			}
+			add(&s.counters.HandoffIn, 1)
+			s.input(h.b, h.addr)
+			// Cannot fail: origin lends at most HandoffSize buffers to us,
+			// and the return ring holds HandoffSize.
+			origin.returnIn[s.idx].Push(h.buf)
+			s.wakePeer[p] = true
+		}
+	}
+}
+
+func (s *Shard) drainReturns() {
+	for p, r := range s.returnIn {
+		if r == nil {
+			continue
+		}
+		for {
+			h, ok := r.Pop()
+			if !ok {
+				break
+			}
+			s.lent[p]--
+			s.freeBufs = append(s.freeBufs, h)
+		}
+	}
+}
+
+// input handles one datagram owned by this shard (SPEC §9 steps 3 and 4,
+// §6.3).
+func (s *Shard) input(b []byte, from netip.AddrPort) {
+	if s.stopping {
+		s.counters.outcome(OutcomeDropClosing)
+		return
+	}
+	if len(b) < 2 {
+		s.counters.outcome(OutcomeDropShort)
+		return
+	}
+	ep := endpointOf(from)
+	h := ep.hash()
+	if i := s.index.find(h, &ep, &s.meta); i >= 0 {
+		s.counters.outcome(OutcomeSession)
+		s.receive(i, b)
+		return
+	}
+	if s.cfg.Role == RoleClient {
+		s.counters.outcome(OutcomeDropUnknown)
+		return
+	}
+	switch proto.ClassifyNoSession(b) {
+	case proto.NoSessionCreate:
+		s.accept(b, &ep, h, from)
+	case proto.NoSessionOutOfSession:
+		s.counters.outcome(OutcomeOutOfSession)
+		s.queueRaw(from, proto.AppendOutOfSession(s.txBuf()))
+	default:
+		if len(b) >= 2 && b[0] == 0 && proto.Opcode(b[1]) == proto.OpOutOfSession {
+			s.counters.outcome(OutcomeDropOutOfSession)
+		} else {
+			s.counters.outcome(OutcomeDropBadRequest)
+		}
+	}
+}
+
+// accept creates a server session for a SessionRequest, within the caps.
+func (s *Shard) accept(b []byte, ep *endpoint, h uint64, from netip.AddrPort) {
+	if s.live >= s.cfg.MaxSessionsPerShard {
+		s.counters.outcome(OutcomeDropCapShard)
+		return
+	}
+	if !s.g.takeTotal() {
+		s.counters.outcome(OutcomeDropCapTotal)
+		return
+	}
+	iph := ipHash(&ep.addr)
+	if !s.g.perIP.acquire(iph) {
+		s.g.giveTotal()
+		s.counters.outcome(OutcomeDropCapIP)
+		return
+	}
+	i := s.newSlot(ep, h)
+	ps := s.session(i)
+	ps.Tag = uint64(s.idOf(i))
+	if err := ps.InitServer(&s.cfg.Proto, s.env.Random(), s.now); err != nil {
+		// Only a Config that skipped Validate gets here; Open validates.
+		panic("shard: InitServer: " + err.Error())
+	}
+	s.counters.outcome(OutcomeOpened)
+	s.receive(i, b)
+}
+
+// newSlot takes a slab slot for ep and indexes it.
+func (s *Shard) newSlot(ep *endpoint, h uint64) int32 {
+	i, grown := s.meta.alloc()
+	if grown && int(i)>>pageBits == len(s.pages) {
+		s.pages = append(s.pages, make([]proto.Session, pageSize))
+	}
+	m := s.meta.meta(i)
+	m.ep, m.hash, m.state = *ep, h, slotLive
+	s.index.insert(h, i)
+	s.live++
+	add(&s.counters.SessionsOpened, 1)
+	s.counters.SessionsOpen.Store(s.counters.SessionsOpen.Load() + 1)
+	return i
+}
+
+// drive makes slot i the current session (sink destination).
+func (s *Shard) drive(i int32) *proto.Session {
+	s.owner.check()
+	s.cur = s.meta.meta(i).ep.AddrPort()
+	return s.session(i)
+}
+
+func (s *Shard) receive(i int32, b []byte) {
+	ps := s.drive(i)
+	st := ps.Stats()
+	rtt, rttSum, drops := st.RTTSamples, st.RTTSum, st.Drops
+	ps.Receive(&s.env, s.now, b)
+	// Fold the session's new RTT samples and drops into the shard counters
+	// now, so they show while the session lives.
+	if st.RTTSamples != rtt {
+		add(&s.counters.RTTCount, st.RTTSamples-rtt)
+		add(&s.counters.RTTSumMicro, uint64((st.RTTSum-rttSum)/time.Microsecond))
+	}
+	if st.Drops != drops {
+		for j := range st.Drops {
+			if d := st.Drops[j] - drops[j]; d != 0 && j < NumPacketDrops {
+				add(&s.counters.PacketDrops[j], d)
+			}
+		}
+	}
+	s.touch(i)
+}
+
+// touch puts slot i on the flush list.
+func (s *Shard) touch(i int32) {
+	m := s.meta.meta(i)
+	if !m.dirty {
+		m.dirty = true
+		s.dirty = append(s.dirty, i)
+	}
+}
+
+// flushDirty flushes the hold buffers of the sessions touched in this
+// batch and re-arms their timers from their next deadline.
+func (s *Shard) flushDirty() {
+	for _, i := range s.dirty {
+		m := s.meta.meta(i)
+		m.dirty = false
+		if m.state != slotLive {
+			continue
+		}
+		ps := s.drive(i)
+		if s.cfg.HoldDelay == 0 {
+			ps.Flush(&s.env, s.now)
+		}
+		s.settle(i, ps, ps.Next())
+	}
+	s.dirty = s.dirty[:0]
+}
+
+// settle re-arms slot i's timer for next, or schedules the slot's release
+// once its session is Disconnected.
+func (s *Shard) settle(i int32, ps *proto.Session, next proto.Nanotime) {
+	m := s.meta.meta(i)
+	if ps.State() == proto.StateDisconnected {
+		if m.state == slotLive {
+			m.state = slotDead
+			s.wheel.disarm(&s.meta, i)
+			s.dead = append(s.dead, i)
+		}
+		return
+	}
+	if s.cfg.HoldDelay > 0 {
+		next = min(next, s.now+proto.Nanotime(s.cfg.HoldDelay))
+	}
+	s.wheel.arm(&s.meta, i, int64(next))
+}
+
+func (s *Shard) runTimers() {
+	s.due = s.wheel.expire(&s.meta, int64(s.now), s.due[:0])
+	for _, i := range s.due {
+		if s.meta.meta(i).state != slotLive {
+			continue
+		}
+		ps := s.drive(i)
+		r := ps.Stats().Resends
+		next := ps.Tick(&s.env, s.now)
+		add(&s.counters.Resends, ps.Stats().Resends-r)
+		s.settle(i, ps, next)
+	}
+}
+
+// freeDead returns the slots of Disconnected sessions to the slab.
+func (s *Shard) freeDead() {
+	for _, i := range s.dead {
+		m := s.meta.meta(i)
+		s.index.remove(m.hash, i)
+		if s.cfg.Role == RoleServer {
+			s.g.perIP.release(ipHash(&m.ep.addr))
+			s.g.giveTotal()
+		}
+		s.session(i).Release(&s.env)
+		s.meta.release(i)
+		s.live--
+		s.counters.SessionsOpen.Store(s.counters.SessionsOpen.Load() - 1)
+	}
+	s.dead = s.dead[:0]
+}
+
+// ---- transmit ----
+
+// txBuf returns the next transmit slot's buffer, empty, writing the batch
+// out first when every slot is taken.
+func (s *Shard) txBuf() []byte {
+	if s.txN == len(s.tx) {
+		s.writeTx()
+	}
+	return s.tx[s.txN].Buf[:0]
+}
+
+// queueRaw commits the transmit slot txBuf returned, holding b, to addr.
+func (s *Shard) queueRaw(addr netip.AddrPort, b []byte) {
+	m := &s.tx[s.txN]
+	if len(b) > 0 && &b[0] != &m.Buf[:1][0] {
+		// The encoder outgrew the slot (cannot happen with Buffer's
+		// capacity contract); keep the bytes anyway.
+		m.Buf = append(m.Buf[:0], b...)
+	}
+	m.N = len(b)
+	m.Addr = addr
+	s.txN++
+}
+
+// writeTx sends the transmit batch with one sendmmsg (batchio splits only
+// past its batch size).
+func (s *Shard) writeTx() {
+	if s.txN == 0 {
+		return
+	}
+	msgs := s.tx[:s.txN]
+	s.txN = 0
+	sent, err := s.sock.WriteBatch(msgs)
+	var bytes uint64
+	for i := range msgs {
+		bytes += uint64(msgs[i].N)
+	}
+	add(&s.counters.DatagramsOut, uint64(sent))
+	if err != nil {
+		var de *batchio.DropError
+		if errors.As(err, &de) {
+			add(&s.counters.TxDrops, uint64(de.Dropped))
+		} else {
+			add(&s.counters.TxDrops, uint64(len(msgs)-sent))
+		}
+		// Bytes of the refused datagrams are not known one by one; count
+		// what was offered minus nothing rather than guess.
+	}
+	add(&s.counters.BytesOut, bytes)
+}
+
+// sink is the proto.Sink of every session of the shard: the next transmit
+// slot, addressed to the session being driven.
+type sink struct{ s *Shard }
+
+func (k *sink) Buffer() []byte                  { return k.s.txBuf() }
+func (k *sink) Send(dgram []byte)               { k.s.queueRaw(k.s.cur, dgram) }
+func (h *protoHandler) id(ps *proto.Session) ID { return ID(ps.Tag) }
+
+var _ proto.Sink = (*sink)(nil)
+
+// protoHandler turns proto session events into Handler calls.
+type protoHandler struct{ s *Shard }
+
+var _ proto.Handler = (*protoHandler)(nil)
+
+func (h *protoHandler) Opened(ps *proto.Session) { h.s.h.Open(h.s, h.id(ps)) }
+
+func (h *protoHandler) Deliver(ps *proto.Session, stream int, app []byte) {
+	h.s.h.Message(h.s, h.id(ps), stream, app)
+}
+
+func (h *protoHandler) Closed(ps *proto.Session, r proto.CloseReason) {
+	s := h.s
+	reason := closeReasonOf(r)
+	if s.stopping {
+		reason = CloseShutdown
+	}
+	add(&s.counters.SessionsClosed[reason], 1)
+	s.h.Close(s, h.id(ps), reason)
+}
+
+func closeReasonOf(r proto.CloseReason) CloseReason {
+	switch r {
+	case proto.ClosePeer:
+		return ClosePeer
+	case proto.CloseResendTimeout:
+		return CloseResendTimeout
+	case proto.CloseStale:
+		return CloseTimeout
+	case proto.CloseConnectTimeout:
+		return CloseConnectTimeout
+	case proto.CloseProtocol:
+		return CloseProtocol
+	case proto.CloseOutOfSession:
+		return CloseRefused
+	}
+	return CloseLocal
+}
+
+// PacketDropName names PacketDrops bucket i: the proto.Reason, "" for
+// buckets no reason uses.
+func PacketDropName(i int) string {
+	if i <= 0 || i >= int(proto.NumReasons) {
+		return ""
+	}
+	return proto.Reason(i).String()
+}

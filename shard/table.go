@@ -1,0 +1,197 @@
+package shard
+
+import (
+	"net/netip"
+
+	"github.com/cespare/xxhash/v2"
+)
+
+// endpoint is a peer address in a pointer-free form: the 16-byte address
+// (IPv4 mapped) and the port. netip.AddrPort carries a pointer (its zone
+// handle), which would make the GC scan every slab entry.
+type endpoint struct {
+	addr [16]byte
+	port uint16
+}
+
+func endpointOf(ap netip.AddrPort) endpoint {
+	return endpoint{addr: ap.Addr().As16(), port: ap.Port()}
+}
+
+// AddrPort rebuilds the address; IPv4 comes back unmapped. No allocation:
+// netip's IPv4 and IPv6 (no zone) forms use static handles.
+func (e endpoint) AddrPort() netip.AddrPort {
+	return netip.AddrPortFrom(netip.AddrFrom16(e.addr).Unmap(), e.port)
+}
+
+func (e *endpoint) hash() uint64 {
+	var b [18]byte
+	copy(b[:16], e.addr[:])
+	b[16], b[17] = byte(e.port), byte(e.port>>8)
+	return xxhash.Sum64(b[:])
+}
+
+// index maps endpoint hashes to slab slots: open addressing with linear
+// probing and backward-shift deletion (no tombstones), pointer-free so the
+// GC never scans it. It grows (doubling, allocating) when more than half
+// full; that happens only when a session is created.
+type index struct {
+	cells []cell
+	mask  uint64
+	n     int
+}
+
+type cell struct {
+	hash uint64
+	slot int32 // slot+1; 0 is empty
+}
+
+func newIndex(capHint int) index {
+	n := 64
+	for n < 2*capHint {
+		n <<= 1
+	}
+	return index{cells: make([]cell, n), mask: uint64(n - 1)}
+}
+
+// find returns the slot whose endpoint is ep (hash h), or -1.
+func (x *index) find(h uint64, ep *endpoint, t *slabMeta) int32 {
+	for i := h & x.mask; ; i = (i + 1) & x.mask {
+		c := &x.cells[i]
+		if c.slot == 0 {
+			return -1
+		}
+		if c.hash == h && t.meta(c.slot-1).ep == *ep {
+			return c.slot - 1
+		}
+	}
+}
+
+func (x *index) insert(h uint64, slot int32) {
+	if 2*(x.n+1) > len(x.cells) {
+		x.grow()
+	}
+	x.put(h, slot)
+	x.n++
+}
+
+func (x *index) put(h uint64, slot int32) {
+	i := h & x.mask
+	for x.cells[i].slot != 0 {
+		i = (i + 1) & x.mask
+	}
+	x.cells[i] = cell{hash: h, slot: slot + 1}
+}
+
+func (x *index) grow() {
+	old := x.cells
+	x.cells = make([]cell, 2*len(old))
+	x.mask = uint64(len(x.cells) - 1)
+	for _, c := range old {
+		if c.slot != 0 {
+			x.put(c.hash, c.slot-1)
+		}
+	}
+}
+
+// remove deletes the cell holding slot (hash h), shifting later cells of
+// the probe run back so lookups never stop early.
+func (x *index) remove(h uint64, slot int32) {
+	i := h & x.mask
+	for {
+		c := &x.cells[i]
+		if c.slot == 0 {
+			return // not present
+		}
+		if c.slot == slot+1 {
+			break
+		}
+		i = (i + 1) & x.mask
+	}
+	x.n--
+	j := i
+	for {
+		j = (j + 1) & x.mask
+		c := x.cells[j]
+		if c.slot == 0 {
+			break
+		}
+		home := c.hash & x.mask
+		// Move c back to i unless its home lies cyclically in (i, j].
+		if (j > i && (home <= i || home > j)) || (j < i && home <= i && home > j) {
+			x.cells[i] = c
+			i = j
+		}
+	}
+	x.cells[i] = cell{}
+}
+
+// pageBits sizes slab pages: 256 entries a page. Pages never move, so a
+// pointer to an entry stays valid while the slab grows (a callback may open
+// sessions while its caller holds one).
+const (
+	pageBits = 8
+	pageSize = 1 << pageBits
+)
+
+// Slot states.
+const (
+	slotFree uint8 = iota
+	slotLive
+	slotDead // closed; freed at the next safe point
+)
+
+// meta is the engine's pointer-free bookkeeping for one slot.
+type meta struct {
+	ep    endpoint
+	hash  uint64
+	gen   uint32
+	state uint8
+	dirty bool // on the shard's flush list
+	// Timer wheel links (slot indexes, -1 for none) and the armed deadline.
+	tNext, tPrev int32
+	tTick        int64 // wheel tick the entry is filed under; -1: not armed
+	when         int64 // deadline, ns on the shard clock
+}
+
+// slabMeta is the metadata half of the slab, in pages.
+type slabMeta struct {
+	pages [][]meta
+	n     int32 // slots ever allocated
+	free  []int32
+}
+
+func (t *slabMeta) meta(i int32) *meta { return &t.pages[i>>pageBits][i&(pageSize-1)] }
+
+// alloc returns a free slot, growing by a page when none is free. A new
+// slot's generation starts at 1 (0 is never issued).
+func (t *slabMeta) alloc() (int32, bool) {
+	if n := len(t.free); n > 0 {
+		i := t.free[n-1]
+		t.free = t.free[:n-1]
+		return i, false
+	}
+	i := t.n
+	if int(i)>>pageBits == len(t.pages) {
+		pg := make([]meta, pageSize)
+		for j := range pg {
+			pg[j] = meta{tNext: -1, tPrev: -1, tTick: -1}
+		}
+		t.pages = append(t.pages, pg)
+	}
+	t.n++
+	t.meta(i).gen = 1
+	return i, true
+}
+
+// release bumps the slot's generation, so IDs naming the old session go
+// stale, and puts it back on the free list.
+func (t *slabMeta) release(i int32) {
+	m := t.meta(i)
+	g := m.gen + 1
+	if g == 0 {
+		g = 1
+	}
+	*m = meta{gen: g, tNext: -1, tPrev: -1, tTick: -1}
+	t.free = append(t.free, i)
+}

@@ -1,0 +1,104 @@
+package eqgate
+
+import "github.com/eqgate/eqgate/shard"
+
+// ShardStats is a copy of one shard's counters (see shard.Counters). Each
+// field is read atomically; the set is not one instant's snapshot.
+type ShardStats struct {
+	DatagramsIn, BytesIn   uint64 // read from the socket
+	DatagramsOut, BytesOut uint64 // accepted by the kernel
+	TxDrops                uint64 // refused by the kernel
+	HandoffIn              uint64 // datagrams received from other shards
+	Handoffs               uint64 // datagrams handed to their owner shard
+	ToSession              uint64 // datagrams given to an existing session
+	OutOfSession           uint64 // OutOfSession answers sent
+	Dropped                uint64 // sum of Drops
+	Drops                  map[string]uint64
+	SessionsOpen           int64
+	SessionsOpened         uint64
+	SessionsClosed         map[string]uint64 // by CloseReason
+	PacketDrops            map[string]uint64 // inside sessions, by proto reason
+	Resends                uint64
+	InboxDrops             uint64
+	Batches                uint64 // receive batches
+}
+
+// Stats is a snapshot of every shard's counters and their sum.
+type Stats struct {
+	Shards []ShardStats
+	Total  ShardStats
+}
+
+func readShard(c *shard.Counters, names packetDropNames) ShardStats {
+	s := ShardStats{
+		DatagramsIn:    c.DatagramsIn.Load(),
+		BytesIn:        c.BytesIn.Load(),
+		DatagramsOut:   c.DatagramsOut.Load(),
+		BytesOut:       c.BytesOut.Load(),
+		TxDrops:        c.TxDrops.Load(),
+		HandoffIn:      c.HandoffIn.Load(),
+		Handoffs:       c.Outcomes[shard.OutcomeHandoff].Load(),
+		ToSession:      c.Outcomes[shard.OutcomeSession].Load(),
+		OutOfSession:   c.Outcomes[shard.OutcomeOutOfSession].Load(),
+		Drops:          map[string]uint64{},
+		SessionsOpen:   c.SessionsOpen.Load(),
+		SessionsOpened: c.SessionsOpened.Load(),
+		SessionsClosed: map[string]uint64{},
+		PacketDrops:    map[string]uint64{},
+		Resends:        c.Resends.Load(),
+		InboxDrops:     c.InboxDrops.Load(),
+	}
+	for o := shard.FirstDrop; o < shard.NumOutcomes; o++ {
+		v := c.Outcomes[o].Load()
+		s.Drops[o.String()] = v
+		s.Dropped += v
+	}
+	for r := shard.CloseReason(0); r < shard.NumCloseReasons; r++ {
+		s.SessionsClosed[r.String()] = c.SessionsClosed[r].Load()
+	}
+	for i := range c.PacketDrops {
+		if n := names(i); n != "" {
+			s.PacketDrops[n] = c.PacketDrops[i].Load()
+		}
+	}
+	for i := range c.Batches {
+		s.Batches += c.Batches[i].Load()
+	}
+	return s
+}
+
+func (t *ShardStats) add(s *ShardStats) {
+	t.DatagramsIn += s.DatagramsIn
+	t.BytesIn += s.BytesIn
+	t.DatagramsOut += s.DatagramsOut
+	t.BytesOut += s.BytesOut
+	t.TxDrops += s.TxDrops
+	t.HandoffIn += s.HandoffIn
+	t.Handoffs += s.Handoffs
+	t.ToSession += s.ToSession
+	t.OutOfSession += s.OutOfSession
+	t.Dropped += s.Dropped
+	t.SessionsOpen += s.SessionsOpen
+	t.SessionsOpened += s.SessionsOpened
+	t.Resends += s.Resends
+	t.InboxDrops += s.InboxDrops
+	t.Batches += s.Batches
+	for _, m := range [][2]map[string]uint64{{t.Drops, s.Drops}, {t.SessionsClosed, s.SessionsClosed}, {t.PacketDrops, s.PacketDrops}} {
+		for k, v := range m[1] {
+			m[0][k] += v
+		}
+	}
+}
+
+// packetDropNames names PacketDrops bucket i ("" for unused buckets).
+type packetDropNames func(i int) string
+
+func statsOf(g *shard.Group) Stats {
+	st := Stats{Total: ShardStats{Drops: map[string]uint64{}, SessionsClosed: map[string]uint64{}, PacketDrops: map[string]uint64{}}}
+	for i := range g.Len() {
+		s := readShard(g.Shard(i).Counters(), shard.PacketDropName)
+		st.Total.add(&s)
+		st.Shards = append(st.Shards, s)
+	}
+	return st
+}
