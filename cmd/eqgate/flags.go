@@ -33,7 +33,8 @@ const defaultListen = "0.0.0.0:9000"
 
 // configFlags maps every eqgate.Config field to the flag that sets it. The
 // flag test walks Config by reflection and fails if a field is missing
-// here, so a new Config field cannot ship without a flag.
+// here, so a new Config field cannot ship without a flag. (Config.Rand, a
+// function for embedding code, is the one exemption; the test lists it.)
 var configFlags = map[string]string{
 	"MaxPacketSize":       "max-packet",
 	"CRCBytes":            "crc-bytes",
@@ -117,8 +118,8 @@ func newFlagSet(o *options) *flag.FlagSet {
 	fs.IntVar(&c.Shards, "shards", c.Shards, "shards: sockets in the SO_REUSEPORT group and goroutines (default one per core, GOMAXPROCS)")
 	fs.IntVar(&c.Batch, "batch", c.Batch, "datagrams per recvmmsg/sendmmsg call (1-1024)")
 	fs.IntVar(&c.DatagramBuffer, "datagram-buffer", c.DatagramBuffer, "receive buffer per datagram in `bytes`; longer datagrams are dropped as truncated (at least -max-packet + 1)")
-	fs.IntVar(&c.RecvBuffer, "rcvbuf", c.RecvBuffer, "SO_RCVBUF request per socket in `bytes`; 0 keeps the kernel default (see tuning.md, net.core.rmem_max)")
-	fs.IntVar(&c.SendBuffer, "sndbuf", c.SendBuffer, "SO_SNDBUF request per socket in `bytes`; 0 keeps the kernel default (see tuning.md, net.core.wmem_max)")
+	fs.IntVar(&c.RecvBuffer, "rcvbuf", c.RecvBuffer, "SO_RCVBUF request per socket in `bytes`; the kernel clamps it to net.core.rmem_max without CAP_NET_ADMIN (see tuning.md)")
+	fs.IntVar(&c.SendBuffer, "sndbuf", c.SendBuffer, "SO_SNDBUF request per socket in `bytes`; the kernel clamps it to net.core.wmem_max without CAP_NET_ADMIN (see tuning.md)")
 	fs.BoolVar(&c.Steering, "steer", c.Steering, "attach the reuseport steering program so the kernel delivers each client to its owner shard")
 	fs.BoolVar(&c.GSO, "gso", c.GSO, "coalesce runs of datagrams to one client with UDP_SEGMENT when the kernel supports it (EQGATE_NO_GSO=1 forces it off)")
 	fs.IntVar(&c.MaxSessions, "max-sessions", c.MaxSessions, "cap on open sessions per -listen address over all its shards")

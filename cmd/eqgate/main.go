@@ -122,6 +122,12 @@ func run(args []string, stdout, stderr io.Writer, sig <-chan os.Signal) int {
 		"metrics", metricsURL, "pprof", o.pprof, "steer", o.cfg.Steering, "gso", o.cfg.GSO,
 		"batch", o.cfg.Batch, "rcvbuf", o.cfg.RecvBuffer, "sndbuf", o.cfg.SendBuffer)
 	log.Debug("config", "config", fmt.Sprintf("%+v", o.cfg))
+	for _, srv := range servers {
+		if on, why := srv.Steering(); o.cfg.Steering && !on {
+			// Still correct, through handoff rings; eqgate_handoffs_total shows the cost.
+			log.Warn("steering: off", "listen", srv.Addr().String(), "reason", why)
+		}
+	}
 
 	// Serve until a stop signal (or the HTTP endpoint dies: an operator
 	// relying on /healthz would otherwise see a healthy-looking corpse).
