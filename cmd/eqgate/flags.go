@@ -99,7 +99,7 @@ func newFlagSet(o *options) *flag.FlagSet {
 	// Protocol (SPEC §18.2).
 	fs.IntVar(&c.MaxPacketSize, "max-packet", c.MaxPacketSize, "largest datagram in `bytes` offered in SessionResponse (64-65536)")
 	fs.Var((*crcFlag)(&c.CRCBytes), "crc-bytes", "CRC trailer `bytes` offered in SessionResponse: 0 (none), 2 or 4")
-	fs.Var((*encodeFlag)(&c.EncodePasses), "encode", "encode `passes` offered in SessionResponse, pass1+pass2 in that order: none, xor, compress, compress+xor or xor+compress")
+	fs.Var((*encodeFlag)(&c.EncodePasses), "encode", "encode `passes` offered in SessionResponse, pass1+pass2 in that order: none (the default), xor, compress, compress+xor or xor+compress")
 	fs.DurationVar(&c.KeepaliveDelay, "keepalive", c.KeepaliveDelay, "send a KeepAlive after this long with nothing sent; negative: never")
 	fs.DurationVar(&c.ResendDelayBase, "resend-delay-base", c.ResendDelayBase, "additive base of the resend delay (EQEmu world/zone: 100ms)")
 	fs.Float64Var(&c.ResendDelayFactor, "resend-delay-factor", c.ResendDelayFactor, "resend delay = `factor` x rolling RTT + base (EQEmu world/zone: 1.5)")
@@ -115,7 +115,7 @@ func newFlagSet(o *options) *flag.FlagSet {
 	fs.Float64Var(&c.DataRate, "data-rate", c.DataRate, "per-session outgoing rate limit in `KiB/s`; 0 is off")
 
 	// Engine.
-	fs.IntVar(&c.Shards, "shards", c.Shards, "shards: sockets in the SO_REUSEPORT group and goroutines (default one per core, GOMAXPROCS)")
+	fs.IntVar(&c.Shards, "shards", c.Shards, "shards per -listen address: sockets in its SO_REUSEPORT group, one goroutine each; the default is one per core (GOMAXPROCS)")
 	fs.IntVar(&c.Batch, "batch", c.Batch, "datagrams per recvmmsg/sendmmsg call (1-1024)")
 	fs.IntVar(&c.DatagramBuffer, "datagram-buffer", c.DatagramBuffer, "receive buffer per datagram in `bytes`; longer datagrams are dropped as truncated (at least -max-packet + 1)")
 	fs.IntVar(&c.RecvBuffer, "rcvbuf", c.RecvBuffer, "SO_RCVBUF request per socket in `bytes`; the kernel clamps it to net.core.rmem_max without CAP_NET_ADMIN (see tuning.md)")
@@ -243,5 +243,5 @@ func (e *encodeFlag) Set(s string) error {
 			return nil
 		}
 	}
-	return errors.New("want none, xor, compress, compress+xor or xor+compress")
+	return errors.New("want none (the default), xor, compress, compress+xor or xor+compress")
 }

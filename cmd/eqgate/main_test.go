@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"io"
 	"math"
@@ -37,7 +38,7 @@ func TestMain(m *testing.M) {
 	if raceEnabled {
 		args = append(args, "-race")
 	}
-	build := exec.Command(goTool(), append(args, ".")...)
+	build := exec.Command(goTool(), append(args, "github.com/eqgate/eqgate/cmd/eqgate")...)
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "building eqgate:", err)
@@ -290,6 +291,17 @@ func (s scrape) has(name string) bool {
 	return false
 }
 
+// eqgateSeries is the non-zero eqgate_ part of a scrape, for failure messages.
+func eqgateSeries(t *testing.T, url string) string {
+	var b strings.Builder
+	for _, x := range getScrape(t, url) {
+		if strings.HasPrefix(x.name, "eqgate_") && x.value != 0 {
+			fmt.Fprintf(&b, "%s%v %v\n", x.name, x.labels, x.value)
+		}
+	}
+	return b.String()
+}
+
 func httpStatus(t *testing.T, url string) (int, string) {
 	t.Helper()
 	resp, err := http.Get(url)
@@ -339,7 +351,7 @@ func testServe(t *testing.T, steer bool) {
 		handlers[cl] = newClient(messages)
 		c, err := eqgate.Dial(g.udp, cfg, handlers[cl])
 		if err != nil {
-			t.Fatalf("dial %s: %v", g.udp, err)
+			t.Fatalf("dial %s: %v; server counters:\n%s", g.udp, err, eqgateSeries(t, g.metricsURL))
 		}
 		conns[cl] = c
 		t.Cleanup(func() { _ = c.Close() })
@@ -619,5 +631,61 @@ func TestHealthzAndPprof(t *testing.T) {
 	g = startGate(t)
 	if code, _ := httpStatus(t, g.base+"/debug/pprof/"); code != http.StatusNotFound {
 		t.Errorf("/debug/pprof/ = %d without -pprof, want 404", code)
+	}
+}
+
+// TestDashboardUsesRealMetrics: every metric the Grafana dashboard queries
+// is one the binary exports, and every per-shard eqgate series it exports
+// is plotted.
+func TestDashboardUsesRealMetrics(t *testing.T) {
+	raw, err := os.ReadFile("../../dashboards/eqgate.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dash struct {
+		Panels []struct {
+			Title   string
+			Targets []struct{ Expr string }
+		}
+		Templating struct {
+			List []struct{ Definition string }
+		}
+	}
+	if err := json.Unmarshal(raw, &dash); err != nil {
+		t.Fatalf("dashboards/eqgate.json: %v", err)
+	}
+	var exprs []string
+	for _, p := range dash.Panels {
+		for _, tg := range p.Targets {
+			exprs = append(exprs, tg.Expr)
+		}
+	}
+	for _, v := range dash.Templating.List {
+		exprs = append(exprs, v.Definition)
+	}
+
+	g := startGate(t, "-shards", "1")
+	exported := map[string]bool{}
+	for _, x := range getScrape(t, g.metricsURL) {
+		exported[x.name] = true
+	}
+	used := map[string]bool{}
+	nameRE := regexp.MustCompile(`\b(?:eqgate|go|process)_[a-z_]+\b`)
+	for _, e := range exprs {
+		for _, name := range nameRE.FindAllString(e, -1) {
+			used[name] = true
+			if !exported[name] {
+				t.Errorf("dashboard queries %s, which /metrics does not export", name)
+			}
+		}
+	}
+	for name := range exported {
+		base := strings.TrimSuffix(strings.TrimSuffix(strings.TrimSuffix(name, "_bucket"), "_sum"), "_count")
+		if !strings.HasPrefix(name, "eqgate_") || name == "eqgate_echo_send_errors_total" {
+			continue
+		}
+		if !used[name] && !used[base+"_sum"] && !used[base+"_count"] && !used[base+"_bucket"] {
+			t.Errorf("dashboard does not plot %s", name)
+		}
 	}
 }
