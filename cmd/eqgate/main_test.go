@@ -689,3 +689,76 @@ func TestDashboardUsesRealMetrics(t *testing.T) {
 		}
 	}
 }
+
+// TestSeveralPortsDiscardJSON: repeated -listen gives one server per port,
+// named in the ready line and told apart by the listen label; the discard
+// handler sends nothing back; -log-format json writes JSON lines.
+func TestSeveralPortsDiscardJSON(t *testing.T) {
+	g := startGate(t, "-listen", "127.0.0.1:0", "-shards", "1", "-handler", "discard", "-log-format", "json")
+	addrs := strings.Split(g.udp, ",")
+	if len(addrs) != 2 || addrs[0] == addrs[1] {
+		t.Fatalf("ready line addresses %q, want two different ones", g.udp)
+	}
+	if code, body := httpStatus(t, g.base+"/healthz"); code != http.StatusOK || !strings.Contains(body, "2 shards running") {
+		t.Errorf("/healthz = %d %q", code, body)
+	}
+
+	h := newClient(1)
+	c, err := eqgate.Dial(addrs[1], eqgate.Config{ConnectStale: waitBound / 2}, h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Send(0, []byte("into the void"), true); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(waitBound); ; {
+		sc := getScrape(t, g.metricsURL)
+		if sc.sum("eqgate_sessions_closed_total", "listen", addrs[1], "reason", "peer") == 1 {
+			if got := sc.sum("eqgate_sessions_opened_total", "listen", addrs[0]); got != 0 {
+				t.Errorf("%s opened %v sessions, want 0 (the client dialed %s)", addrs[0], got, addrs[1])
+			}
+			if got := sc.sum("eqgate_datagrams_to_session_total", "listen", addrs[1]); got == 0 {
+				t.Errorf("%s passed nothing to the session", addrs[1])
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("server never saw the session close")
+		}
+	}
+	h.mu.Lock()
+	if h.n != 0 {
+		t.Errorf("discard handler sent %d messages back", h.n)
+	}
+	h.mu.Unlock()
+
+	if err := g.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-g.exited:
+		if err != nil {
+			t.Fatalf("exit after SIGTERM: %v", err)
+		}
+	case <-time.After(waitBound):
+		t.Fatal("no exit after SIGTERM")
+	}
+	lines := strings.Split(strings.TrimSpace(g.stderrText()), "\n")
+	stopped := 0
+	for _, line := range lines {
+		var rec map[string]any
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+			t.Errorf("log line is not JSON: %q", line)
+			continue
+		}
+		if rec["msg"] == "stopped" {
+			stopped++
+		}
+	}
+	if stopped != 2 {
+		t.Errorf("%d \"stopped\" records, want one per server", stopped)
+	}
+}
