@@ -1,0 +1,247 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/eqgate/eqgate"
+	"github.com/eqgate/eqgate/proto"
+)
+
+// options is everything the command line sets: the library Config plus
+// what only the binary has (addresses, handler, logging, drain bound).
+type options struct {
+	cfg eqgate.Config
+
+	listen       listenAddrs
+	metrics      string
+	pprof        bool
+	handler      string
+	drainTimeout time.Duration
+	logFormat    string
+	logLevel     slog.Level
+}
+
+// defaultListen is used when no -listen is given.
+const defaultListen = "0.0.0.0:9000"
+
+// configFlags maps every eqgate.Config field to the flag that sets it. The
+// flag test walks Config by reflection and fails if a field is missing
+// here, so a new Config field cannot ship without a flag. (Config.Rand, a
+// function for embedding code, is the one exemption; the test lists it.)
+var configFlags = map[string]string{
+	"MaxPacketSize":       "max-packet",
+	"CRCBytes":            "crc-bytes",
+	"EncodePasses":        "encode",
+	"KeepaliveDelay":      "keepalive",
+	"ResendDelayBase":     "resend-delay-base",
+	"ResendDelayFactor":   "resend-delay-factor",
+	"ResendDelayMin":      "resend-delay-min",
+	"ResendDelayMax":      "resend-delay-max",
+	"ResendTimeout":       "resend-timeout",
+	"ConnectDelay":        "connect-delay",
+	"ConnectStale":        "connect-timeout",
+	"StaleConnection":     "stale-timeout",
+	"CloseLinger":         "close-linger",
+	"HoldSize":            "hold-size",
+	"HoldDelay":           "hold-delay",
+	"DataRate":            "data-rate",
+	"Shards":              "shards",
+	"Batch":               "batch",
+	"DatagramBuffer":      "datagram-buffer",
+	"RecvBuffer":          "rcvbuf",
+	"SendBuffer":          "sndbuf",
+	"Steering":            "steer",
+	"GSO":                 "gso",
+	"MaxSessions":         "max-sessions",
+	"MaxSessionsPerShard": "max-sessions-per-shard",
+	"MaxSessionsPerIP":    "max-sessions-per-ip",
+	"InboxSize":           "inbox-size",
+	"HandoffSize":         "handoff-size",
+	"TimerSlot":           "timer-slot",
+}
+
+// newFlagSet returns the eqgate flag set writing into o, with o holding
+// the defaults (eqgate.DefaultConfig). Parse errors are returned, not
+// printed: run prints them as one line.
+func newFlagSet(o *options) *flag.FlagSet {
+	*o = options{
+		cfg:          eqgate.DefaultConfig(),
+		metrics:      "127.0.0.1:9100",
+		handler:      "echo",
+		drainTimeout: 10 * time.Second,
+		logFormat:    "text",
+		logLevel:     slog.LevelInfo,
+	}
+	// 0 means "same as -max-sessions"; DefaultConfig fills in the number,
+	// which would then stay fixed when only -max-sessions is lowered.
+	o.cfg.MaxSessionsPerShard = 0
+
+	fs := flag.NewFlagSet("eqgate", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	c := &o.cfg
+
+	// The binary.
+	fs.Var(&o.listen, "listen", "UDP `address` host:port to serve; repeat for several ports, each its own server with its own shards (default "+defaultListen+")")
+	fs.StringVar(&o.metrics, "metrics", o.metrics, "HTTP `address` for /metrics and /healthz; empty turns the endpoint off")
+	fs.BoolVar(&o.pprof, "pprof", false, "serve /debug/pprof/ on the -metrics address")
+	fs.StringVar(&o.handler, "handler", o.handler, "application `handler`: echo (send every message back on its stream, reliably) or discard")
+	fs.DurationVar(&o.drainTimeout, "drain-timeout", o.drainTimeout, "on SIGINT/SIGTERM, give the graceful drain this long before exiting anyway")
+	fs.StringVar(&o.logFormat, "log-format", o.logFormat, "log `format`: text or json")
+	fs.TextVar(&o.logLevel, "log-level", &o.logLevel, "log `level`: debug, info, warn or error")
+
+	// Protocol (SPEC §18.2).
+	fs.IntVar(&c.MaxPacketSize, "max-packet", c.MaxPacketSize, "largest datagram in `bytes` offered in SessionResponse (64-65536)")
+	fs.Var((*crcFlag)(&c.CRCBytes), "crc-bytes", "CRC trailer `bytes` offered in SessionResponse: 0 (none), 2 or 4")
+	fs.Var((*encodeFlag)(&c.EncodePasses), "encode", "encode `passes` offered in SessionResponse, pass1+pass2 in that order: none (the default), xor, compress, compress+xor or xor+compress")
+	fs.DurationVar(&c.KeepaliveDelay, "keepalive", c.KeepaliveDelay, "send a KeepAlive after this long with nothing sent; negative: never")
+	fs.DurationVar(&c.ResendDelayBase, "resend-delay-base", c.ResendDelayBase, "additive base of the resend delay (EQEmu world/zone: 100ms)")
+	fs.Float64Var(&c.ResendDelayFactor, "resend-delay-factor", c.ResendDelayFactor, "resend delay = `factor` x rolling RTT + base (EQEmu world/zone: 1.5)")
+	fs.DurationVar(&c.ResendDelayMin, "resend-delay-min", c.ResendDelayMin, "lower clamp of the resend delay (EQEmu world/zone: 300ms)")
+	fs.DurationVar(&c.ResendDelayMax, "resend-delay-max", c.ResendDelayMax, "upper clamp of the resend delay")
+	fs.DurationVar(&c.ResendTimeout, "resend-timeout", c.ResendTimeout, "close a session when its oldest unacknowledged packet is this old")
+	fs.DurationVar(&c.ConnectDelay, "connect-delay", c.ConnectDelay, "client sessions only (eqgate.Dial): SessionRequest retry interval; the server ignores it")
+	fs.DurationVar(&c.ConnectStale, "connect-timeout", c.ConnectStale, "client sessions only (eqgate.Dial): give up after this long with no answer; the server ignores it")
+	fs.DurationVar(&c.StaleConnection, "stale-timeout", c.StaleConnection, "close a session after this long with nothing received (EQEmu UCS: 10m)")
+	fs.DurationVar(&c.CloseLinger, "close-linger", c.CloseLinger, "linger of a closing session before its final SessionDisconnect")
+	fs.IntVar(&c.HoldSize, "hold-size", c.HoldSize, "flush a session's hold buffer of small packets at this many `bytes`")
+	fs.DurationVar(&c.HoldDelay, "hold-delay", c.HoldDelay, "hold small outgoing packets this long to pack them into one OP_Combined; 0 flushes at the end of every receive batch")
+	fs.Float64Var(&c.DataRate, "data-rate", c.DataRate, "per-session outgoing rate limit in `KiB/s`; 0 is off")
+
+	// Engine.
+	fs.IntVar(&c.Shards, "shards", c.Shards, "shards per -listen address: sockets in its SO_REUSEPORT group, one goroutine each; the default is one per core (GOMAXPROCS)")
+	fs.IntVar(&c.Batch, "batch", c.Batch, "datagrams per recvmmsg/sendmmsg call (1-1024)")
+	fs.IntVar(&c.DatagramBuffer, "datagram-buffer", c.DatagramBuffer, "receive buffer per datagram in `bytes`; longer datagrams are dropped as truncated (at least -max-packet + 1)")
+	fs.IntVar(&c.RecvBuffer, "rcvbuf", c.RecvBuffer, "SO_RCVBUF request per socket in `bytes`; the kernel clamps it to net.core.rmem_max without CAP_NET_ADMIN (see tuning.md)")
+	fs.IntVar(&c.SendBuffer, "sndbuf", c.SendBuffer, "SO_SNDBUF request per socket in `bytes`; the kernel clamps it to net.core.wmem_max without CAP_NET_ADMIN (see tuning.md)")
+	fs.BoolVar(&c.Steering, "steer", c.Steering, "attach the reuseport steering program so the kernel delivers each client to its owner shard")
+	fs.BoolVar(&c.GSO, "gso", c.GSO, "coalesce runs of datagrams to one client with UDP_SEGMENT when the kernel supports it (EQGATE_NO_GSO=1 forces it off)")
+	fs.IntVar(&c.MaxSessions, "max-sessions", c.MaxSessions, "cap on open sessions per -listen address over all its shards")
+	fs.IntVar(&c.MaxSessionsPerShard, "max-sessions-per-shard", c.MaxSessionsPerShard, "cap on open sessions per shard; 0: same as -max-sessions")
+	fs.IntVar(&c.MaxSessionsPerIP, "max-sessions-per-ip", c.MaxSessionsPerIP, "cap on open sessions from one source address, all ports, per -listen address")
+	fs.IntVar(&c.InboxSize, "inbox-size", c.InboxSize, "capacity in `items` of each shard's inbox for sends from other goroutines")
+	fs.IntVar(&c.HandoffSize, "handoff-size", c.HandoffSize, "capacity in `datagrams` of each shard-to-shard handoff ring")
+	fs.DurationVar(&c.TimerSlot, "timer-slot", c.TimerSlot, "granularity of each shard's timer wheel (1ms-1s)")
+	return fs
+}
+
+// parseFlags parses args into options; the error names the bad flag.
+func parseFlags(args []string) (*options, error) {
+	o := new(options)
+	fs := newFlagSet(o)
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected argument %q (every setting is a flag; see -h)", fs.Arg(0))
+	}
+	if len(o.listen) == 0 {
+		o.listen = listenAddrs{defaultListen}
+	}
+	switch o.handler {
+	case "echo", "discard":
+	default:
+		return nil, fmt.Errorf("invalid value %q for flag -handler: want echo or discard", o.handler)
+	}
+	switch o.logFormat {
+	case "text", "json":
+	default:
+		return nil, fmt.Errorf("invalid value %q for flag -log-format: want text or json", o.logFormat)
+	}
+	if o.drainTimeout <= 0 {
+		return nil, fmt.Errorf("invalid value %v for flag -drain-timeout: must be positive", o.drainTimeout)
+	}
+	return o, nil
+}
+
+// usage writes the -h text.
+func usage(w io.Writer) {
+	fs := newFlagSet(new(options))
+	fs.SetOutput(w)
+	fmt.Fprintf(w, "Usage: eqgate [flags]\n\n"+
+		"eqgate serves EverQuest-family reliable-stream sessions on UDP and hands\n"+
+		"their messages to a built-in handler. Signals: SIGINT/SIGTERM drain and\n"+
+		"exit (a second one exits at once); SIGHUP logs current totals.\n"+
+		"Every flag is explained in tuning.md.\n\nFlags:\n")
+	fs.PrintDefaults()
+}
+
+// listenAddrs is the repeatable -listen flag.
+type listenAddrs []string
+
+func (l *listenAddrs) String() string { return strings.Join(*l, ",") }
+
+func (l *listenAddrs) Set(s string) error {
+	if s == "" {
+		return errors.New("empty address")
+	}
+	*l = append(*l, s)
+	return nil
+}
+
+// crcFlag is -crc-bytes: the wire's 0, 2 or 4, stored as Config.CRCBytes
+// (-1 for none, since 0 there means "default").
+type crcFlag int
+
+func (c *crcFlag) String() string {
+	if c == nil || *c < 0 {
+		return "0"
+	}
+	return strconv.Itoa(int(*c))
+}
+
+func (c *crcFlag) Set(s string) error {
+	switch s {
+	case "0":
+		*c = -1
+	case "2":
+		*c = 2
+	case "4":
+		*c = 4
+	default:
+		return errors.New("want 0, 2 or 4")
+	}
+	return nil
+}
+
+// encodeFlag is -encode: Config.EncodePasses as pass1+pass2.
+type encodeFlag [2]proto.Pass
+
+var encodings = []struct {
+	name   string
+	passes [2]proto.Pass
+}{
+	{"none", [2]proto.Pass{proto.PassNone, proto.PassNone}},
+	{"xor", [2]proto.Pass{proto.PassXOR, proto.PassNone}},
+	{"compress", [2]proto.Pass{proto.PassCompress, proto.PassNone}},
+	{"compress+xor", [2]proto.Pass{proto.PassCompress, proto.PassXOR}},
+	{"xor+compress", [2]proto.Pass{proto.PassXOR, proto.PassCompress}},
+}
+
+func (e *encodeFlag) String() string {
+	if e == nil {
+		return "none"
+	}
+	for _, enc := range encodings {
+		if enc.passes == *e {
+			return enc.name
+		}
+	}
+	return e[0].String() + "+" + e[1].String()
+}
+
+func (e *encodeFlag) Set(s string) error {
+	for _, enc := range encodings {
+		if enc.name == s {
+			*e = enc.passes
+			return nil
+		}
+	}
+	return errors.New("want none (the default), xor, compress, compress+xor or xor+compress")
+}

@@ -1,0 +1,226 @@
+// Command eqgate is the production frontend: it serves EverQuest-family
+// reliable-stream sessions on one or more UDP ports (one eqgate.Server per
+// -listen, one shard per core each) with a built-in handler, and exposes
+// Prometheus metrics, a health check and optionally pprof over HTTP.
+//
+// It only wires: flags map onto eqgate.Config (flags.go), the handler is
+// chosen by name (handlers.go), the HTTP endpoints read the servers
+// (http.go), and signals drive the drain (this file). Run with -h for the
+// flags; tuning.md explains each one.
+//
+// Output contract for scripts: once every socket is bound, one line on
+// stdout,
+//
+//	eqgate: listening udp 0.0.0.0:9000 shards=2 handler=echo metrics=http://127.0.0.1:9100/metrics
+//
+// with the real bound addresses (comma-separated when -listen repeats), or
+// metrics=off. Logs go to stderr. A start-up failure is one line on stderr,
+// "eqgate: ...", and exit status 2 for bad flags, 1 otherwise. After
+// SIGINT/SIGTERM the exit status is 0 when the drain finished within
+// -drain-timeout, 1 when it did not or a second signal cut it short.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+	"unicode"
+
+	"github.com/eqgate/eqgate"
+)
+
+func main() {
+	sig := make(chan os.Signal, 4)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr, sig))
+}
+
+// run is the whole program; it returns the exit status.
+func run(args []string, stdout, stderr io.Writer, sig <-chan os.Signal) int {
+	o, err := parseFlags(args)
+	if errors.Is(err, flag.ErrHelp) {
+		usage(stdout)
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "eqgate: %v\n", err)
+		return 2
+	}
+	log := newLogger(o, stderr)
+
+	h := newHandler(o.handler)
+	var servers []*eqgate.Server
+	closeAll := func() {
+		var wg sync.WaitGroup
+		for _, srv := range servers {
+			wg.Go(func() {
+				if err := srv.Close(); err != nil {
+					log.Error("close", "listen", srv.Addr().String(), "err", err)
+				}
+			})
+		}
+		wg.Wait()
+	}
+	for _, addr := range o.listen {
+		srv, err := eqgate.Listen(addr, o.cfg, h)
+		if errors.Is(err, eqgate.ErrBadConfig) {
+			closeAll()
+			fmt.Fprintf(stderr, "%v%s\n", err, flagHint(err))
+			return 2
+		}
+		if err != nil {
+			closeAll()
+			fmt.Fprintf(stderr, "eqgate: listen udp %s: %v\n", addr, err)
+			return 1
+		}
+		servers = append(servers, srv)
+	}
+
+	hl := &health{servers: servers}
+	var httpSrv *http.Server
+	httpErr := make(chan error, 1)
+	metricsURL := "off"
+	if o.metrics != "" {
+		ln, err := net.Listen("tcp", o.metrics)
+		if err != nil {
+			closeAll()
+			fmt.Fprintf(stderr, "eqgate: metrics: %v\n", err)
+			return 1
+		}
+		httpSrv = &http.Server{
+			Handler:           newMux(newRegistry(servers, h), hl, o.pprof),
+			ReadHeaderTimeout: 10 * time.Second,
+			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		}
+		go func() {
+			if err := httpSrv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+				httpErr <- err
+			}
+		}()
+		metricsURL = "http://" + ln.Addr().String() + "/metrics"
+	}
+
+	addrs := make([]string, len(servers))
+	for i, srv := range servers {
+		addrs[i] = srv.Addr().String()
+	}
+	fmt.Fprintf(stdout, "eqgate: listening udp %s shards=%d handler=%s metrics=%s\n",
+		strings.Join(addrs, ","), servers[0].Shards(), o.handler, metricsURL)
+	log.Info("ready", "listen", addrs, "shards", servers[0].Shards(), "handler", o.handler,
+		"metrics", metricsURL, "pprof", o.pprof, "steer", o.cfg.Steering, "gso", o.cfg.GSO,
+		"batch", o.cfg.Batch, "rcvbuf", o.cfg.RecvBuffer, "sndbuf", o.cfg.SendBuffer)
+	log.Debug("config", "config", fmt.Sprintf("%+v", o.cfg))
+	for _, srv := range servers {
+		if on, why := srv.Steering(); o.cfg.Steering && !on {
+			// Still correct, through handoff rings; eqgate_handoffs_total shows the cost.
+			log.Warn("steering: off", "listen", srv.Addr().String(), "reason", why)
+		}
+	}
+
+	// Serve until a stop signal (or the HTTP endpoint dies: an operator
+	// relying on /healthz would otherwise see a healthy-looking corpse).
+	status := 0
+wait:
+	for {
+		select {
+		case s := <-sig:
+			if s == syscall.SIGHUP {
+				logTotals(log, "totals", servers)
+				continue
+			}
+			log.Info("draining", "signal", s.String(), "timeout", o.drainTimeout)
+			break wait
+		case err := <-httpErr:
+			log.Error("metrics endpoint failed; draining", "err", err)
+			status = 1
+			break wait
+		}
+	}
+
+	// Drain: Server.Close sends SessionDisconnect to every session, flushes
+	// and closes. /healthz says 503 from now on so balancers stop sending.
+	hl.draining.Store(true)
+	drained := make(chan struct{})
+	go func() {
+		closeAll()
+		close(drained)
+	}()
+	timer := time.NewTimer(o.drainTimeout)
+	defer timer.Stop()
+drain:
+	for {
+		select {
+		case <-drained:
+			break drain
+		case <-timer.C:
+			log.Error("drain did not finish in time; exiting", "timeout", o.drainTimeout)
+			return 1
+		case s := <-sig:
+			if s == syscall.SIGHUP {
+				logTotals(log, "totals", servers)
+				continue
+			}
+			log.Warn("second signal; exiting without finishing the drain", "signal", s.String())
+			return 1
+		}
+	}
+	if httpSrv != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		_ = httpSrv.Shutdown(ctx) // scrapes in flight get a second; the process is leaving anyway
+		cancel()
+	}
+	logTotals(log, "stopped", servers)
+	return status
+}
+
+// flagHint names the flags behind the Config fields a validation error
+// mentions, as " (flag -batch)", since the library speaks in field names.
+func flagHint(err error) string {
+	var names []string
+	for _, word := range strings.FieldsFunc(err.Error(), func(r rune) bool {
+		return !unicode.IsLetter(r) && !unicode.IsDigit(r)
+	}) {
+		if f, ok := configFlags[word]; ok && !slices.Contains(names, "-"+f) {
+			names = append(names, "-"+f)
+		}
+	}
+	if len(names) == 0 {
+		return ""
+	}
+	return " (flag " + strings.Join(names, ", ") + ")"
+}
+
+// newLogger builds the slog logger the -log-format and -log-level flags ask
+// for, writing to w.
+func newLogger(o *options, w io.Writer) *slog.Logger {
+	ho := &slog.HandlerOptions{Level: o.logLevel}
+	if o.logFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, ho))
+	}
+	return slog.New(slog.NewTextHandler(w, ho))
+}
+
+// logTotals logs every server's counters summed over its shards.
+func logTotals(log *slog.Logger, msg string, servers []*eqgate.Server) {
+	for _, srv := range servers {
+		t := srv.Stats().Total
+		log.Info(msg, "listen", srv.Addr().String(),
+			"sessions_open", t.SessionsOpen, "sessions_opened", t.SessionsOpened,
+			"datagrams_in", t.DatagramsIn, "datagrams_out", t.DatagramsOut,
+			"bytes_in", t.BytesIn, "bytes_out", t.BytesOut,
+			"dropped", t.Dropped, "send_drops", t.TxDrops, "resends", t.Resends,
+			"handoffs", t.Handoffs, "inbox_drops", t.InboxDrops)
+	}
+}
