@@ -407,3 +407,5 @@ func (r *runner) sampleConnect(ctx context.Context, dialed interface{ Load() int
 		}
 	}
 }
+
+func itoa(v int) string { return strconv.Itoa(v) }
