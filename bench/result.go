@@ -78,6 +78,7 @@ type Result struct {
 
 	Connected       int            `json:"connected"`
 	DialErrors      map[string]int `json:"dial_errors,omitempty"`
+	DialRetries     int            `json:"dial_retries"`
 	SessionsDropped int            `json:"sessions_dropped"` // closed by the peer or a timeout mid-run
 	Handshake       Latency        `json:"handshake"`
 
@@ -216,6 +217,7 @@ func (r *Result) Summary() string {
 	kv("send_errors", u(r.SendErrors))
 	kv("p90_us", f(r.Latency.P90Us, 1))
 	kv("max_us", f(r.Latency.MaxUs, 1))
+	kv("dial_retries", strconv.Itoa(r.DialRetries))
 	kv("handshake_p50_ms", f(r.Handshake.P50Us/1e3, 2))
 	kv("handshake_p99_ms", f(r.Handshake.P99Us/1e3, 2))
 	kv("sent_per_s", f(r.SentPerSec, 0))
@@ -260,7 +262,7 @@ func (r *Result) Report() string {
 		w("  impairment: ", r.Impair.String())
 	}
 	w("  sessions:   ", strconv.Itoa(r.Connected), "/", strconv.Itoa(r.Sessions), " connected, ", strconv.Itoa(r.SessionsDropped), " dropped mid-run; handshake p50 ",
-		f(r.Handshake.P50Us/1e3, 2), " ms, p99 ", f(r.Handshake.P99Us/1e3, 2), " ms, max ", f(r.Handshake.MaxUs/1e3, 2), " ms")
+		f(r.Handshake.P50Us/1e3, 2), " ms, p99 ", f(r.Handshake.P99Us/1e3, 2), " ms, max ", f(r.Handshake.MaxUs/1e3, 2), " ms; ", strconv.Itoa(r.DialRetries), " dial retries")
 	keys := make([]string, 0, len(r.DialErrors))
 	for k := range r.DialErrors {
 		keys = append(keys, k)

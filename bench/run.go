@@ -30,6 +30,12 @@ type Options struct {
 	Grace time.Duration
 	// DialParallel is how many sessions connect at once; 64.
 	DialParallel int
+	// DialRetries is how often a session whose Dial failed (no answer
+	// within Client.ConnectStale, 2 s here) is dialed again; 3. Needed
+	// because eqgate.Dial binds port 0 with SO_REUSEPORT, so the kernel may
+	// give two client sockets the same port: the server then sees one
+	// endpoint and ignores the second SessionRequest. Negative: no retries.
+	DialRetries int
 	// PerAddr is how many sessions share one loopback source address. eqgate
 	// refuses more than MaxSessionsPerIP (256) per address by default, and
 	// eqgate.Dial cannot choose its source address, so above PerAddr
@@ -69,6 +75,8 @@ func (o *Options) fill() error {
 	defInt(&o.Burst, 1)
 	defInt(&o.Window, 32)
 	defInt(&o.DialParallel, 64)
+	defInt(&o.DialRetries, 3)
+	o.DialRetries = max(o.DialRetries, 0)
 	defInt(&o.PerAddr, 200)
 	if o.Duration == 0 && o.Count == 0 {
 		o.Duration = 10 * time.Second
@@ -88,6 +96,9 @@ func (o *Options) fill() error {
 	c := &o.Client
 	defInt(&c.Batch, 16)
 	defInt(&c.InboxSize, 256)
+	if c.ConnectStale == 0 {
+		c.ConnectStale = 2 * time.Second
+	}
 	switch {
 	case o.Target == "":
 		return optError("no target address")
@@ -133,6 +144,7 @@ type runner struct {
 	pending      atomic.Int64
 	allDone      chan struct{}
 	sessionsLost atomic.Int64
+	dialRetries  atomic.Int64
 }
 
 func (r *runner) now() int64 { return int64(time.Since(r.epoch)) }
@@ -191,6 +203,7 @@ func Run(ctx context.Context, opt Options) (*Result, error) {
 	res.Connected, res.DialErrors = r.dialAll(ctx, target, &dialed)
 	close(connectDone)
 	res.Handshake = summarize(r.handshake.Snapshot())
+	res.DialRetries = int(r.dialRetries.Load())
 
 	var conns []*session
 	for _, s := range r.sessions {
@@ -334,8 +347,18 @@ func (r *runner) dialAll(ctx context.Context, target string, dialed *atomic.Int6
 					return
 				}
 				s := r.sessions[i]
-				start := time.Now()
-				c, err := eqgate.Dial(target, r.opt.Client, s)
+				var c *eqgate.Conn
+				var err error
+				var start time.Time
+				for attempt := 0; ; attempt++ {
+					start = time.Now()
+					c, err = eqgate.Dial(target, r.opt.Client, s)
+					if err == nil || !errors.Is(err, eqgate.ErrDialFailed) || attempt >= r.opt.DialRetries {
+						break
+					}
+					// See Options.DialRetries: most likely a shared port.
+					r.dialRetries.Add(1)
+				}
 				dialed.Add(1)
 				if err != nil {
 					mu.Lock()
