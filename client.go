@@ -45,6 +45,9 @@ func Dial(addr string, cfg Config, h Handler) (*Conn, error) {
 		return nil, configError("nil Handler")
 	}
 	cfg.Shards = 1
+	if cfg.InboxSize == 0 {
+		cfg.InboxSize = 256 // one session: a smaller inbox than a server shard's
+	}
 	cfg.fill()
 	if err := cfg.validate(); err != nil {
 		return nil, err
@@ -143,3 +146,7 @@ func (c *Conn) Close() error {
 	c.closeOnce.Do(func() { c.closeErr = c.g.Close() })
 	return c.closeErr
 }
+
+// Session returns the handle of the Conn's session, for use on the Conn's
+// shard goroutine (in a Handler callback or a function given to Post).
+func (c *Conn) Session() Session { return Session{c.g.Shard(0), c.id} }

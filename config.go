@@ -54,7 +54,10 @@ type Config struct {
 	// are dropped as truncated. 2048 (RS negotiates 512 at most).
 	DatagramBuffer int
 	// RecvBuffer and SendBuffer are SO_RCVBUF/SO_SNDBUF requests per socket;
-	// 0 leaves the kernel default (see tuning.md for the sysctls).
+	// 0 means 4 MiB. The kernel clamps them to net.core.rmem_max/wmem_max
+	// unless the process has CAP_NET_ADMIN (see tuning.md). Its default
+	// (208 KiB) holds only about a hundred small datagrams, less than one
+	// 64 KiB message's fragments.
 	RecvBuffer, SendBuffer int
 	// Steering attaches the reuseport steering program so the kernel
 	// delivers each endpoint to its owner shard; without it, datagrams that
@@ -77,6 +80,11 @@ type Config struct {
 	HandoffSize int
 	// TimerSlot is the granularity of each shard's timer wheel; 4 ms.
 	TimerSlot time.Duration
+	// Rand, when set, supplies session keys and client connect codes
+	// instead of math/rand/v2 (for replaying captures or reproducible
+	// tests). It is called on shard goroutines, concurrently when there are
+	// several shards.
+	Rand func() uint32
 }
 
 // DefaultConfig returns the recommended configuration: EQEmu's protocol
@@ -122,6 +130,8 @@ func (c *Config) fill() {
 	defi(&c.Shards, runtime.GOMAXPROCS(0))
 	defi(&c.Batch, 64)
 	defi(&c.DatagramBuffer, 2048)
+	defi(&c.RecvBuffer, 4<<20)
+	defi(&c.SendBuffer, 4<<20)
 	defi(&c.MaxSessions, 1<<20)
 	defi(&c.MaxSessionsPerShard, c.MaxSessions)
 	defi(&c.MaxSessionsPerIP, 256)
@@ -206,5 +216,6 @@ func (c *Config) shardConfig(role shard.Role) shard.Config {
 		HandoffSize:         c.HandoffSize,
 		TimerSlot:           c.TimerSlot,
 		HoldDelay:           c.HoldDelay,
+		Rand:                c.Rand,
 	}
 }

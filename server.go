@@ -122,3 +122,10 @@ func (s *Server) Close() error {
 	s.closeOnce.Do(func() { s.closeErr = s.g.Close() })
 	return s.closeErr
 }
+
+// Steering reports whether the kernel steering program is attached (each
+// endpoint delivered to its owner shard's socket), and why not otherwise.
+func (s *Server) Steering() (on bool, reason string) {
+	f := s.g.Facts()
+	return f.Steering, f.SteeringReason
+}

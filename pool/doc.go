@@ -40,8 +40,8 @@
 // released (stale) handle, a double Put, an invalid or foreign handle are
 // caught; and Put fills the buffer with a poison byte that Get checks, so a
 // write through a slice kept after Put is caught when the buffer is next
-// handed out. Generations are 8 bits: a stale handle goes unnoticed again
-// once its slot has been reused a multiple of 256 times. Debug mode costs a
+// handed out. Generations are 7 bits: a stale handle goes unnoticed again
+// once its slot has been reused a multiple of 128 times. Debug mode costs a
 // pass over each buffer on Get and Put; it is for tests, not production.
 //
 // Without debug mode, Put still panics on the cheap-to-detect errors (an

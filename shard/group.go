@@ -35,6 +35,7 @@ type Config struct {
 	HandoffBuffers int           // spare receive buffers per shard for handoffs
 	TimerSlot      time.Duration // timer wheel granularity
 	HoldDelay      time.Duration // 0: flush touched sessions at the end of each batch
+	Rand           func() uint32 // session keys and connect codes; nil: math/rand/v2
 }
 
 // More errors.
@@ -66,7 +67,7 @@ func (c *Config) normalize() error {
 		c.HandoffSize = 1024
 	}
 	if c.HandoffBuffers <= 0 {
-		c.HandoffBuffers = 256
+		c.HandoffBuffers = 4096
 	}
 	if c.TimerSlot <= 0 {
 		c.TimerSlot = 4 * time.Millisecond
@@ -136,7 +137,9 @@ func NewGroup(cfg Config, socks []Socket, h Handler) (*Group, error) {
 		return nil, errors.New("eqgate: shard count out of range")
 	}
 	g := &Group{cfg: cfg, h: h, epoch: time.Now()}
-	g.perIP = newIPLimiter(cfg.MaxSessionsPerIP)
+	if cfg.Role == RoleServer {
+		g.perIP = newIPLimiter(cfg.MaxSessionsPerIP)
+	}
 	g.shards = make([]*Shard, len(socks))
 	for i, sk := range socks {
 		g.shards[i] = newShard(g, i, sk)

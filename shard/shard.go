@@ -57,8 +57,8 @@ var (
 // handoff is a datagram that arrived on another shard's socket: the buffer
 // stays in its origin shard's pool and comes back over the return ring.
 type handoff struct {
-	buf  int32 // buffer handle in the origin shard's pool
-	n    int32
+	b    []byte // the datagram, in a buffer of the origin shard
+	buf  int32  // that buffer's handle in the origin shard's pool
 	addr netip.AddrPort
 }
 
@@ -100,8 +100,10 @@ type Shard struct {
 	// Receive slots and this shard's datagram buffers (handles index bufs).
 	rx       []batchio.Message
 	rxH      []int32
-	bufs     [][]byte
+	bufs     [][]byte // grows in chunks up to maxBufs, never shrinks
 	freeBufs []int32
+	bufSize  int
+	maxBufs  int
 	lent     []int // buffers lent to each peer shard, not yet returned
 
 	// Transmit batch.
@@ -156,23 +158,18 @@ func newShard(g *Group, idx int, sock Socket) *Shard {
 		done:  make(chan struct{}),
 	}
 	s.now = s.clock()
-	nbuf := cfg.Batch
+	s.bufSize = cfg.DatagramBuffer
+	s.maxBufs = cfg.Batch
 	if s.n > 1 {
-		nbuf += cfg.HandoffBuffers
+		s.maxBufs += cfg.HandoffBuffers
 	}
-	backing := make([]byte, nbuf*cfg.DatagramBuffer)
-	s.bufs = make([][]byte, nbuf)
-	for i := range s.bufs {
-		s.bufs[i] = backing[i*cfg.DatagramBuffer : (i+1)*cfg.DatagramBuffer : (i+1)*cfg.DatagramBuffer]
-	}
+	s.growBufs(cfg.Batch)
 	s.rx = make([]batchio.Message, cfg.Batch)
 	s.rxH = make([]int32, cfg.Batch)
 	for i := range s.rx {
-		s.rxH[i] = int32(i)
-		s.rx[i].Buf = s.bufs[i]
-	}
-	for i := nbuf - 1; i >= cfg.Batch; i-- {
-		s.freeBufs = append(s.freeBufs, int32(i))
+		s.rxH[i] = s.freeBufs[len(s.freeBufs)-1]
+		s.freeBufs = s.freeBufs[:len(s.freeBufs)-1]
+		s.rx[i].Buf = s.bufs[s.rxH[i]]
 	}
 	s.lent = make([]int, s.n)
 	s.wakePeer = make([]bool, s.n)
@@ -195,7 +192,7 @@ func newShard(g *Group, idx int, sock Socket) *Shard {
 	s.inboxBuf = make([]inboxItem, 64)
 	s.sink.s = s
 	s.ph.s = s
-	s.env = proto.Env{Coder: &s.coder, Sink: &s.sink, Handler: &s.ph, Alloc: &s.alloc}
+	s.env = proto.Env{Coder: &s.coder, Sink: &s.sink, Handler: &s.ph, Alloc: &s.alloc, Rand: cfg.Rand}
 	return s
 }
 
@@ -230,27 +227,36 @@ func (s *Shard) run() {
 	for {
 		n, err := s.sock.ReadBatchUntil(s.rx, s.sleepUntil())
 		s.sleeping.Store(false)
-		s.now = s.clock()
-		if n > 0 {
-			s.counters.batch(n)
-			for k := range n {
-				s.fromSocket(k)
-			}
-		} else if err != nil && !errors.Is(err, batchio.ErrWakeup) && !errors.Is(err, os.ErrDeadlineExceeded) {
-			if errors.Is(err, net.ErrClosed) {
-				s.shutdown()
-				return
-			}
-			// A kernel error on the socket (ENOMEM, ...): count it and go
-			// on; bad datagrams never get here.
-			add(&s.counters.LoopFatal, 1)
-		}
-		s.afterReceive()
-		if s.stop.Load() {
-			s.shutdown()
+		if !s.iterate(n, err) {
 			return
 		}
 	}
+}
+
+// iterate is one loop iteration after ReadBatchUntil returned (n, err). It
+// reports false once the shard has shut down.
+func (s *Shard) iterate(n int, err error) bool {
+	s.now = s.clock()
+	if n > 0 {
+		s.counters.batch(n)
+		for k := range n {
+			s.fromSocket(k)
+		}
+	} else if err != nil && !errors.Is(err, batchio.ErrWakeup) && !errors.Is(err, os.ErrDeadlineExceeded) {
+		if errors.Is(err, net.ErrClosed) {
+			s.shutdown()
+			return false
+		}
+		// A kernel error on the socket (ENOMEM, ...): count it and go on;
+		// bad datagrams never get here.
+		add(&s.counters.LoopFatal, 1)
+	}
+	s.afterReceive()
+	if s.stop.Load() {
+		s.shutdown()
+		return false
+	}
+	return true
 }
 
 // afterReceive is the rest of one loop iteration: peers' handoffs and
@@ -317,13 +323,16 @@ func (s *Shard) fromSocket(k int) {
 // the slot. Refused (and counted) when o's ring is full or this shard has
 // no spare buffer.
 func (s *Shard) handOff(k, o int) {
+	if len(s.freeBufs) == 0 && len(s.bufs) < s.maxBufs {
+		s.growBufs(bufChunk)
+	}
 	if len(s.freeBufs) == 0 || s.lent[o] >= s.cfg.HandoffSize {
 		s.counters.outcome(OutcomeDropHandoffFull)
 		return
 	}
 	m := &s.rx[k]
 	peer := s.g.shards[o]
-	if !peer.handoffIn[s.idx].Push(handoff{buf: s.rxH[k], n: int32(m.N), addr: m.Addr}) {
+	if !peer.handoffIn[s.idx].Push(handoff{b: m.Buf[:m.N], buf: s.rxH[k], addr: m.Addr}) {
 		s.counters.outcome(OutcomeDropHandoffFull)
 		return
 	}
@@ -334,6 +343,25 @@ func (s *Shard) handOff(k, o int) {
 	s.freeBufs = s.freeBufs[:len(s.freeBufs)-1]
 	s.rxH[k] = h
 	m.Buf = s.bufs[h]
+}
+
+// bufChunk is how many receive buffers a shard adds at a time when
+// handoffs have lent out all it has.
+const bufChunk = 64
+
+// growBufs adds up to n buffers (within maxBufs) to the free list. Buffers
+// lent to peers are in flight, so the pool grows with the handoff backlog
+// instead of being sized for the worst case up front.
+func (s *Shard) growBufs(n int) {
+	n = min(n, s.maxBufs-len(s.bufs))
+	if n <= 0 {
+		return
+	}
+	backing := make([]byte, n*s.bufSize)
+	for j := range n {
+		s.freeBufs = append(s.freeBufs, int32(len(s.bufs)))
+		s.bufs = append(s.bufs, backing[j*s.bufSize:(j+1)*s.bufSize:(j+1)*s.bufSize])
+	}
 }
 
 func (s *Shard) wakePeers() {
@@ -361,7 +389,7 @@ func (s *Shard) drainHandoffs() {
 				break
 			}
 			add(&s.counters.HandoffIn, 1)
-			s.input(origin.bufs[h.buf][:h.n], h.addr)
+			s.input(h.b, h.addr)
 			// Cannot fail: origin lends at most HandoffSize buffers to us,
 			// and the return ring holds HandoffSize.
 			origin.returnIn[s.idx].Push(h.buf)
@@ -624,8 +652,8 @@ func (s *Shard) writeTx() {
 // slot, addressed to the session being driven.
 type sink struct{ s *Shard }
 
-func (k *sink) Buffer() []byte        { return k.s.txBuf() }
-func (k *sink) Send(dgram []byte)     { k.s.queueRaw(k.s.cur, dgram) }
+func (k *sink) Buffer() []byte                  { return k.s.txBuf() }
+func (k *sink) Send(dgram []byte)               { k.s.queueRaw(k.s.cur, dgram) }
 func (h *protoHandler) id(ps *proto.Session) ID { return ID(ps.Tag) }
 
 var _ proto.Sink = (*sink)(nil)

@@ -1,0 +1,5 @@
+//go:build !race
+
+package eqgate
+
+const raceEnabled = false

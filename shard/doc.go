@@ -1,0 +1,31 @@
+// Package shard is eqgate's engine: one shard is one goroutine that owns a
+// socket of the SO_REUSEPORT group, a session table, a timer wheel, receive
+// and transmit buffers and counters, and runs the loop of DESIGN.md to
+// completion, batch by batch:
+//
+//	ReadBatchUntil (recvmmsg) -> route each datagram: owner := batchio.Owner(src, N);
+//	not ours -> push onto the owner's SPSC handoff ring with its buffer ->
+//	table lookup (xxhash of the endpoint) -> proto.Session.Receive -> Handler ->
+//	drain returned buffers, handoffs and the MPSC inbox -> expire timers ->
+//	flush the sessions touched in this batch -> WriteBatch (sendmmsg).
+//
+// Ownership. A session belongs to the shard Owner(endpoint) names for its
+// whole life; only that goroutine touches its state (owner-goroutine
+// assertions check it in tests and in builds tagged eqgatedebug). Other
+// goroutines reach it through the shard's inbox (Post, SendAsync,
+// CloseAsync), which never blocks: a full inbox is an error. A shard sleeps
+// in the kernel until a datagram, its next timer slot, or a Wake from a
+// producer that found it sleeping.
+//
+// Memory. The session table is pages of proto.Session (pages never move)
+// beside pointer-free metadata and an open-addressed index, so lookups and
+// the timer wheel (intrusive lists through the metadata) allocate nothing
+// and the GC does not scan the index. Receive buffers belong to the shard
+// that read them; a handed-off datagram's buffer goes back over a return
+// ring, and the pool grows in chunks, up to a cap, only while handoffs are
+// in flight. A session's ID carries a slot generation, so a stale ID is
+// refused, never misdelivered.
+//
+// Counters are written only by the shard goroutine (plain load+store on
+// atomics) and read by anyone; every datagram lands in exactly one Outcome.
+package shard

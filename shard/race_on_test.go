@@ -1,0 +1,6 @@
+//go:build race
+
+package shard
+
+// raceEnabled skips allocation tests: the race detector allocates.
+const raceEnabled = true
