@@ -96,6 +96,8 @@ func (o *Options) fill() error {
 	c := &o.Client
 	defInt(&c.Batch, 16)
 	defInt(&c.InboxSize, 256)
+	defInt(&c.RecvBuffer, 512<<10) // one session: eqgate's 4 MiB server default is far more than it needs
+	defInt(&c.SendBuffer, 512<<10)
 	if c.ConnectStale == 0 {
 		c.ConnectStale = 2 * time.Second
 	}
