@@ -1,0 +1,469 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/eqgate/eqgate"
+)
+
+// Options configures Run. Zero fields take the defaults noted.
+type Options struct {
+	Target     string        // server "host:port"
+	Scenario   string        // name for reports ("" = custom)
+	Sessions   int           // client sessions, each its own source endpoint; 1
+	Streams    int           // streams used round robin, 1..4; 1
+	Sizes      Sizes         // payload size distribution; 64 bytes
+	Rate       float64       // messages/s per session; 0 = as fast as the window allows
+	Burst      int           // with Rate: messages per burst (Rate/Burst bursts/s); 1
+	Window     int           // unechoed messages per session; 32
+	Duration   time.Duration // sending time when Count is 0; 10 s
+	Count      int           // messages per session; overrides Duration
+	Unreliable bool          // send unreliable packets (losses are then expected and counted)
+	// Grace is how long to wait for the last echoes after sending stops,
+	// and the age at which an unreliable message counts as lost; 2 s.
+	Grace time.Duration
+	// DialParallel is how many sessions connect at once; 64.
+	DialParallel int
+	// DialRetries is how often a session whose Dial failed (no answer
+	// within Client.ConnectStale, 2 s here) is dialed again; 3. Needed
+	// because eqgate.Dial binds port 0 with SO_REUSEPORT, so the kernel may
+	// give two client sockets the same port: the server then sees one
+	// endpoint and ignores the second SessionRequest. Negative: no retries.
+	DialRetries int
+	// PerAddr is how many sessions share one loopback source address. eqgate
+	// refuses more than MaxSessionsPerIP (256) per address by default, and
+	// eqgate.Dial cannot choose its source address, so above PerAddr
+	// sessions Run relays them through a Proxy that binds its upstream
+	// sockets on 127.0.0.1, 127.0.0.2, ...; 200. Negative: never spread.
+	PerAddr int
+	// Impair, when any field is set, relays the traffic through a Proxy
+	// with these impairments.
+	Impair Impairment
+	// Interval is the sampling period of the time series and the progress
+	// callback; 1 s.
+	Interval time.Duration
+	// Seed drives payload sizes, rate phases and the proxy; 1.
+	Seed int64
+	// Client is the base config of every Dial; zero fields get small-footprint
+	// values suited to thousands of client engines (Batch 16, InboxSize 256).
+	Client eqgate.Config
+	// ServerCPU, if set, is read before and after the measured phase (and
+	// at every sample) to report the server's CPU per message.
+	ServerCPU CPUSource
+	// Flood, when Count > 0, floods the server with SessionRequests from
+	// many endpoints while the load runs.
+	Flood FloodOptions
+	// Progress, if set, is called from the sampler goroutine at every
+	// Interval with the latest sample.
+	Progress func(Sample)
+}
+
+func (o *Options) fill() error {
+	defInt := func(v *int, d int) {
+		if *v == 0 {
+			*v = d
+		}
+	}
+	defInt(&o.Sessions, 1)
+	defInt(&o.Streams, 1)
+	defInt(&o.Burst, 1)
+	defInt(&o.Window, 32)
+	defInt(&o.DialParallel, 64)
+	defInt(&o.DialRetries, 3)
+	o.DialRetries = max(o.DialRetries, 0)
+	defInt(&o.PerAddr, 200)
+	if o.Duration == 0 && o.Count == 0 {
+		o.Duration = 10 * time.Second
+	}
+	if o.Grace == 0 {
+		o.Grace = 2 * time.Second
+	}
+	if o.Interval == 0 {
+		o.Interval = time.Second
+	}
+	if o.Seed == 0 {
+		o.Seed = 1
+	}
+	if len(o.Sizes) == 0 {
+		o.Sizes = Sizes{{Min: 64, Max: 64, Weight: 1}}
+	}
+	c := &o.Client
+	defInt(&c.Batch, 16)
+	defInt(&c.InboxSize, 256)
+	defInt(&c.RecvBuffer, 512<<10) // one session: eqgate's 4 MiB server default is far more than it needs
+	defInt(&c.SendBuffer, 512<<10)
+	if c.ConnectStale == 0 {
+		c.ConnectStale = 2 * time.Second
+	}
+	switch {
+	case o.Target == "":
+		return optError("no target address")
+	case o.Sessions < 1 || o.Sessions > 1<<20:
+		return optError("Sessions out of range [1, 1<<20]")
+	case o.Streams < 1 || o.Streams > maxStreams:
+		return optError("Streams out of range [1, 4]")
+	case o.Window < 1 || o.Window > 1<<16:
+		return optError("Window out of range [1, 65536]")
+	case o.Rate < 0 || o.Burst < 1 || o.Count < 0 || o.Duration < 0:
+		return optError("negative Rate, Count or Duration, or Burst < 1")
+	case o.Interval < 10*time.Millisecond:
+		return optError("Interval below 10ms")
+	}
+	for _, sc := range o.Sizes {
+		if sc.Min < MinPayload || sc.Max > MaxPayload || sc.Min > sc.Max || sc.Weight < 1 {
+			return optError("bad size class")
+		}
+	}
+	return o.Impair.validate()
+}
+
+// ErrOptions wraps every Options validation error.
+var ErrOptions = errors.New("bench: invalid options")
+
+type optError string
+
+func (e optError) Error() string        { return "bench: invalid options: " + string(e) }
+func (e optError) Is(target error) bool { return target == ErrOptions }
+
+// runner is one Run in progress.
+type runner struct {
+	opt   Options
+	epoch time.Time
+	t0    atomic.Int64 // runner clock at the start of the measured phase
+
+	hist      Histogram
+	handshake Histogram
+	sessions  []*session
+
+	stopped      atomic.Bool // sending time is over
+	closing      atomic.Bool // the runner is closing the sessions
+	pending      atomic.Int64
+	allDone      chan struct{}
+	sessionsLost atomic.Int64
+	dialRetries  atomic.Int64
+}
+
+func (r *runner) now() int64 { return int64(time.Since(r.epoch)) }
+
+func (r *runner) sessionDone() {
+	if r.pending.Add(-1) == 0 {
+		close(r.allDone)
+	}
+}
+
+// Run dials the sessions, drives the load, waits for the last echoes and
+// returns what it measured. The error is for setup failures (bad options,
+// a proxy that cannot bind); a run whose echoes were wrong returns a
+// Result whose OK is false. Cancelling ctx ends the sending phase early.
+func Run(ctx context.Context, opt Options) (*Result, error) {
+	if err := opt.fill(); err != nil {
+		return nil, err
+	}
+	r := &runner{opt: opt, epoch: time.Now(), allDone: make(chan struct{})}
+	res := &Result{Start: r.epoch}
+	res.setOptions(&r.opt)
+
+	target := opt.Target
+	var proxy *Proxy
+	spread := opt.PerAddr > 0 && opt.Sessions > opt.PerAddr
+	if spread || opt.Impair.Active() {
+		up, err := resolveUDP(opt.Target)
+		if err != nil {
+			return nil, err
+		}
+		per := 0
+		if spread && up.Addr().IsLoopback() {
+			per = opt.PerAddr
+		}
+		proxy, err = StartProxy(ProxyConfig{
+			Listen: netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 0, 0, 1}), 0), Upstream: up,
+			Impair: opt.Impair, PerAddr: per, MaxFlows: opt.Sessions + 64,
+		})
+		if err != nil {
+			return nil, err
+		}
+		defer proxy.Close()
+		target = proxy.Addr().String()
+		res.Relay = true
+	}
+
+	r.sessions = make([]*session, opt.Sessions)
+	for i := range r.sessions {
+		r.sessions[i] = newSession(r, i)
+	}
+
+	// Connect phase.
+	connectDone := make(chan struct{})
+	var dialed atomic.Int64
+	go r.sampleConnect(ctx, &dialed, connectDone)
+	res.Connected, res.DialErrors = r.dialAll(ctx, target, &dialed)
+	close(connectDone)
+	res.Handshake = summarize(r.handshake.Snapshot())
+	res.DialRetries = int(r.dialRetries.Load())
+
+	var conns []*session
+	for _, s := range r.sessions {
+		if s.conn != nil {
+			conns = append(conns, s)
+		}
+	}
+	r.pending.Store(int64(len(conns)))
+	if len(conns) == 0 {
+		close(r.allDone)
+	}
+
+	// Measured phase.
+	var cpu0 CPUReading
+	if opt.ServerCPU != nil {
+		var err error
+		if cpu0, err = opt.ServerCPU.Read(); err != nil {
+			res.ServerCPUError = err.Error()
+		}
+	}
+	self0, _ := ProcCPU{PID: 0}.Read()
+	r.t0.Store(r.now())
+	t0 := time.Now()
+
+	var flood *flooder
+	if opt.Flood.Count > 0 {
+		flood = startFlood(opt.Flood, opt.Target, opt.Seed)
+	}
+	schedDone := make(chan struct{})
+	go r.schedule(conns, schedDone)
+	sampler := newSampler(r, conns, t0, cpu0)
+	samplerDone := make(chan struct{})
+	go sampler.run(samplerDone)
+
+	// Sending phase: a Count run ends by itself; a Duration run at the deadline.
+	if opt.Count == 0 {
+		timer := time.NewTimer(opt.Duration)
+		select {
+		case <-timer.C:
+		case <-ctx.Done():
+		case <-r.allDone:
+		}
+		timer.Stop()
+		r.stopped.Store(true)
+	} else if !r.waitCount(ctx, conns) {
+		res.GraceExpired = true
+	}
+	if !res.GraceExpired {
+		// Drain: wait for the last echoes, up to Grace.
+		grace := time.NewTimer(opt.Grace)
+		select {
+		case <-r.allDone:
+		case <-grace.C:
+			res.GraceExpired = true
+		}
+		grace.Stop()
+	}
+	r.stopped.Store(true)
+	elapsed := time.Since(t0)
+	close(schedDone)
+	close(samplerDone)
+	sampler.wait()
+
+	if opt.ServerCPU != nil && res.ServerCPUError == "" {
+		cpu1, err := opt.ServerCPU.Read()
+		if err != nil {
+			res.ServerCPUError = err.Error()
+		} else {
+			res.setServerCPU(cpu0, cpu1)
+		}
+	}
+	self1, _ := ProcCPU{PID: 0}.Read()
+	res.ClientCPU = self1.CPU - self0.CPU
+	if flood != nil {
+		fr := flood.stop()
+		res.Flood = &fr
+	}
+
+	// Close every session, then settle their windows: after Close the shard
+	// goroutines are gone and their state is ours.
+	for _, s := range conns {
+		st := s.conn.Stats()
+		res.Resends += st.Total.Resends
+	}
+	r.closing.Store(true)
+	r.closeAll(conns)
+	for _, s := range r.sessions {
+		s.settle()
+	}
+	if proxy != nil {
+		ps := proxy.Stats()
+		res.Proxy = &ps
+	}
+	res.SessionsDropped = int(r.sessionsLost.Load())
+	res.finish(r, elapsed, sampler.samples)
+	return res, nil
+}
+
+// waitCount waits for a Count run to finish; false when it stalled: no
+// echo arrived for Grace (a window blocked by a message that never came
+// back).
+func (r *runner) waitCount(ctx context.Context, conns []*session) bool {
+	progress := func() uint64 {
+		var n uint64
+		for _, s := range conns {
+			n += s.c.echoed.Load() + s.c.dup.Load() + s.c.corrupt.Load() + s.c.lost.Load()
+		}
+		return n
+	}
+	t := time.NewTicker(max(r.opt.Grace/8, time.Millisecond))
+	defer t.Stop()
+	last, lastAt := progress(), time.Now()
+	for {
+		select {
+		case <-ctx.Done():
+			r.stopped.Store(true)
+			return true
+		case <-r.allDone:
+			return true
+		case now := <-t.C:
+			if p := progress(); p != last {
+				last, lastAt = p, now
+			} else if now.Sub(lastAt) >= r.opt.Grace {
+				return false
+			}
+		}
+	}
+}
+
+// dialAll connects every session, DialParallel at a time.
+func (r *runner) dialAll(ctx context.Context, target string, dialed *atomic.Int64) (connected int, errs map[string]int) {
+	var mu sync.Mutex
+	errs = map[string]int{}
+	next := atomic.Int64{}
+	var wg sync.WaitGroup
+	for range min(r.opt.DialParallel, len(r.sessions)) {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= len(r.sessions) || ctx.Err() != nil {
+					return
+				}
+				s := r.sessions[i]
+				var c *eqgate.Conn
+				var err error
+				var start time.Time
+				for attempt := 0; ; attempt++ {
+					start = time.Now()
+					c, err = eqgate.Dial(target, r.opt.Client, s)
+					if err == nil || !errors.Is(err, eqgate.ErrDialFailed) || attempt >= r.opt.DialRetries {
+						break
+					}
+					// See Options.DialRetries: most likely a shared port.
+					r.dialRetries.Add(1)
+				}
+				dialed.Add(1)
+				if err != nil {
+					mu.Lock()
+					errs[err.Error()]++
+					mu.Unlock()
+					continue
+				}
+				r.handshake.Record(time.Since(start))
+				s.conn = c
+				mu.Lock()
+				connected++
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	return connected, errs
+}
+
+// schedule posts pumps: in rate mode to each session once per burst
+// period, in window mode only to sessions that asked for it (after a send
+// error, or unreliable ones that must expire losses); after sending stops,
+// to every session not yet done so it notices.
+func (r *runner) schedule(conns []*session, done <-chan struct{}) {
+	o := &r.opt
+	tick := 50 * time.Millisecond
+	var period int64
+	if o.Rate > 0 {
+		period = int64(float64(o.Burst) / o.Rate * 1e9)
+		tick = min(max(time.Duration(period)/4, time.Millisecond), 50*time.Millisecond)
+	}
+	// Due times, scheduler goroutine only.
+	due := make([]int64, len(conns))
+	t0 := r.t0.Load()
+	for i, s := range conns {
+		due[i] = t0 + s.phase
+	}
+	// Every session gets a first pump at once (window mode starts here).
+	for _, s := range conns {
+		_ = s.conn.Post(s.pumpFn) // a full inbox: the tick below retries
+	}
+	kicked := make([]bool, len(conns))
+	lastPoll := r.now()
+	t := time.NewTicker(tick)
+	defer t.Stop()
+	for {
+		select {
+		case <-done:
+			return
+		case <-t.C:
+		}
+		now := r.now()
+		stopped := r.stopped.Load()
+		poll := now-lastPoll >= int64(50*time.Millisecond)
+		if poll {
+			lastPoll = now
+		}
+		for i, s := range conns {
+			if s.done.Load() {
+				continue
+			}
+			switch {
+			case stopped && !kicked[i]:
+				kicked[i] = s.conn.Post(s.pumpFn) == nil
+			case period > 0 && now >= due[i]:
+				if s.conn.Post(s.pumpFn) == nil {
+					due[i] += period
+					if due[i] < now {
+						due[i] = now + period // fell behind: do not burst to catch up
+					}
+				}
+			case poll && (o.Unreliable || s.wantTick.Load() || stopped):
+				s.wantTick.Store(false)
+				_ = s.conn.Post(s.pumpFn) // retried at the next poll
+			}
+		}
+	}
+}
+
+// closeAll closes the sessions' Conns, 64 at a time.
+func (r *runner) closeAll(conns []*session) {
+	var wg sync.WaitGroup
+	ch := make(chan *session)
+	for range min(64, len(conns)) {
+		wg.Go(func() {
+			for s := range ch {
+				_ = s.conn.Close() // the session's counters already say how it went
+			}
+		})
+	}
+	for _, s := range conns {
+		ch <- s
+	}
+	close(ch)
+	wg.Wait()
+}
+
+// resolveUDP resolves "host:port" to an IPv4-unmapped AddrPort.
+func resolveUDP(addr string) (netip.AddrPort, error) {
+	ua, err := net.ResolveUDPAddr("udp", addr)
+	if err != nil {
+		return netip.AddrPort{}, err
+	}
+	ap := ua.AddrPort()
+	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()), nil
+}

@@ -1,0 +1,172 @@
+package bench
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/eqgate/eqgate"
+)
+
+// echoHandler echoes every application packet on the stream it came on,
+// with the reliability it came with. fault, when set, may rewrite what is
+// echoed: it returns the copies to send (none drops the message).
+type echoHandler struct {
+	mu    sync.Mutex // fault is called from every shard goroutine
+	fault func(n int, data []byte) [][]byte
+	n     int
+}
+
+func (*echoHandler) OnOpen(eqgate.Session)                      {}
+func (*echoHandler) OnClose(eqgate.Session, eqgate.CloseReason) {}
+
+func (h *echoHandler) OnMessage(s eqgate.Session, stream int, data []byte) {
+	reliable := stream >= 0
+	stream = max(stream, 0)
+	if h.fault == nil {
+		_ = s.Send(stream, data, reliable) // a send error shows as a loss in the checker
+		return
+	}
+	h.mu.Lock()
+	h.n++
+	out := h.fault(h.n, data)
+	h.mu.Unlock()
+	for _, d := range out {
+		_ = s.Send(stream, d, reliable)
+	}
+}
+
+func startEcho(t *testing.T, h eqgate.Handler) *eqgate.Server {
+	t.Helper()
+	srv, err := eqgate.Listen("127.0.0.1:0", eqgate.Config{Shards: 2}, h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = srv.Close() })
+	return srv
+}
+
+func runOK(t *testing.T, opt Options) *Result {
+	t.Helper()
+	res, err := Run(context.Background(), opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Log(res.Summary())
+	return res
+}
+
+func TestRunClean(t *testing.T) {
+	tests := []struct {
+		name string
+		opt  Options
+	}{
+		{"window", Options{Sessions: 20, Count: 200, Window: 16, Streams: 2, Sizes: Sizes{{16, 200, 9}, {1024, 3000, 1}}}},
+		{"rate", Options{Sessions: 20, Count: 40, Rate: 400, Burst: 4, Window: 8}},
+		{"unreliable", Options{Sessions: 10, Count: 100, Window: 8, Unreliable: true, Sizes: Sizes{{16, 200, 1}}}},
+		{"impaired", Options{Sessions: 20, Count: 200, Window: 16, Streams: 2, Seed: 7,
+			Impair: Impairment{Loss: 0.03, Dup: 0.03, Reorder: 0.03, Corrupt: 0.01, Delay: time.Millisecond, Jitter: time.Millisecond}}},
+		{"spread", Options{Sessions: 12, PerAddr: 5, Count: 50, Window: 4}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := startEcho(t, &echoHandler{})
+			opt := tt.opt
+			opt.Target = srv.Addr().String()
+			opt.Grace = 5 * time.Second
+			opt.ServerCPU = ProcCPU{} // the server is this process
+			res := runOK(t, opt)
+			if !res.OK() {
+				t.Fatalf("run not clean:\n%s", res.Report())
+			}
+			want := uint64(opt.Sessions * opt.Count)
+			if res.Sent != want || res.Echoed != want {
+				t.Fatalf("sent %d echoed %d, want %d each", res.Sent, res.Echoed, want)
+			}
+			if res.Latency.Count != want || res.Latency.P50Us <= 0 || res.Latency.MaxUs < res.Latency.P99Us {
+				t.Fatalf("latency summary %+v for %d echoes", res.Latency, want)
+			}
+			if !res.HasServerCPU {
+				t.Fatalf("no server CPU: %s", res.ServerCPUError)
+			}
+			if opt.Impair.Active() {
+				up, down := res.Proxy.Up, res.Proxy.Down
+				if up.Dropped+down.Dropped == 0 || up.Duplicated+down.Duplicated == 0 || up.Corrupted+down.Corrupted == 0 || up.Reordered+down.Reordered == 0 {
+					t.Fatalf("impairments not applied: %s", res.Proxy)
+				}
+				if res.Resends == 0 {
+					t.Fatalf("no client resends under loss")
+				}
+			}
+			if opt.PerAddr > 0 && opt.Sessions > opt.PerAddr && (!res.Relay || res.Proxy.Flows != opt.Sessions) {
+				t.Fatalf("sessions not spread: relay %v proxy %+v", res.Relay, res.Proxy)
+			}
+		})
+	}
+}
+
+// TestRunCatchesBrokenServer runs against servers that break one echo each
+// way: the checker must count it and the run must not be OK.
+func TestRunCatchesBrokenServer(t *testing.T) {
+	const bad = 150 // the message the server mistreats
+	tests := []struct {
+		name  string
+		fault func(n int, data []byte) [][]byte
+		check func(r *Result) bool
+	}{
+		{"corrupt", func(n int, d []byte) [][]byte {
+			c := append([]byte(nil), d...)
+			if n == bad {
+				c[len(c)-1] ^= 0x40
+			}
+			return [][]byte{c}
+		}, func(r *Result) bool { return r.Corrupt == 1 && r.Lost == 0 && r.Dup == 0 }},
+		{"corrupt-header", func(n int, d []byte) [][]byte {
+			c := append([]byte(nil), d...)
+			if n == bad {
+				c[9] ^= 0x01 // the sequence number
+			}
+			return [][]byte{c}
+		}, func(r *Result) bool { return r.Corrupt+r.Dup >= 1 && r.Lost >= 1 }},
+		{"drop", func(n int, d []byte) [][]byte {
+			if n == bad {
+				return nil
+			}
+			return [][]byte{d}
+		}, func(r *Result) bool { return r.Lost == 1 && r.Corrupt == 0 && r.Dup == 0 && r.GraceExpired }},
+		{"duplicate", func(n int, d []byte) [][]byte {
+			if n == bad {
+				return [][]byte{d, d}
+			}
+			return [][]byte{d}
+		}, func(r *Result) bool { return r.Dup == 1 && r.Lost == 0 && r.Corrupt == 0 }},
+		{"reorder", func() func(n int, d []byte) [][]byte {
+			var held []byte
+			return func(n int, d []byte) [][]byte {
+				switch n {
+				case bad:
+					held = append([]byte(nil), d...)
+					return nil
+				case bad + 1:
+					return [][]byte{d, held}
+				}
+				return [][]byte{d}
+			}
+		}(), func(r *Result) bool { return r.Misorder == 1 && r.Lost == 0 && r.Dup == 0 && r.Corrupt == 0 }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := startEcho(t, &echoHandler{fault: tt.fault})
+			// One session, window 1 for "reorder" is impossible (the next
+			// message waits for the held one), so two in flight.
+			res := runOK(t, Options{Target: srv.Addr().String(), Sessions: 1, Count: 300, Window: 2, Grace: 300 * time.Millisecond})
+			if res.OK() {
+				t.Fatalf("broken server passed:\n%s", res.Report())
+			}
+			if !tt.check(res) {
+				t.Fatalf("wrong counts:\n%s", res.Report())
+			}
+		})
+	}
+}
