@@ -8,9 +8,11 @@ import (
 	"testing"
 )
 
-// TestImportBoundaries: batchio is the module's only package that may import
-// syscall or golang.org/x/sys (DESIGN.md), and batchio itself imports only
-// the standard library, x/sys and x/net.
+// TestImportBoundaries: batchio is the module's only library package that may
+// import syscall or golang.org/x/sys (DESIGN.md), and batchio itself imports
+// only the standard library, x/sys and x/net. Programs (package main) may
+// import syscall for signal numbers, never x/sys. The leaves import only the
+// standard library (ring, pool) or it and klauspost/compress (proto).
 func TestImportBoundaries(t *testing.T) {
 	goBin, err := exec.LookPath("go")
 	if err != nil {
@@ -18,7 +20,7 @@ func TestImportBoundaries(t *testing.T) {
 	}
 	const self = "github.com/eqgate/eqgate/batchio"
 	for _, goos := range []string{"linux", "windows"} {
-		cmd := exec.Command(goBin, "list", "-f", `{{.ImportPath}} {{join .Imports " "}}`, "../...")
+		cmd := exec.Command(goBin, "list", "-f", `{{.ImportPath}} {{.Name}} {{join .Imports " "}}`, "../...")
 		cmd.Env = append(cmd.Environ(), "GOOS="+goos)
 		out, err := cmd.Output()
 		if err != nil {
@@ -26,11 +28,17 @@ func TestImportBoundaries(t *testing.T) {
 		}
 		for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
 			f := strings.Fields(line)
-			pkg, imports := f[0], f[1:]
+			pkg, name, imports := f[0], f[1], f[2:]
+			leaf := leaves[strings.TrimPrefix(pkg, "github.com/eqgate/eqgate/")]
 			for _, imp := range imports {
-				sys := imp == "syscall" || strings.HasPrefix(imp, "golang.org/x/sys/")
+				xsys := strings.HasPrefix(imp, "golang.org/x/sys/")
+				sys := xsys || imp == "syscall"
+				external := strings.Contains(strings.Split(imp, "/")[0], ".")
 				switch {
-				case pkg != self && sys:
+				case pkg != self && (xsys || sys && name != "main"):
+					t.Errorf("GOOS=%s: %s imports %s; only batchio may", goos, pkg, imp)
+				case leaf != nil && (external && !leaf[modulePrefix(imp)] || strings.HasPrefix(imp, "github.com/eqgate/")):
+					t.Errorf("GOOS=%s: leaf package %s imports %s", goos, pkg, imp)
 					t.Errorf("GOOS=%s: %s imports %s; only batchio may", goos, pkg, imp)
 				case pkg == self && strings.Contains(strings.Split(imp, "/")[0], ".") &&
 					!strings.HasPrefix(imp, "golang.org/x/sys/") && !strings.HasPrefix(imp, "golang.org/x/net/"):
@@ -39,6 +47,14 @@ func TestImportBoundaries(t *testing.T) {
 			}
 		}
 	}
+}
+
+// leaves are the packages that import nothing of the module, with the
+// external modules each may use.
+var leaves = map[string]map[string]bool{
+	"ring":  {},
+	"pool":  {},
+	"proto": {"github.com/klauspost/compress": true},
 }
 
 // TestPackageDoc: the package doc states the model, buffer ownership and
@@ -57,4 +73,10 @@ func TestPackageDoc(t *testing.T) {
 			t.Errorf("package doc lacks %q", want)
 		}
 	}
+}
+
+// modulePrefix is the first three elements of an import path (host/owner/repo).
+func modulePrefix(imp string) string {
+	parts := strings.SplitN(imp, "/", 4)
+	return strings.Join(parts[:min(3, len(parts))], "/")
 }
