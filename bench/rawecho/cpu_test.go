@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync"
@@ -62,6 +63,14 @@ func childServer(mode string) int {
 		}
 		addr, closer = s.Addr().String(), s.Close
 		stats = func() (uint64, uint64) { st := s.Stats(); return st.Total.DatagramsIn, st.Total.DatagramsOut }
+	}
+	// EQGATE_BENCH_SERVER_CPUPROFILE=file profiles the server process (the
+	// parent's -cpuprofile sees only the load generator).
+	if f := os.Getenv(serverEnv + "_CPUPROFILE"); f != "" {
+		out, err := os.Create(f + "." + kind + strconv.Itoa(n))
+		if err == nil && pprof.StartCPUProfile(out) == nil {
+			defer func() { pprof.StopCPUProfile(); _ = out.Close() }()
+		}
 	}
 	fmt.Println(addr)
 	for {
