@@ -532,14 +532,11 @@ func (s *Shard) drive(i int32) *proto.Session {
 func (s *Shard) receive(i int32, b []byte) {
 	ps := s.drive(i)
 	st := ps.Stats()
-	rtt, rttSum, drops := st.RTTSamples, st.RTTSum, st.Drops
+	mark, drops := markOf(st), st.Drops
 	ps.Receive(&s.env, s.now, b)
-	// Fold the session's new RTT samples and drops into the shard counters
-	// now, so they show while the session lives.
-	if st.RTTSamples != rtt {
-		add(&s.counters.RTTCount, st.RTTSamples-rtt)
-		add(&s.counters.RTTSumMicro, uint64((st.RTTSum-rttSum)/time.Microsecond))
-	}
+	s.fold(st, mark)
+	// proto counts Drops only while receiving, so only here is the array
+	// compared.
 	if st.Drops != drops {
 		for j := range st.Drops {
 			if d := st.Drops[j] - drops[j]; d != 0 && j < NumPacketDrops {
@@ -548,6 +545,30 @@ func (s *Shard) receive(i int32, b []byte) {
 		}
 	}
 	s.touch(i)
+}
+
+// statsMark is the part of a session's Stats the shard counters mirror
+// (besides Drops): taken before each call into the session, so that fold
+// adds whatever the call did, whichever call it was (Receive, Send, Flush,
+// Tick, Close), and the shard counters show it while the session lives.
+type statsMark struct {
+	resends, rttN uint64
+	rttSum        time.Duration
+}
+
+func markOf(st *proto.Stats) statsMark {
+	return statsMark{st.Resends, st.RTTSamples, st.RTTSum}
+}
+
+// fold adds st's change since m to the shard counters.
+func (s *Shard) fold(st *proto.Stats, m statsMark) {
+	if st.Resends != m.resends {
+		add(&s.counters.Resends, st.Resends-m.resends)
+	}
+	if st.RTTSamples != m.rttN {
+		add(&s.counters.RTTCount, st.RTTSamples-m.rttN)
+		add(&s.counters.RTTSumMicro, uint64((st.RTTSum-m.rttSum)/time.Microsecond))
+	}
 }
 
 // touch puts slot i on the flush list.
@@ -570,7 +591,9 @@ func (s *Shard) flushDirty() {
 		}
 		ps := s.drive(i)
 		if s.cfg.HoldDelay == 0 {
+			mark := markOf(ps.Stats())
 			ps.Flush(&s.env, s.now)
+			s.fold(ps.Stats(), mark)
 		}
 		s.settle(i, ps, ps.Next())
 	}
@@ -602,9 +625,9 @@ func (s *Shard) runTimers() {
 			continue
 		}
 		ps := s.drive(i)
-		r := ps.Stats().Resends
+		mark := markOf(ps.Stats())
 		next := ps.Tick(&s.env, s.now)
-		add(&s.counters.Resends, ps.Stats().Resends-r)
+		s.fold(ps.Stats(), mark)
 		s.settle(i, ps, next)
 	}
 }
