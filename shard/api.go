@@ -24,8 +24,14 @@ func (s *Shard) send(i int32, stream int, data []byte, reliable bool) error {
 	if stream < 0 || stream >= proto.Streams {
 		return ErrBadStream
 	}
+	// A Handler may Send to another session while one is being driven:
+	// give the sink its destination back afterwards.
+	prev := s.cur
 	ps := s.drive(i)
+	mark := markOf(ps.Stats())
 	err := ps.Send(&s.env, s.now, stream, data, reliable)
+	s.fold(ps.Stats(), mark)
+	s.cur = prev
 	s.touch(i)
 	switch err {
 	case nil:
@@ -55,8 +61,12 @@ func (s *Shard) CloseSession(id ID) error {
 }
 
 func (s *Shard) closeSlot(i int32) {
+	prev := s.cur
 	ps := s.drive(i)
+	mark := markOf(ps.Stats())
 	ps.Close(&s.env, s.now)
+	s.fold(ps.Stats(), mark)
+	s.cur = prev
 	s.touch(i)
 }
 
@@ -212,7 +222,9 @@ func (s *Shard) shutdown() {
 		}
 		ps := s.drive(i)
 		if ps.State() == proto.StateConnected || ps.State() == proto.StateConnecting {
+			mark := markOf(ps.Stats())
 			ps.Close(&s.env, s.now)
+			s.fold(ps.Stats(), mark)
 		}
 		// Closed (Connecting sessions end at once; Disconnecting ones
 		// were reported when they started closing) and released now:

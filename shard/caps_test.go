@@ -190,3 +190,54 @@ func TestIndexAndWheel(t *testing.T) {
 		t.Fatalf("fired %d of %d, %d still armed", len(fired), len(eps), w.armed)
 	}
 }
+
+// TestHandoffPoolDry lends every buffer of shard 0 to shard 1 and checks
+// that nothing is lost: shard 0 reads fewer datagrams (the socket keeps the
+// rest) until shard 1 returns buffers, and counts the misses.
+func TestHandoffPoolDry(t *testing.T) {
+	h := &echo{}
+	cfg := Config{Role: RoleServer, Proto: proto.DefaultConfig(), Batch: 4, HandoffBuffers: 2}
+	g, socks := memGroupCfg(t, 2, cfg, h)
+	s0, s1 := g.Shard(0), g.Shard(1)
+	if c := s0.bufs.Cap(); c != 6 {
+		t.Fatalf("pool of %d buffers, want Batch+HandoffBuffers = 6", c)
+	}
+	const sessions = 30
+	for i := 0; len(socks[0].in) < sessions; i++ {
+		ap := netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 1, byte(i >> 8), byte(i)}), uint16(2000+i))
+		if ownerOf(ap, 2) == 1 {
+			socks[0].in = append(socks[0].in, memDgram{request(uint32(i + 1)), ap})
+		}
+	}
+	// Shard 0 alone: it lends its 6 buffers, then has none to read into.
+	for range 4 {
+		step(s0)
+	}
+	if got := s0.lent[1]; got != 6 {
+		t.Fatalf("lent %d buffers, want all 6", got)
+	}
+	if got := s0.rxN; got != 0 {
+		t.Fatalf("%d receive slots with a buffer, want 0", got)
+	}
+	if left := len(socks[0].in) - socks[0].rd; left != sessions-6 {
+		t.Fatalf("%d datagrams left in the socket, want %d", left, sessions-6)
+	}
+	if s0.Counters().BufferMisses.Load() == 0 {
+		t.Error("no buffer miss counted")
+	}
+	for range 20 {
+		step(s1)
+		step(s0)
+	}
+	if got := s1.Counters().SessionsOpen.Load(); got != sessions {
+		t.Errorf("shard 1 has %d sessions, want %d", got, sessions)
+	}
+	if got := s0.Counters().Outcomes[OutcomeDropHandoffFull].Load(); got != 0 {
+		t.Errorf("%d handoff drops", got)
+	}
+	if s0.lent[1] != 0 || s0.bufs.InUse() != s0.rxN || s0.rxN != 4 {
+		t.Errorf("after draining: lent %d, in use %d, rx slots %d", s0.lent[1], s0.bufs.InUse(), s0.rxN)
+	}
+	assertOutcomes(t, s0)
+	assertOutcomes(t, s1)
+}

@@ -20,7 +20,8 @@ type Counters struct {
 	BytesOut     atomic.Uint64
 	TxDrops      atomic.Uint64 // datagrams the kernel refused (unreachable, too big, ...)
 
-	HandoffIn atomic.Uint64 // taken from other shards' handoff rings
+	HandoffIn    atomic.Uint64 // taken from other shards' handoff rings
+	BufferMisses atomic.Uint64 // handoffs that left a receive slot bufferless (pool empty; nothing dropped)
 
 	Outcomes [NumOutcomes]atomic.Uint64 // see Outcome
 

@@ -20,11 +20,13 @@
 // Memory. The session table is pages of proto.Session (pages never move)
 // beside pointer-free metadata and an open-addressed index, so lookups and
 // the timer wheel (intrusive lists through the metadata) allocate nothing
-// and the GC does not scan the index. Receive buffers belong to the shard
-// that read them; a handed-off datagram's buffer goes back over a return
-// ring, and the pool grows in chunks, up to a cap, only while handoffs are
-// in flight. A session's ID carries a slot generation, so a stale ID is
-// refused, never misdelivered.
+// and the GC does not scan the index. Receive buffers come from the shard's
+// own pool.Pool (Batch buffers, plus HandoffBuffers when there are peers);
+// a handed-off datagram's buffer goes to the owner with it and comes back
+// over a return ring, and only the origin shard Puts it. When every buffer
+// is lent, the shard reads fewer datagrams (the kernel keeps the rest)
+// instead of dropping any. A session's ID carries a slot generation, so a
+// stale ID is refused, never misdelivered.
 //
 // Counters are written only by the shard goroutine (plain load+store on
 // atomics) and read by anyone; every datagram lands in exactly one Outcome.

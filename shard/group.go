@@ -32,7 +32,7 @@ type Config struct {
 
 	InboxSize      int           // MPSC inbox capacity per shard
 	HandoffSize    int           // SPSC ring capacity per shard pair
-	HandoffBuffers int           // spare receive buffers per shard for handoffs
+	HandoffBuffers int           // pool buffers per shard beyond Batch, for datagrams lent to peers (at most peers × HandoffSize are used)
 	TimerSlot      time.Duration // timer wheel granularity
 	HoldDelay      time.Duration // 0: flush touched sessions at the end of each batch
 	Rand           func() uint32 // session keys and connect codes; nil: math/rand/v2

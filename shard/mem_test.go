@@ -62,7 +62,10 @@ func (m *memSocket) Wake() { m.wakes++ }
 
 // step runs one loop iteration of s over what its memSocket holds.
 func step(s *Shard) bool {
-	n, err := s.sock.ReadBatchUntil(s.rx, time.Time{})
+	if s.refill() == 0 {
+		return s.iterate(0, nil)
+	}
+	n, err := s.sock.ReadBatchUntil(s.rx[:s.rxN], time.Time{})
 	return s.iterate(n, err)
 }
 
@@ -132,13 +135,17 @@ func (p *peer) recv(b []byte, now proto.Nanotime) { p.sess.Receive(&p.env, now, 
 
 func memGroup(t testing.TB, n int, role Role, h Handler) (*Group, []*memSocket) {
 	t.Helper()
+	return memGroupCfg(t, n, Config{Role: role, Proto: proto.DefaultConfig()}, h)
+}
+
+func memGroupCfg(t testing.TB, n int, cfg Config, h Handler) (*Group, []*memSocket) {
+	t.Helper()
 	socks := make([]*memSocket, n)
 	ss := make([]Socket, n)
 	for i := range socks {
 		socks[i] = &memSocket{}
 		ss[i] = socks[i]
 	}
-	cfg := Config{Role: role, Proto: proto.DefaultConfig()}
 	g, err := NewGroup(cfg, ss, h)
 	if err != nil {
 		t.Fatal(err)

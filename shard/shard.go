@@ -5,10 +5,12 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"runtime"
 	"sync/atomic"
 	"time"
 
 	"github.com/eqgate/eqgate/batchio"
+	"github.com/eqgate/eqgate/pool"
 	"github.com/eqgate/eqgate/proto"
 	"github.com/eqgate/eqgate/ring"
 )
@@ -57,8 +59,8 @@ var (
 // handoff is a datagram that arrived on another shard's socket: the buffer
 // stays in its origin shard's pool and comes back over the return ring.
 type handoff struct {
-	b    []byte // the datagram, in a buffer of the origin shard
-	buf  int32  // that buffer's handle in the origin shard's pool
+	b    []byte      // the datagram, in a buffer of the origin shard
+	buf  pool.Handle // that buffer's handle in the origin shard's pool
 	addr netip.AddrPort
 }
 
@@ -97,14 +99,16 @@ type Shard struct {
 	epoch time.Time
 	now   proto.Nanotime
 
-	// Receive slots and this shard's datagram buffers (handles index bufs).
-	rx       []batchio.Message
-	rxH      []int32
-	bufs     [][]byte // grows in chunks up to maxBufs, never shrinks
-	freeBufs []int32
-	bufSize  int
-	maxBufs  int
-	lent     []int // buffers lent to each peer shard, not yet returned
+	// Receive slots and this shard's datagram buffers. rx[:rxN] hold
+	// buffers (handles in rxH); a handoff that finds the pool empty leaves
+	// its slot without one (rxHoles) until buffers come back, and the next
+	// read simply asks the kernel for fewer datagrams.
+	rx      []batchio.Message
+	rxH     []pool.Handle
+	rxN     int
+	rxHoles bool
+	bufs    *pool.Pool
+	lent    []int // buffers lent to each peer shard, not yet returned
 
 	// Transmit batch.
 	tx  []batchio.Message
@@ -129,8 +133,8 @@ type Shard struct {
 
 	// Cross-goroutine.
 	inbox     *ring.MPSC[inboxItem]
-	handoffIn []*ring.SPSC[handoff] // [peer] datagrams from peer's socket
-	returnIn  []*ring.SPSC[int32]   // [peer] this shard's buffers coming back
+	handoffIn []*ring.SPSC[handoff]     // [peer] datagrams from peer's socket
+	returnIn  []*ring.SPSC[pool.Handle] // [peer] this shard's buffers coming back
 	sleeping  atomic.Bool
 	stop      atomic.Bool
 	stopping  bool
@@ -158,19 +162,10 @@ func newShard(g *Group, idx int, sock Socket) *Shard {
 		done:  make(chan struct{}),
 	}
 	s.now = s.clock()
-	s.bufSize = cfg.DatagramBuffer
-	s.maxBufs = cfg.Batch
-	if s.n > 1 {
-		s.maxBufs += cfg.HandoffBuffers
-	}
-	s.growBufs(cfg.Batch)
+	s.bufs = pool.New(cfg.DatagramBuffer, poolSize(cfg, s.n), pool.Options{Debug: debugBuild})
 	s.rx = make([]batchio.Message, cfg.Batch)
-	s.rxH = make([]int32, cfg.Batch)
-	for i := range s.rx {
-		s.rxH[i] = s.freeBufs[len(s.freeBufs)-1]
-		s.freeBufs = s.freeBufs[:len(s.freeBufs)-1]
-		s.rx[i].Buf = s.bufs[s.rxH[i]]
-	}
+	s.rxH = make([]pool.Handle, cfg.Batch)
+	s.refill()
 	s.lent = make([]int, s.n)
 	s.wakePeer = make([]bool, s.n)
 	txSize := max(cfg.Proto.MaxPacketSize+64, 64)
@@ -180,11 +175,11 @@ func newShard(g *Group, idx int, sock Socket) *Shard {
 		s.tx[i].Buf = txBacking[i*txSize : (i+1)*txSize : (i+1)*txSize]
 	}
 	s.handoffIn = make([]*ring.SPSC[handoff], s.n)
-	s.returnIn = make([]*ring.SPSC[int32], s.n)
+	s.returnIn = make([]*ring.SPSC[pool.Handle], s.n)
 	for p := range s.n {
 		if p != idx {
 			s.handoffIn[p] = ring.NewSPSC[handoff](cfg.HandoffSize)
-			s.returnIn[p] = ring.NewSPSC[int32](cfg.HandoffSize)
+			s.returnIn[p] = ring.NewSPSC[pool.Handle](cfg.HandoffSize)
 		}
 	}
 	s.index = newIndex(64)
@@ -225,12 +220,63 @@ func (s *Shard) run() {
 	s.owner.enter()
 	defer s.owner.leave()
 	for {
-		n, err := s.sock.ReadBatchUntil(s.rx, s.sleepUntil())
-		s.sleeping.Store(false)
+		var n int
+		var err error
+		if s.refill() > 0 {
+			n, err = s.sock.ReadBatchUntil(s.rx[:s.rxN], s.sleepUntil())
+			s.sleeping.Store(false)
+		} else {
+			// Every buffer is lent to peers that are busy with them (they
+			// hold them in their handoff rings): leave the datagrams in the
+			// kernel, let the peers run, and go round for the returns.
+			runtime.Gosched()
+		}
 		if !s.iterate(n, err) {
 			return
 		}
 	}
+}
+
+// poolSize is a shard's buffer count: one per receive slot, plus, with
+// peers, the buffers it may have lent out, which the per-peer handoff cap
+// already bounds by (peers × HandoffSize); HandoffBuffers caps it further.
+// The slab is allocated once but only touched pages become resident, so
+// unused handoff headroom (steering on) costs address space, not RSS.
+func poolSize(cfg *Config, shards int) int {
+	n := cfg.Batch
+	if shards > 1 {
+		n += min(cfg.HandoffBuffers, (shards-1)*cfg.HandoffSize)
+	}
+	return n
+}
+
+// refill gives every receive slot a buffer the pool can spare, packing the
+// slots that have one at the front (rx[:rxN]), and returns rxN. Order does
+// not matter between batches.
+func (s *Shard) refill() int {
+	if s.rxHoles {
+		s.rxHoles = false
+		j := 0
+		for k := range s.rxN {
+			if s.rxH[k] != 0 {
+				s.rxH[j], s.rx[j].Buf = s.rxH[k], s.rx[k].Buf
+				j++
+			}
+		}
+		for k := j; k < s.rxN; k++ {
+			s.rxH[k], s.rx[k].Buf = 0, nil
+		}
+		s.rxN = j
+	}
+	for s.rxN < len(s.rx) {
+		h, ok := s.bufs.Get()
+		if !ok {
+			break
+		}
+		s.rxH[s.rxN], s.rx[s.rxN].Buf = h, s.bufs.Bytes(h)
+		s.rxN++
+	}
+	return s.rxN
 }
 
 // iterate is one loop iteration after ReadBatchUntil returned (n, err). It
@@ -320,13 +366,12 @@ func (s *Shard) fromSocket(k int) {
 }
 
 // handOff gives rx slot k's buffer to shard o and puts a fresh buffer in
-// the slot. Refused (and counted) when o's ring is full or this shard has
-// no spare buffer.
+// the slot. Refused (and counted) only when o's ring is full: o is that far
+// behind. A pool with no spare buffer does not drop the datagram; the slot
+// stays empty until buffers come back (counted in BufferMisses), so the
+// next reads take fewer datagrams from the kernel, which keeps the rest.
 func (s *Shard) handOff(k, o int) {
-	if len(s.freeBufs) == 0 && len(s.bufs) < s.maxBufs {
-		s.growBufs(bufChunk)
-	}
-	if len(s.freeBufs) == 0 || s.lent[o] >= s.cfg.HandoffSize {
+	if s.lent[o] >= s.cfg.HandoffSize {
 		s.counters.outcome(OutcomeDropHandoffFull)
 		return
 	}
@@ -339,29 +384,13 @@ func (s *Shard) handOff(k, o int) {
 	s.counters.outcome(OutcomeHandoff)
 	s.lent[o]++
 	s.wakePeer[o] = true
-	h := s.freeBufs[len(s.freeBufs)-1]
-	s.freeBufs = s.freeBufs[:len(s.freeBufs)-1]
-	s.rxH[k] = h
-	m.Buf = s.bufs[h]
-}
-
-// bufChunk is how many receive buffers a shard adds at a time when
-// handoffs have lent out all it has.
-const bufChunk = 64
-
-// growBufs adds up to n buffers (within maxBufs) to the free list. Buffers
-// lent to peers are in flight, so the pool grows with the handoff backlog
-// instead of being sized for the worst case up front.
-func (s *Shard) growBufs(n int) {
-	n = min(n, s.maxBufs-len(s.bufs))
-	if n <= 0 {
+	if h, ok := s.bufs.Get(); ok {
+		s.rxH[k], m.Buf = h, s.bufs.Bytes(h)
 		return
 	}
-	backing := make([]byte, n*s.bufSize)
-	for j := range n {
-		s.freeBufs = append(s.freeBufs, int32(len(s.bufs)))
-		s.bufs = append(s.bufs, backing[j*s.bufSize:(j+1)*s.bufSize:(j+1)*s.bufSize])
-	}
+	s.rxH[k], m.Buf = 0, nil
+	s.rxHoles = true
+	add(&s.counters.BufferMisses, 1)
 }
 
 func (s *Shard) wakePeers() {
@@ -409,7 +438,7 @@ func (s *Shard) drainReturns() {
 				break
 			}
 			s.lent[p]--
-			s.freeBufs = append(s.freeBufs, h)
+			s.bufs.Put(h)
 		}
 	}
 }
@@ -503,14 +532,11 @@ func (s *Shard) drive(i int32) *proto.Session {
 func (s *Shard) receive(i int32, b []byte) {
 	ps := s.drive(i)
 	st := ps.Stats()
-	rtt, rttSum, drops := st.RTTSamples, st.RTTSum, st.Drops
+	mark, drops := markOf(st), st.Drops
 	ps.Receive(&s.env, s.now, b)
-	// Fold the session's new RTT samples and drops into the shard counters
-	// now, so they show while the session lives.
-	if st.RTTSamples != rtt {
-		add(&s.counters.RTTCount, st.RTTSamples-rtt)
-		add(&s.counters.RTTSumMicro, uint64((st.RTTSum-rttSum)/time.Microsecond))
-	}
+	s.fold(st, mark)
+	// proto counts Drops only while receiving, so only here is the array
+	// compared.
 	if st.Drops != drops {
 		for j := range st.Drops {
 			if d := st.Drops[j] - drops[j]; d != 0 && j < NumPacketDrops {
@@ -519,6 +545,30 @@ func (s *Shard) receive(i int32, b []byte) {
 		}
 	}
 	s.touch(i)
+}
+
+// statsMark is the part of a session's Stats the shard counters mirror
+// (besides Drops): taken before each call into the session, so that fold
+// adds whatever the call did, whichever call it was (Receive, Send, Flush,
+// Tick, Close), and the shard counters show it while the session lives.
+type statsMark struct {
+	resends, rttN uint64
+	rttSum        time.Duration
+}
+
+func markOf(st *proto.Stats) statsMark {
+	return statsMark{st.Resends, st.RTTSamples, st.RTTSum}
+}
+
+// fold adds st's change since m to the shard counters.
+func (s *Shard) fold(st *proto.Stats, m statsMark) {
+	if st.Resends != m.resends {
+		add(&s.counters.Resends, st.Resends-m.resends)
+	}
+	if st.RTTSamples != m.rttN {
+		add(&s.counters.RTTCount, st.RTTSamples-m.rttN)
+		add(&s.counters.RTTSumMicro, uint64((st.RTTSum-m.rttSum)/time.Microsecond))
+	}
 }
 
 // touch puts slot i on the flush list.
@@ -541,7 +591,9 @@ func (s *Shard) flushDirty() {
 		}
 		ps := s.drive(i)
 		if s.cfg.HoldDelay == 0 {
+			mark := markOf(ps.Stats())
 			ps.Flush(&s.env, s.now)
+			s.fold(ps.Stats(), mark)
 		}
 		s.settle(i, ps, ps.Next())
 	}
@@ -573,9 +625,9 @@ func (s *Shard) runTimers() {
 			continue
 		}
 		ps := s.drive(i)
-		r := ps.Stats().Resends
+		mark := markOf(ps.Stats())
 		next := ps.Tick(&s.env, s.now)
-		add(&s.counters.Resends, ps.Stats().Resends-r)
+		s.fold(ps.Stats(), mark)
 		s.settle(i, ps, next)
 	}
 }

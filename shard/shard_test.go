@@ -145,3 +145,119 @@ func BenchmarkShardEcho64(b *testing.B) {
 	}
 	b.ReportMetric(float64(shardTime.Nanoseconds())/float64(b.N), "ns/msg")
 }
+
+// TestStatsFolded checks that the shard's resend and RTT counters follow
+// the session's own Stats whatever call moved them: resends from timers
+// while the client is deaf, then RTT samples once its acks flow again.
+func TestStatsFolded(t *testing.T) {
+	h := &echo{}
+	g, socks := memGroup(t, 1, RoleServer, h)
+	s := g.Shard(0)
+	p := newPeer(t, socks[0], netip.MustParseAddrPort("10.0.0.1:4000"))
+	connect(t, s, socks[0], p)
+	deaf := true
+	rbuf := make([]byte, proto.MaxDatagram)
+	socks[0].onOut = func(b []byte, to netip.AddrPort) {
+		if !deaf && to == p.addr {
+			p.recv(rbuf[:copy(rbuf, b)], 0)
+		}
+	}
+	msg := make([]byte, 64)
+	for range 5 {
+		echoRound(s, p, msg, 0)
+	}
+	// Virtual time: moving the epoch back moves the shard's clock on.
+	for range 3 {
+		s.epoch = s.epoch.Add(-time.Second)
+		step(s)
+	}
+	deaf = false
+	for i := 0; p.got < 5 && i < 20; i++ {
+		s.epoch = s.epoch.Add(-time.Second)
+		step(s)                 // resends reach the client now
+		p.sess.Flush(&p.env, 0) // its acks
+		step(s)
+	}
+	for range 3 {
+		echoRound(s, p, msg, 0)
+	}
+	p.sess.Flush(&p.env, 0)
+	step(s)
+	var st *proto.Stats
+	for i := range s.meta.n {
+		if s.meta.meta(i).state == slotLive {
+			st = s.session(i).Stats()
+		}
+	}
+	if st == nil {
+		t.Fatal("no live session")
+	}
+	c := s.Counters()
+	if st.Resends == 0 || st.RTTSamples == 0 {
+		t.Fatalf("scenario did not resend (%d) or sample RTT (%d)", st.Resends, st.RTTSamples)
+	}
+	if got := c.Resends.Load(); got != st.Resends {
+		t.Errorf("shard resends %d, session %d", got, st.Resends)
+	}
+	if got := c.RTTCount.Load(); got != st.RTTSamples {
+		t.Errorf("shard RTT samples %d, session %d", got, st.RTTSamples)
+	}
+	if want := uint64(st.RTTSum / time.Microsecond); c.RTTSumMicro.Load() > want {
+		t.Errorf("shard RTT sum %d µs exceeds the session's %d µs", c.RTTSumMicro.Load(), want)
+	}
+	if p.got != 8 {
+		t.Errorf("client got %d echoes, want 8", p.got)
+	}
+}
+
+// forward is a Handler that sends every message of one session to another.
+type forward struct {
+	echo
+	to ID
+}
+
+func (f *forward) Message(sh *Shard, id ID, stream int, data []byte) {
+	if id != f.to {
+		if err := sh.Send(f.to, 0, data, true); err != nil {
+			panic(err)
+		}
+	}
+}
+
+// TestSendToOtherSession sends from inside another session's Receive: the
+// forwarded message must reach its own peer and the sender's acks its.
+func TestSendToOtherSession(t *testing.T) {
+	f := &forward{}
+	g, socks := memGroup(t, 1, RoleServer, f)
+	s := g.Shard(0)
+	a := newPeer(t, socks[0], netip.MustParseAddrPort("10.0.0.1:4000"))
+	b := newPeer(t, socks[0], netip.MustParseAddrPort("10.0.0.2:4000"))
+	connect(t, s, socks[0], b)
+	for i := range s.meta.n {
+		if s.meta.meta(i).state == slotLive {
+			f.to = s.idOf(i)
+		}
+	}
+	connect(t, s, socks[0], a) // connect leaves onOut delivering to a only
+	ra, rb := make([]byte, proto.MaxDatagram), make([]byte, proto.MaxDatagram)
+	socks[0].onOut = func(d []byte, to netip.AddrPort) {
+		switch to {
+		case a.addr:
+			a.recv(ra[:copy(ra, d)], 0)
+		case b.addr:
+			b.recv(rb[:copy(rb, d)], 0)
+		default:
+			t.Errorf("datagram to %v", to)
+		}
+	}
+	msg := make([]byte, 64)
+	for range 10 {
+		echoRound(s, a, msg, 0)
+	}
+	if b.got != 10 || a.got != 0 {
+		t.Errorf("b got %d (want 10), a got %d (want 0)", b.got, a.got)
+	}
+	if u := a.sess.Unacked(); u != 0 {
+		t.Errorf("a has %d bytes unacked", u)
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync"
@@ -45,7 +46,7 @@ func childServer(mode string) int {
 	n, _ := strconv.Atoi(ns)
 	var addr string
 	var closer func() error
-	stats := func() (uint64, uint64) { return 0, 0 }
+	var stats func() (in, out, batches uint64)
 	switch kind {
 	case "raw":
 		s, err := Listen(netip.MustParseAddrPort("127.0.0.1:0"), n, 64)
@@ -54,6 +55,7 @@ func childServer(mode string) int {
 			return 1
 		}
 		addr, closer = s.Addr().String(), s.Close
+		stats = func() (uint64, uint64, uint64) { b, d := s.Stats(); return d, d, b }
 	default:
 		s, err := eqgate.Listen("127.0.0.1:0", eqgate.Config{Shards: n, Steering: true}, echoHandler{})
 		if err != nil {
@@ -61,7 +63,18 @@ func childServer(mode string) int {
 			return 1
 		}
 		addr, closer = s.Addr().String(), s.Close
-		stats = func() (uint64, uint64) { st := s.Stats(); return st.Total.DatagramsIn, st.Total.DatagramsOut }
+		stats = func() (uint64, uint64, uint64) {
+			st := s.Stats()
+			return st.Total.DatagramsIn, st.Total.DatagramsOut, st.Total.Batches
+		}
+	}
+	// EQGATE_BENCH_SERVER_CPUPROFILE=file profiles the server process (the
+	// parent's -cpuprofile sees only the load generator).
+	if f := os.Getenv(serverEnv + "_CPUPROFILE"); f != "" {
+		out, err := os.Create(f + "." + kind + strconv.Itoa(n))
+		if err == nil && pprof.StartCPUProfile(out) == nil {
+			defer func() { pprof.StopCPUProfile(); _ = out.Close() }()
+		}
 	}
 	fmt.Println(addr)
 	for {
@@ -69,8 +82,8 @@ func childServer(mode string) int {
 		if _, err := bufio.NewReader(os.Stdin).ReadString('\n'); err != nil {
 			break
 		}
-		in, out := stats()
-		fmt.Println(in, out)
+		in, out, batches := stats()
+		fmt.Println(in, out, batches)
 	}
 	_ = closer()
 	return 0
@@ -83,8 +96,8 @@ type child struct {
 	addr  string
 }
 
-// datagrams asks the child for its datagram counters (0 for raw).
-func (c *child) datagrams(b *testing.B) (in, out uint64) {
+// datagrams asks the child for its datagram and receive-batch counters.
+func (c *child) datagrams(b *testing.B) (in, out, batches uint64) {
 	if _, err := io.WriteString(c.stdin, "stats\n"); err != nil {
 		b.Fatal(err)
 	}
@@ -92,8 +105,8 @@ func (c *child) datagrams(b *testing.B) (in, out uint64) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	_, _ = fmt.Sscan(line, &in, &out)
-	return in, out
+	_, _ = fmt.Sscan(line, &in, &out, &batches)
+	return in, out, batches
 }
 
 func startChild(b *testing.B, mode string) *child {
@@ -168,22 +181,25 @@ func benchServerCPU(b *testing.B, mode string, window int) {
 			}
 			run(2000) // warm up: sessions, buffers
 			cpu0 := c.cpu(b)
-			in0, out0 := c.datagrams(b)
+			in0, out0, batches0 := c.datagrams(b)
 			b.ReportAllocs()
 			b.ResetTimer()
 			got := run(int64(b.N))
 			b.StopTimer()
 			cpu := c.cpu(b) - cpu0
-			in, out := c.datagrams(b)
+			in, out, batches := c.datagrams(b)
 			dgIn := float64(in - in0)
-			if in == 0 { // raw: one datagram per echoed message
-				dgIn, out, out0 = float64(got), uint64(got), 0
-			}
+			nb := float64(batches - batches0)
 			b.ReportMetric(float64(cpu.Nanoseconds())/float64(got), "server-cpu-ns/msg")
 			b.ReportMetric(float64(cpu.Nanoseconds())/dgIn, "server-cpu-ns/dgram-in")
 			b.ReportMetric(dgIn/float64(got), "dgram-in/msg")
 			b.ReportMetric(float64(out-out0)/float64(got), "dgram-out/msg")
 			b.ReportMetric(float64(got)/b.Elapsed().Seconds(), "msgs/s")
+			// The server's cost is mostly per wake-up (one recvmmsg batch):
+			// these two separate the engine's cost per wake-up from how
+			// many datagrams the load delivers per wake-up.
+			b.ReportMetric(dgIn/nb, "dgram-in/batch")
+			b.ReportMetric(float64(cpu.Nanoseconds())/nb, "server-cpu-ns/batch")
 		}
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"errors"
 	"net"
 	"net/netip"
+	"sync/atomic"
 
 	"github.com/eqgate/eqgate/batchio"
 )
@@ -20,6 +21,10 @@ import (
 type Server struct {
 	g    *batchio.Group
 	done chan error
+
+	// One add each per batch, not per datagram: what the benchmark needs
+	// to compare wake-ups with eqgate's (its shard counters).
+	batches, datagrams atomic.Uint64
 }
 
 // Listen binds a reuseport group of n sockets on addr and echoes on each.
@@ -30,7 +35,7 @@ func Listen(addr netip.AddrPort, n, batch int) (*Server, error) {
 	}
 	s := &Server{g: g, done: make(chan error, n)}
 	for _, c := range g.Conns() {
-		go func() { s.done <- serve(c, g.Facts().Batch) }()
+		go func() { s.done <- s.serve(c, g.Facts().Batch) }()
 	}
 	return s, nil
 }
@@ -49,7 +54,12 @@ func (s *Server) Close() error {
 	return err
 }
 
-func serve(c *batchio.Conn, batch int) error {
+// Stats returns the receive batches and datagrams echoed so far.
+func (s *Server) Stats() (batches, datagrams uint64) {
+	return s.batches.Load(), s.datagrams.Load()
+}
+
+func (s *Server) serve(c *batchio.Conn, batch int) error {
 	msgs := make([]batchio.Message, batch)
 	for i := range msgs {
 		msgs[i].Buf = make([]byte, 2048)
@@ -65,6 +75,8 @@ func serve(c *batchio.Conn, batch int) error {
 			}
 			return err
 		}
+		s.batches.Add(1)
+		s.datagrams.Add(uint64(n))
 		// Addr already names the sender: write the batch straight back.
 		var de *batchio.DropError
 		if _, err := c.WriteBatch(msgs[:n]); err != nil && !errors.As(err, &de) {
