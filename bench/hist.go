@@ -131,7 +131,13 @@ func (s HistSnapshot) Quantile(q float64) time.Duration {
 			if hi == math.MaxInt64 {
 				return time.Duration(lo)
 			}
-			return time.Duration(lo + (hi-lo)/2)
+			// A bucket's midpoint can lie past the largest value seen when
+			// that value shares the bucket; no quantile exceeds the max.
+			mid := time.Duration(lo + (hi-lo)/2)
+			if s.Max > 0 && mid > s.Max {
+				return s.Max
+			}
+			return mid
 		}
 	}
 	return s.Max

@@ -254,3 +254,20 @@ func TestSummaryAndHTML(t *testing.T) {
 		t.Fatalf("page has %d plots (want 4), verdict or scripts wrong", n)
 	}
 }
+
+// A quantile never exceeds the largest value recorded, even when that value
+// sits low in a wide bucket whose midpoint is above it.
+func TestHistogramQuantileBoundedByMax(t *testing.T) {
+	var h Histogram
+	for range 99 {
+		h.Record(time.Microsecond)
+	}
+	top := 4414*time.Microsecond + 400*time.Nanosecond
+	h.Record(top)
+	s := h.Snapshot()
+	for _, q := range []float64{0.99, 0.999, 1} {
+		if got := s.Quantile(q); got > s.Max {
+			t.Errorf("q%v = %v > max %v", q, got, s.Max)
+		}
+	}
+}
