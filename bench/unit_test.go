@@ -262,8 +262,10 @@ func TestHistogramQuantileBoundedByMax(t *testing.T) {
 	for range 99 {
 		h.Record(time.Microsecond)
 	}
-	top := 4414*time.Microsecond + 400*time.Nanosecond
+	// The low edge of the bucket holding ~4.4 ms: its midpoint lies above.
+	top := time.Duration(bucketLow(bucketOf(int64(4414 * time.Microsecond))))
 	h.Record(top)
+	h.Record(time.Microsecond) // so q0.99 is not the last (max) rank
 	s := h.Snapshot()
 	for _, q := range []float64{0.99, 0.999, 1} {
 		if got := s.Quantile(q); got > s.Max {
