@@ -34,7 +34,9 @@ import (
 //	eqgate_rtt_seconds (summary: count and sum of RTT samples)
 //	eqgate_shard_up (gauge, 1 while the shard's loop runs)
 //
-// and per socket group (no shard label), from Facts, what the kernel granted:
+// and, from Facts, what the kernel granted the shard's socket (the same for
+// every socket of a group; labelled by shard all the same, so every series
+// has the label):
 //
 //	eqgate_socket_receive_buffer_bytes, eqgate_socket_send_buffer_bytes
 //	                                           (getsockopt values: twice the usable size)
@@ -59,18 +61,15 @@ func newCollector(g *shard.Group) *Collector {
 	d := func(name, help string, labels ...string) *prometheus.Desc {
 		return prometheus.NewDesc("eqgate_"+name, help, append([]string{"shard"}, labels...), nil)
 	}
-	g0 := func(name, help string) *prometheus.Desc {
-		return prometheus.NewDesc("eqgate_"+name, help, nil, nil)
-	}
 	return &Collector{
 		g:          g,
 		outcomes:   d("datagrams_total", "Received datagrams (from the socket or a handoff ring), by outcome; each counts in exactly one.", "outcome"),
 		up:         d("shard_up", "1 while the shard's loop goroutine runs."),
-		rcvbuf:     g0("socket_receive_buffer_bytes", "SO_RCVBUF granted per socket, as getsockopt reports it (the kernel doubles the request, then clamps to net.core.rmem_max unless forced)."),
-		sndbuf:     g0("socket_send_buffer_bytes", "SO_SNDBUF granted per socket, as getsockopt reports it."),
-		forced:     g0("socket_buffer_forced", "1 when SO_RCVBUFFORCE/SO_SNDBUFFORCE was accepted (CAP_NET_ADMIN)."),
-		steering:   g0("steering_enabled", "1 when the reuseport steering program is attached."),
-		gso:        g0("gso_enabled", "1 when UDP GSO is in use."),
+		rcvbuf:     d("socket_receive_buffer_bytes", "SO_RCVBUF granted per socket, as getsockopt reports it (the kernel doubles the request, then clamps to net.core.rmem_max unless forced)."),
+		sndbuf:     d("socket_send_buffer_bytes", "SO_SNDBUF granted per socket, as getsockopt reports it."),
+		forced:     d("socket_buffer_forced", "1 when SO_RCVBUFFORCE/SO_SNDBUFFORCE was accepted (CAP_NET_ADMIN)."),
+		steering:   d("steering_enabled", "1 when the reuseport steering program is attached."),
+		gso:        d("gso_enabled", "1 when UDP GSO is in use."),
 		dgIn:       d("datagrams_received_total", "Datagrams read from the shard's socket."),
 		bytesIn:    d("bytes_received_total", "Bytes of datagrams read from the shard's socket."),
 		dgOut:      d("datagrams_sent_total", "Datagrams accepted by the kernel for sending."),
@@ -104,14 +103,6 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 // Collect implements prometheus.Collector.
 func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	f := c.g.Facts()
-	gauge := func(d *prometheus.Desc, v float64) {
-		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v)
-	}
-	gauge(c.rcvbuf, float64(f.RecvBuffer))
-	gauge(c.sndbuf, float64(f.SendBuffer))
-	gauge(c.forced, b2f(f.BufferForced))
-	gauge(c.steering, b2f(f.Steering))
-	gauge(c.gso, b2f(f.GSO))
 	for i := range c.g.Len() {
 		k := c.g.Shard(i).Counters()
 		sh := strconv.Itoa(i)
@@ -121,7 +112,15 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		for o := shard.Outcome(0); o < shard.NumOutcomes; o++ {
 			counter(c.outcomes, k.Outcomes[o].Load(), o.String())
 		}
-		ch <- prometheus.MustNewConstMetric(c.up, prometheus.GaugeValue, b2f(c.g.Shard(i).Running()), sh)
+		gauge := func(d *prometheus.Desc, v float64) {
+			ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, sh)
+		}
+		gauge(c.up, b2f(c.g.Shard(i).Running()))
+		gauge(c.rcvbuf, float64(f.RecvBuffer))
+		gauge(c.sndbuf, float64(f.SendBuffer))
+		gauge(c.forced, b2f(f.BufferForced))
+		gauge(c.steering, b2f(f.Steering))
+		gauge(c.gso, b2f(f.GSO))
 		counter(c.dgIn, k.DatagramsIn.Load())
 		counter(c.bytesIn, k.BytesIn.Load())
 		counter(c.dgOut, k.DatagramsOut.Load())
