@@ -90,18 +90,40 @@ type Config struct {
 // DefaultConfig returns the recommended configuration: EQEmu's protocol
 // defaults, one shard per core, steering on.
 func DefaultConfig() Config {
-	c := Config{Steering: true}
-	c.fill()
-	return c
+	return Config{Steering: true}.Filled()
 }
 
-// Errors from Config validation.
-var (
-	ErrBadConfig = errors.New("eqgate: invalid config")
-)
+// ErrBadConfig matches (errors.Is) every *ConfigError.
+var ErrBadConfig = errors.New("eqgate: invalid config")
 
-// fill replaces zero fields with their defaults.
-func (c *Config) fill() {
+// ConfigError is what Validate, Listen and Dial return for a Config they
+// cannot run with. Fields names the Config fields at fault, the first one
+// being the field that is out of range (empty when the fault is not a field,
+// such as a nil Handler), so a caller can point at its own name for them (a
+// flag, a key in a file) without parsing the message.
+type ConfigError struct {
+	Fields []string
+	Reason string // what is wrong, e.g. "out of range [1, 1024]"
+}
+
+func (e *ConfigError) Error() string {
+	if len(e.Fields) == 0 {
+		return "eqgate: invalid config: " + e.Reason
+	}
+	return "eqgate: invalid config: " + e.Fields[0] + " " + e.Reason
+}
+
+// Is makes errors.Is(err, ErrBadConfig) true.
+func (e *ConfigError) Is(target error) bool { return target == ErrBadConfig }
+
+func configError(reason string, fields ...string) error {
+	return &ConfigError{Fields: fields, Reason: reason}
+}
+
+// Filled returns c with every zero field replaced by its default: the
+// configuration Listen or Dial actually runs with (Dial then sets Shards
+// to 1).
+func (c Config) Filled() Config {
 	def := func(v *time.Duration, d time.Duration) {
 		if *v == 0 {
 			*v = d
@@ -138,35 +160,63 @@ func (c *Config) fill() {
 	defi(&c.InboxSize, 4096)
 	defi(&c.HandoffSize, 1024)
 	def(&c.TimerSlot, 4*time.Millisecond)
+	return c
+}
+
+// fill is Filled in place (Listen and Dial work on their copy).
+func (c *Config) fill() { *c = c.Filled() }
+
+// Validate reports the first field of c (after defaults, see Filled) that
+// Listen would refuse, as a *ConfigError; nil when c is usable. It does not
+// touch the network, so a binary can check its flags before binding.
+func (c Config) Validate() error {
+	f := c.Filled()
+	return f.validate()
 }
 
 // validate reports the first out-of-range field of a filled Config.
 func (c *Config) validate() error {
 	switch {
 	case c.MaxPacketSize < 64 || c.MaxPacketSize > proto.MaxDatagram:
-		return configError("MaxPacketSize out of range [64, 65536]")
+		return configError("out of range [64, 65536]", "MaxPacketSize")
 	case c.CRCBytes != -1 && c.CRCBytes != 2 && c.CRCBytes != 4:
-		return configError("CRCBytes must be -1 (none), 2 or 4")
+		return configError("must be -1 (none), 2 or 4", "CRCBytes")
 	case c.Shards < 1 || c.Shards > MaxShards:
-		return configError("Shards out of range [1, 256]")
+		return configError("out of range [1, 256]", "Shards")
 	case c.Batch < 1 || c.Batch > 1024:
-		return configError("Batch out of range [1, 1024]")
+		return configError("out of range [1, 1024]", "Batch")
 	case c.DatagramBuffer < c.MaxPacketSize+1 || c.DatagramBuffer > proto.MaxDatagram:
-		return configError("DatagramBuffer must hold MaxPacketSize+1 and at most 65536 bytes")
-	case c.MaxSessions < 1 || c.MaxSessionsPerShard < 1 || c.MaxSessionsPerIP < 1:
-		return configError("session caps must be positive")
-	case c.MaxSessionsPerShard > MaxSessionsPerShard:
-		return configError("MaxSessionsPerShard above 1<<24")
-	case c.InboxSize < 1 || c.HandoffSize < 1:
-		return configError("InboxSize and HandoffSize must be positive")
+		return configError("must hold MaxPacketSize+1 and at most 65536 bytes", "DatagramBuffer", "MaxPacketSize")
+	case c.RecvBuffer < 0 || c.SendBuffer < 0:
+		return configError("must not be negative", bad(c.RecvBuffer < 0, "RecvBuffer", "SendBuffer"))
+	case c.MaxSessions < 1:
+		return configError("must be positive", "MaxSessions")
+	case c.MaxSessionsPerShard < 1 || c.MaxSessionsPerShard > MaxSessionsPerShard:
+		return configError("out of range [1, 1<<24]", "MaxSessionsPerShard")
+	case c.MaxSessionsPerIP < 1:
+		return configError("must be positive", "MaxSessionsPerIP")
+	case c.InboxSize < 1:
+		return configError("must be positive", "InboxSize")
+	case c.HandoffSize < 1:
+		return configError("must be positive", "HandoffSize")
 	case c.TimerSlot < time.Millisecond || c.TimerSlot > time.Second:
-		return configError("TimerSlot out of range [1ms, 1s]")
-	case c.ResendDelayFactor < 0 || c.DataRate < 0:
-		return configError("ResendDelayFactor and DataRate must not be negative")
+		return configError("out of range [1ms, 1s]", "TimerSlot")
+	case c.ResendDelayFactor < 0:
+		return configError("must not be negative", "ResendDelayFactor")
+	case c.DataRate < 0:
+		return configError("must not be negative", "DataRate")
 	case c.HoldDelay < 0:
-		return configError("HoldDelay must not be negative")
+		return configError("must not be negative", "HoldDelay")
 	}
 	return nil
+}
+
+// bad picks the field name a two-field check is about.
+func bad(first bool, a, b string) string {
+	if first {
+		return a
+	}
+	return b
 }
 
 // Engine limits fixed by the SessionID layout.
@@ -174,13 +224,6 @@ const (
 	MaxShards           = 256
 	MaxSessionsPerShard = 1 << 24
 )
-
-type configError string
-
-func (e configError) Error() string { return "eqgate: invalid config: " + string(e) }
-func (e configError) Is(target error) bool {
-	return target == ErrBadConfig
-}
 
 // shardConfig maps the public Config (filled and validated) to the engine's.
 func (c *Config) shardConfig(role shard.Role) shard.Config {

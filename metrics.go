@@ -15,6 +15,9 @@ import (
 //
 // Metrics (label shard = shard index; base units; counters end in _total):
 //
+//	eqgate_datagrams_total{outcome}            every received datagram in exactly one
+//	                                           outcome (shard.Outcome names), so per shard
+//	                                           sum(outcomes) == received + handoffs_received
 //	eqgate_datagrams_received_total, eqgate_bytes_received_total
 //	eqgate_datagrams_sent_total, eqgate_bytes_sent_total
 //	eqgate_datagrams_dropped_total{reason}    receive drops, one reason each
@@ -29,12 +32,27 @@ import (
 //	eqgate_inbox_drops_total
 //	eqgate_receive_batch_size (histogram, datagrams per recvmmsg)
 //	eqgate_rtt_seconds (summary: count and sum of RTT samples)
+//	eqgate_shard_up (gauge, 1 while the shard's loop runs)
+//
+// and, from Facts, what the kernel granted the shard's socket (the same for
+// every socket of a group; labelled by shard all the same, so every series
+// has the label):
+//
+//	eqgate_socket_receive_buffer_bytes, eqgate_socket_send_buffer_bytes
+//	                                           (getsockopt values: twice the usable size)
+//	eqgate_socket_buffer_forced                1 when SO_RCVBUFFORCE/SO_SNDBUFFORCE worked
+//	eqgate_steering_enabled, eqgate_gso_enabled
+//
+// The drop, handoff and out_of_session counters repeat outcome buckets under
+// the names dashboards already use.
 type Collector struct {
 	g *shard.Group
 
 	dgIn, bytesIn, dgOut, bytesOut, dropped, txDrops  *prometheus.Desc
 	handoffs, handoffIn, oos, open, opened, closed    *prometheus.Desc
 	pktDrops, resends, inboxDrops, batchSize, rttDesc *prometheus.Desc
+	outcomes, up                                      *prometheus.Desc
+	rcvbuf, sndbuf, forced, steering, gso             *prometheus.Desc
 }
 
 var _ prometheus.Collector = (*Collector)(nil)
@@ -45,6 +63,13 @@ func newCollector(g *shard.Group) *Collector {
 	}
 	return &Collector{
 		g:          g,
+		outcomes:   d("datagrams_total", "Received datagrams (from the socket or a handoff ring), by outcome; each counts in exactly one.", "outcome"),
+		up:         d("shard_up", "1 while the shard's loop goroutine runs."),
+		rcvbuf:     d("socket_receive_buffer_bytes", "SO_RCVBUF granted per socket, as getsockopt reports it (the kernel doubles the request, then clamps to net.core.rmem_max unless forced)."),
+		sndbuf:     d("socket_send_buffer_bytes", "SO_SNDBUF granted per socket, as getsockopt reports it."),
+		forced:     d("socket_buffer_forced", "1 when SO_RCVBUFFORCE/SO_SNDBUFFORCE was accepted (CAP_NET_ADMIN)."),
+		steering:   d("steering_enabled", "1 when the reuseport steering program is attached."),
+		gso:        d("gso_enabled", "1 when UDP GSO is in use."),
 		dgIn:       d("datagrams_received_total", "Datagrams read from the shard's socket."),
 		bytesIn:    d("bytes_received_total", "Bytes of datagrams read from the shard's socket."),
 		dgOut:      d("datagrams_sent_total", "Datagrams accepted by the kernel for sending."),
@@ -69,19 +94,33 @@ func newCollector(g *shard.Group) *Collector {
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.dgIn, c.bytesIn, c.dgOut, c.bytesOut, c.dropped, c.txDrops,
 		c.handoffs, c.handoffIn, c.oos, c.open, c.opened, c.closed, c.pktDrops, c.resends,
-		c.inboxDrops, c.batchSize, c.rttDesc} {
+		c.inboxDrops, c.batchSize, c.rttDesc, c.outcomes, c.up, c.rcvbuf, c.sndbuf, c.forced,
+		c.steering, c.gso} {
 		ch <- d
 	}
 }
 
 // Collect implements prometheus.Collector.
 func (c *Collector) Collect(ch chan<- prometheus.Metric) {
+	f := c.g.Facts()
 	for i := range c.g.Len() {
 		k := c.g.Shard(i).Counters()
 		sh := strconv.Itoa(i)
 		counter := func(d *prometheus.Desc, v uint64, labels ...string) {
 			ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), append([]string{sh}, labels...)...)
 		}
+		for o := shard.Outcome(0); o < shard.NumOutcomes; o++ {
+			counter(c.outcomes, k.Outcomes[o].Load(), o.String())
+		}
+		gauge := func(d *prometheus.Desc, v float64) {
+			ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, sh)
+		}
+		gauge(c.up, b2f(c.g.Shard(i).Running()))
+		gauge(c.rcvbuf, float64(f.RecvBuffer))
+		gauge(c.sndbuf, float64(f.SendBuffer))
+		gauge(c.forced, b2f(f.BufferForced))
+		gauge(c.steering, b2f(f.Steering))
+		gauge(c.gso, b2f(f.GSO))
 		counter(c.dgIn, k.DatagramsIn.Load())
 		counter(c.bytesIn, k.BytesIn.Load())
 		counter(c.dgOut, k.DatagramsOut.Load())
@@ -116,4 +155,11 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstHistogram(c.batchSize, count, float64(k.BatchSum.Load()), buckets, sh)
 		ch <- prometheus.MustNewConstSummary(c.rttDesc, k.RTTCount.Load(), float64(k.RTTSumMicro.Load())/1e6, nil, sh)
 	}
+}
+
+func b2f(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
 }

@@ -1,10 +1,14 @@
 package eqgate
 
 import (
+	"context"
+	"errors"
+	"fmt"
 	"net"
 	"net/netip"
 	"sync"
 
+	"github.com/eqgate/eqgate/batchio"
 	"github.com/eqgate/eqgate/shard"
 )
 
@@ -122,6 +126,58 @@ func (s *Server) Close() error {
 	s.closeOnce.Do(func() { s.closeErr = s.g.Close() })
 	return s.closeErr
 }
+
+// Shutdown is Close bounded by ctx: it drains like Close and returns its
+// result when the drain finishes first. When ctx is done first it closes the
+// sockets at once, so shards blocked in the kernel give up (datagrams still
+// queued are lost), and returns ctx.Err() without waiting further; the
+// shard goroutines exit as soon as they leave any Handler callback they are
+// in. Close (or another Shutdown) can be called later to wait for them.
+func (s *Server) Shutdown(ctx context.Context) error {
+	done := make(chan struct{})
+	go func() {
+		_ = s.Close()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return s.closeErr
+	case <-ctx.Done():
+		_ = s.g.CloseSockets()
+		return ctx.Err()
+	}
+}
+
+// ErrUnhealthy is matched (errors.Is) by every Healthy error.
+var ErrUnhealthy = errors.New("eqgate: unhealthy")
+
+// Healthy returns nil when every shard's goroutine runs its loop, and an
+// error naming the shards that do not otherwise (all of them after Close).
+// It takes no lock and never blocks, so a health endpoint may call it per
+// request. It sees a loop that has exited, not one stuck inside a Handler
+// callback: for that, Post a function to each shard and wait for it.
+func (s *Server) Healthy() error { return healthy(s.g) }
+
+func healthy(g *shard.Group) error {
+	var down []int
+	for i := range g.Len() {
+		if !g.Shard(i).Running() {
+			down = append(down, i)
+		}
+	}
+	if len(down) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%w: %d of %d shards not running %v", ErrUnhealthy, len(down), g.Len(), down)
+}
+
+// Facts reports what the kernel granted the server's sockets at Listen:
+// buffer sizes after clamping, whether SO_RCVBUFFORCE was accepted, and
+// whether steering and GSO are in use (with the reason when not).
+func (s *Server) Facts() Facts { return s.g.Facts() }
+
+// Facts is what the kernel granted a socket group; see batchio.Facts.
+type Facts = batchio.Facts
 
 // Steering reports whether the kernel steering program is attached (each
 // endpoint delivered to its owner shard's socket), and why not otherwise.

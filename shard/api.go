@@ -236,3 +236,35 @@ func (s *Shard) shutdown() {
 	s.writeTx()
 	s.freeDead()
 }
+
+// Running reports whether the shard goroutine has been started and has not
+// exited (any goroutine). It is false after Close, and false if the loop
+// ever returned on its own. It cannot tell a loop stuck inside a Handler
+// callback from an idle one; a Post that never runs can.
+func (s *Shard) Running() bool {
+	if !s.g.started {
+		return false
+	}
+	select {
+	case <-s.done:
+		return false
+	default:
+		return true
+	}
+}
+
+// Done is closed when the shard goroutine has exited.
+func (s *Shard) Done() <-chan struct{} { return s.done }
+
+// CloseSockets closes the group's sockets without waiting for the shards
+// (any goroutine; idempotent). It is the way out of a drain that overran
+// its deadline: a shard blocked in the kernel returns net.ErrClosed and
+// finishes its shutdown without sending, and the datagrams it still had
+// queued are lost. Close must still be called (or be running) to wait for
+// the goroutines.
+func (g *Group) CloseSockets() error {
+	if g.socks == nil {
+		return nil
+	}
+	return g.socks.Close()
+}

@@ -215,11 +215,20 @@ func TestEncodeFlag(t *testing.T) {
 }
 
 func TestFlagHint(t *testing.T) {
-	err := errors.New("eqgate: invalid config: DatagramBuffer must hold MaxPacketSize+1")
-	if got, want := flagHint(err), " (flag -datagram-buffer, -max-packet)"; got != want {
-		t.Errorf("flagHint = %q, want %q", got, want)
+	tests := []struct {
+		name string
+		err  error
+		want string
+	}{
+		{"two fields", eqgate.Config{MaxPacketSize: 1024, DatagramBuffer: 1000}.Validate(), " (flag -datagram-buffer, -max-packet)"},
+		{"one field", eqgate.Config{Batch: 5000}.Validate(), " (flag -batch)"},
+		{"no field", errors.New("eqgate: invalid config: nil Handler"), ""},
 	}
-	if got := flagHint(errors.New("eqgate: invalid config: nil Handler")); got != "" {
-		t.Errorf("flagHint = %q, want none", got)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := flagHint(tt.err); got != tt.want {
+				t.Errorf("flagHint(%v) = %q, want %q", tt.err, got, tt.want)
+			}
+		})
 	}
 }

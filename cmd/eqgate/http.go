@@ -25,7 +25,7 @@ func newRegistry(servers []*eqgate.Server, h eqgate.Handler) *prometheus.Registr
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	for _, srv := range servers {
 		r := prometheus.WrapRegistererWith(prometheus.Labels{"listen": srv.Addr().String()}, reg)
-		r.MustRegister(srv.Collector(), toSessionCollector{srv})
+		r.MustRegister(srv.Collector())
 	}
 	if e, ok := h.(*echo); ok {
 		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
@@ -36,32 +36,13 @@ func newRegistry(servers []*eqgate.Server, h eqgate.Handler) *prometheus.Registr
 	return reg
 }
 
-// toSessionCollector exports the one datagram outcome eqgate.Collector
-// leaves out, datagrams passed to an existing session, so the outcome
-// identity can be checked from /metrics alone:
-//
-//	received + handoffs_received == to_session + sessions_opened
-//	    + out_of_session_sent + handoffs + sum(dropped)
-//
-// It reads Server.Stats at scrape time. It belongs in eqgate.Collector;
-// drop it from here once the collector has it.
-type toSessionCollector struct{ srv *eqgate.Server }
-
-var toSessionDesc = prometheus.NewDesc("eqgate_datagrams_to_session_total",
-	"Received datagrams passed to an existing session.", []string{"shard"}, nil)
-
-func (toSessionCollector) Describe(ch chan<- *prometheus.Desc) { ch <- toSessionDesc }
-
-func (c toSessionCollector) Collect(ch chan<- prometheus.Metric) {
-	for i, s := range c.srv.Stats().Shards {
-		ch <- prometheus.MustNewConstMetric(toSessionDesc, prometheus.CounterValue, float64(s.ToSession), fmt.Sprint(i))
-	}
-}
-
 // health answers /healthz: 200 when every shard of every server runs its
-// loop, 503 while draining or when a shard does not answer. A shard
-// "runs" when a function posted to its inbox is run by its goroutine
-// within healthTimeout (an idle shard wakes for inbox work within 1 ms).
+// loop, 503 while draining or when a shard does not. Two checks: the
+// library's Server.Healthy (each shard goroutine is alive: cheap, no
+// waiting) and a probe that proves each loop still turns, which Healthy
+// cannot see: a function posted to its inbox is run by its goroutine within
+// healthTimeout (an idle shard wakes for inbox work within 1 ms; a loop
+// stuck in a handler never runs it).
 type health struct {
 	servers  []*eqgate.Server
 	draining atomic.Bool
@@ -81,6 +62,11 @@ func (h *health) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// Buffered for every probe, so a late answer never blocks a shard.
 	ran := make(chan struct{}, total)
 	var problems []string
+	for _, srv := range h.servers {
+		if err := srv.Healthy(); err != nil {
+			problems = append(problems, fmt.Sprintf("%s: %v", srv.Addr(), err))
+		}
+	}
 	posted := 0
 	for _, srv := range h.servers {
 		for i := range srv.Shards() {

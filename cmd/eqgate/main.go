@@ -36,7 +36,6 @@ import (
 	"sync"
 	"syscall"
 	"time"
-	"unicode"
 
 	"github.com/eqgate/eqgate"
 )
@@ -58,21 +57,17 @@ func run(args []string, stdout, stderr io.Writer, sig <-chan os.Signal) int {
 		fmt.Fprintf(stderr, "eqgate: %v\n", err)
 		return 2
 	}
+	// Checked before anything binds, so a bad value never half-starts.
+	if err := o.cfg.Validate(); err != nil {
+		fmt.Fprintf(stderr, "%v%s\n", err, flagHint(err))
+		return 2
+	}
+	cfg := o.cfg.Filled() // what the servers run with, for the logs
 	log := newLogger(o, stderr)
 
 	h := newHandler(o.handler)
 	var servers []*eqgate.Server
-	closeAll := func() {
-		var wg sync.WaitGroup
-		for _, srv := range servers {
-			wg.Go(func() {
-				if err := srv.Close(); err != nil {
-					log.Error("close", "listen", srv.Addr().String(), "err", err)
-				}
-			})
-		}
-		wg.Wait()
-	}
+	closeAll := func() { _ = shutdownAll(context.Background(), log, servers) }
 	for _, addr := range o.listen {
 		srv, err := eqgate.Listen(addr, o.cfg, h)
 		if errors.Is(err, eqgate.ErrBadConfig) {
@@ -119,14 +114,13 @@ func run(args []string, stdout, stderr io.Writer, sig <-chan os.Signal) int {
 	fmt.Fprintf(stdout, "eqgate: listening udp %s shards=%d handler=%s metrics=%s\n",
 		strings.Join(addrs, ","), servers[0].Shards(), o.handler, metricsURL)
 	log.Info("ready", "listen", addrs, "shards", servers[0].Shards(), "handler", o.handler,
-		"metrics", metricsURL, "pprof", o.pprof, "steer", o.cfg.Steering, "gso", o.cfg.GSO,
-		"batch", o.cfg.Batch, "rcvbuf", o.cfg.RecvBuffer, "sndbuf", o.cfg.SendBuffer)
-	log.Debug("config", "config", fmt.Sprintf("%+v", o.cfg))
+		"metrics", metricsURL, "pprof", o.pprof, "steer", cfg.Steering, "gso", cfg.GSO,
+		"batch", cfg.Batch, "rcvbuf", cfg.RecvBuffer, "sndbuf", cfg.SendBuffer,
+		"max_packet", cfg.MaxPacketSize, "crc_bytes", cfg.CRCBytes,
+		"max_sessions", cfg.MaxSessions, "max_sessions_per_ip", cfg.MaxSessionsPerIP)
+	log.Debug("config", "config", fmt.Sprintf("%+v", cfg))
 	for _, srv := range servers {
-		if on, why := srv.Steering(); o.cfg.Steering && !on {
-			// Still correct, through handoff rings; eqgate_handoffs_total shows the cost.
-			log.Warn("steering: off", "listen", srv.Addr().String(), "reason", why)
-		}
+		logFacts(log, srv, cfg)
 	}
 
 	// Serve until a stop signal (or the HTTP endpoint dies: an operator
@@ -149,31 +143,36 @@ wait:
 		}
 	}
 
-	// Drain: Server.Close sends SessionDisconnect to every session, flushes
-	// and closes. /healthz says 503 from now on so balancers stop sending.
+	// Drain: Server.Shutdown sends SessionDisconnect to every session,
+	// flushes and closes, and gives up at -drain-timeout or a second
+	// signal. /healthz says 503 from now on so balancers stop sending.
 	hl.draining.Store(true)
-	drained := make(chan struct{})
-	go func() {
-		closeAll()
-		close(drained)
-	}()
-	timer := time.NewTimer(o.drainTimeout)
-	defer timer.Stop()
+	ctx, cancel := context.WithTimeout(context.Background(), o.drainTimeout)
+	defer cancel()
+	drained := make(chan error, 1)
+	go func() { drained <- shutdownAll(ctx, log, servers) }()
+	cut := false
 drain:
 	for {
 		select {
-		case <-drained:
-			break drain
-		case <-timer.C:
-			log.Error("drain did not finish in time; exiting", "timeout", o.drainTimeout)
+		case err := <-drained:
+			if err == nil {
+				break drain
+			}
+			if !cut {
+				log.Error("drain did not finish in time; exiting", "timeout", o.drainTimeout)
+			}
 			return 1
 		case s := <-sig:
 			if s == syscall.SIGHUP {
 				logTotals(log, "totals", servers)
 				continue
 			}
-			log.Warn("second signal; exiting without finishing the drain", "signal", s.String())
-			return 1
+			if !cut {
+				log.Warn("second signal; exiting without finishing the drain", "signal", s.String())
+				cut = true
+				cancel() // Shutdown returns at once; drained follows
+			}
 		}
 	}
 	if httpSrv != nil {
@@ -185,14 +184,60 @@ drain:
 	return status
 }
 
+// shutdownAll drains every server at once, each bounded by ctx, and
+// returns the first error (ctx's when it ended a drain).
+func shutdownAll(ctx context.Context, log *slog.Logger, servers []*eqgate.Server) error {
+	errs := make([]error, len(servers))
+	var wg sync.WaitGroup
+	for i, srv := range servers {
+		wg.Go(func() {
+			errs[i] = srv.Shutdown(ctx)
+			if errs[i] != nil && ctx.Err() == nil {
+				log.Error("close", "listen", srv.Addr().String(), "err", errs[i])
+			}
+		})
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// logFacts logs what the kernel granted a server's sockets, and warns where
+// that is less than asked: a clamped buffer (raise net.core.rmem_max /
+// wmem_max, tuning.md section 1), steering or GSO asked for but off.
+func logFacts(log *slog.Logger, srv *eqgate.Server, cfg eqgate.Config) {
+	f := srv.Facts()
+	listen := srv.Addr().String()
+	log.Info("sockets", "listen", listen, "sockets", f.Sockets,
+		"rcvbuf_granted", f.RecvBuffer, "sndbuf_granted", f.SendBuffer, "buffer_forced", f.BufferForced,
+		"steering", f.Steering, "gso", f.GSO, "gso_supported", f.GSOSupported)
+	// getsockopt reports twice the usable size (the kernel's bookkeeping).
+	if f.RecvBuffer > 0 && f.RecvBuffer/2 < cfg.RecvBuffer {
+		log.Warn("rcvbuf clamped by the kernel; raise net.core.rmem_max or run with CAP_NET_ADMIN",
+			"listen", listen, "asked", cfg.RecvBuffer, "granted", f.RecvBuffer/2)
+	}
+	if f.SendBuffer > 0 && f.SendBuffer/2 < cfg.SendBuffer {
+		log.Warn("sndbuf clamped by the kernel; raise net.core.wmem_max or run with CAP_NET_ADMIN",
+			"listen", listen, "asked", cfg.SendBuffer, "granted", f.SendBuffer/2)
+	}
+	if cfg.Steering && !f.Steering {
+		// Still correct, through handoff rings; eqgate_handoffs_total shows the cost.
+		log.Warn("steering: off", "listen", listen, "reason", f.SteeringReason)
+	}
+	if cfg.GSO && !f.GSO {
+		log.Warn("gso: off", "listen", listen, "reason", f.GSOReason)
+	}
+}
+
 // flagHint names the flags behind the Config fields a validation error
-// mentions, as " (flag -batch)", since the library speaks in field names.
+// names, as " (flag -batch)", since the library speaks in field names.
 func flagHint(err error) string {
+	var ce *eqgate.ConfigError
+	if !errors.As(err, &ce) {
+		return ""
+	}
 	var names []string
-	for _, word := range strings.FieldsFunc(err.Error(), func(r rune) bool {
-		return !unicode.IsLetter(r) && !unicode.IsDigit(r)
-	}) {
-		if f, ok := configFlags[word]; ok && !slices.Contains(names, "-"+f) {
+	for _, field := range ce.Fields {
+		if f, ok := configFlags[field]; ok && !slices.Contains(names, "-"+f) {
 			names = append(names, "-"+f)
 		}
 	}

@@ -443,7 +443,7 @@ func testServe(t *testing.T, steer bool) {
 	case <-time.After(waitBound):
 		t.Error("open session at SIGTERM was not disconnected")
 	}
-	for _, want := range []string{"msg=draining", "msg=stopped"} {
+	for _, want := range []string{"msg=sockets", "rcvbuf_granted=", "msg=draining", "msg=stopped"} {
 		if !strings.Contains(g.stderrText(), want) {
 			t.Errorf("stderr lacks %q", want)
 		}
@@ -467,13 +467,19 @@ func checkCounters(t *testing.T, sc scrape, g *gate, clients int, payload float6
 			t.Errorf("%s%v: shard label not 0 or 1", x.name, x.labels)
 		}
 	}
-	for _, name := range []string{"go_goroutines", "process_cpu_seconds_total", "eqgate_receive_batch_size_bucket", "eqgate_rtt_seconds_count"} {
+	for _, name := range []string{"go_goroutines", "process_cpu_seconds_total", "eqgate_receive_batch_size_bucket", "eqgate_rtt_seconds_count",
+		"eqgate_steering_enabled", "eqgate_gso_enabled", "eqgate_socket_buffer_forced"} {
 		if !sc.has(name) {
 			t.Errorf("/metrics lacks %s", name)
 		}
 	}
 
 	total := func(name string, match ...string) float64 { return sc.sum(name, match...) }
+	for _, name := range []string{"eqgate_socket_receive_buffer_bytes", "eqgate_socket_send_buffer_bytes"} {
+		if got := total(name, "shard", "0"); got <= 0 {
+			t.Errorf("%s = %v, want the granted size", name, got)
+		}
+	}
 	if got := total("eqgate_sessions_opened_total"); got != float64(clients) {
 		t.Errorf("sessions opened = %v, want %d", got, clients)
 	}
@@ -507,14 +513,30 @@ func checkCounters(t *testing.T, sc scrape, g *gate, clients int, payload float6
 	for sh := range g.shards {
 		s := strconv.Itoa(sh)
 		in := total("eqgate_datagrams_received_total", "shard", s) + total("eqgate_handoffs_received_total", "shard", s)
-		out := total("eqgate_datagrams_to_session_total", "shard", s) +
+		if out := total("eqgate_datagrams_total", "shard", s); in != out {
+			t.Errorf("shard %s: received %v + handoffs received = %v, but outcomes add up to %v", s,
+				total("eqgate_datagrams_received_total", "shard", s), in, out)
+		}
+		// The named series are outcome buckets under their dashboard names.
+		for name, outcome := range map[string]string{
+			"eqgate_sessions_opened_total":     "opened",
+			"eqgate_out_of_session_sent_total": "out_of_session",
+			"eqgate_handoffs_total":            "handoff",
+		} {
+			if a, b := total(name, "shard", s), total("eqgate_datagrams_total", "shard", s, "outcome", outcome); a != b {
+				t.Errorf("shard %s: %s = %v but outcome %q = %v", s, name, a, outcome, b)
+			}
+		}
+		named := total("eqgate_datagrams_total", "shard", s, "outcome", "session") +
 			total("eqgate_sessions_opened_total", "shard", s) +
 			total("eqgate_out_of_session_sent_total", "shard", s) +
 			total("eqgate_handoffs_total", "shard", s) +
 			total("eqgate_datagrams_dropped_total", "shard", s)
-		if in != out {
-			t.Errorf("shard %s: received %v + handoffs received = %v, but outcomes add up to %v", s,
-				total("eqgate_datagrams_received_total", "shard", s), in, out)
+		if in != named {
+			t.Errorf("shard %s: %v received but the named outcome series add up to %v", s, in, named)
+		}
+		if v := total("eqgate_shard_up", "shard", s); v != 1 {
+			t.Errorf("shard %s: eqgate_shard_up = %v while serving", s, v)
 		}
 		// The batch histogram counts the same datagrams from the socket.
 		if a, b := total("eqgate_receive_batch_size_sum", "shard", s), total("eqgate_datagrams_received_total", "shard", s); a != b {
@@ -528,7 +550,7 @@ func checkCounters(t *testing.T, sc scrape, g *gate, clients int, payload float6
 		if recv := total("eqgate_datagrams_received_total", "shard", s); recv > 0 && batches == 0 {
 			t.Errorf("shard %s: %v datagrams in no batch", s, recv)
 		}
-		if total("eqgate_sessions_opened_total", "shard", s) > 0 && total("eqgate_datagrams_to_session_total", "shard", s) == 0 {
+		if total("eqgate_sessions_opened_total", "shard", s) > 0 && total("eqgate_datagrams_total", "shard", s, "outcome", "session") == 0 {
 			t.Errorf("shard %s opened sessions but passed them nothing", s)
 		}
 		if v := total("eqgate_sessions_open", "shard", s); v != 0 || math.IsNaN(v) {
@@ -720,7 +742,7 @@ func TestSeveralPortsDiscardJSON(t *testing.T) {
 			if got := sc.sum("eqgate_sessions_opened_total", "listen", addrs[0]); got != 0 {
 				t.Errorf("%s opened %v sessions, want 0 (the client dialed %s)", addrs[0], got, addrs[1])
 			}
-			if got := sc.sum("eqgate_datagrams_to_session_total", "listen", addrs[1]); got == 0 {
+			if got := sc.sum("eqgate_datagrams_total", "listen", addrs[1], "outcome", "session"); got == 0 {
 				t.Errorf("%s passed nothing to the session", addrs[1])
 			}
 			break
