@@ -143,6 +143,10 @@ func Open(addr netip.AddrPort, opt Options) (*Group, error) {
 	switch {
 	case !opt.Steering:
 		f.SteeringReason = "not asked"
+	case opt.Sockets == 1:
+		// Every datagram reaches the only socket; an ephemeral lone socket
+		// is not even in a reuseport group to attach a program to.
+		f.SteeringReason = "one socket: nothing to steer"
 	default:
 		var err error
 		if rerr := g.conns[0].rc.Control(func(fd uintptr) { err = attachSteering(int(fd), opt.Sockets) }); rerr != nil {
