@@ -219,7 +219,7 @@ func logFacts(log *slog.Logger, srv *eqgate.Server, cfg eqgate.Config) {
 		log.Warn("sndbuf clamped by the kernel; raise net.core.wmem_max or run with CAP_NET_ADMIN",
 			"listen", listen, "asked", cfg.SendBuffer, "granted", f.SendBuffer/2)
 	}
-	if cfg.Steering && !f.Steering {
+	if cfg.Steering && !f.Steering && f.Sockets > 1 {
 		// Still correct, through handoff rings; eqgate_handoffs_total shows the cost.
 		log.Warn("steering: off", "listen", listen, "reason", f.SteeringReason)
 	}
