@@ -41,7 +41,7 @@ func run() int {
 		count      = fs.Int("count", 0, "messages per session (overrides -duration)")
 		reliable   = fs.Bool("reliable", true, "reliable packets; false sends unreliable ones (losses then count)")
 		grace      = fs.Duration("grace", 2*time.Second, "wait this long for the last echoes")
-		perAddr    = fs.Int("per-addr", 200, "sessions per loopback source address; more sessions are relayed from 127.0.0.x (negative: never)")
+		perAddr    = fs.Int("per-addr", 200, "sessions per loopback source address; more sessions dial from 127.0.0.1, .2, ... (negative: never)")
 		dialPar    = fs.Int("dial-parallel", 64, "sessions connecting at once")
 		seed       = fs.Int64("seed", 1, "seed for sizes, phases and impairments")
 		interval   = fs.Duration("interval", time.Second, "sampling interval for the time series and the progress line")
