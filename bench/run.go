@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"net/netip"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -93,7 +94,7 @@ func (o *Options) fill() error {
 		o.Sizes = Sizes{{Min: 64, Max: 64, Weight: 1}}
 	}
 	c := &o.Client
-	defInt(&c.Shards, 1)
+	defInt(&c.Shards, DefaultClientShards())
 	defInt(&c.InboxSize, 8192)     // the scheduler posts a pump per session per burst
 	defInt(&c.RecvBuffer, 256<<10) // per session socket: eqgate's 4 MiB server default is far more than one session needs
 	defInt(&c.SendBuffer, 256<<10)
@@ -121,6 +122,11 @@ func (o *Options) fill() error {
 	}
 	return o.Impair.validate()
 }
+
+// DefaultClientShards is the client engine's shard count when
+// Options.Client.Shards is 0: half the cores (the other half is the
+// server's on a one-box run), at least 1.
+func DefaultClientShards() int { return max(1, runtime.GOMAXPROCS(0)/2) }
 
 // ErrOptions wraps every Options validation error.
 var ErrOptions = errors.New("bench: invalid options")
@@ -420,7 +426,9 @@ func (r *runner) schedule(conns []*session, done <-chan struct{}) {
 	var period int64
 	if o.Rate > 0 {
 		period = int64(float64(o.Burst) / o.Rate * 1e9)
-		tick = min(max(time.Duration(period)/4, time.Millisecond), 50*time.Millisecond)
+		// Fine ticks: sessions start at spread phases, and a coarse tick
+		// would line their sends up into bursts no game client makes.
+		tick = min(max(time.Duration(period)/64, time.Millisecond), 50*time.Millisecond)
 	}
 	// Due times, scheduler goroutine only.
 	due := make([]int64, len(conns))

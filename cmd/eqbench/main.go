@@ -43,6 +43,7 @@ func run() int {
 		grace      = fs.Duration("grace", 2*time.Second, "wait this long for the last echoes")
 		perAddr    = fs.Int("per-addr", 200, "sessions per loopback source address; more sessions dial from 127.0.0.1, .2, ... (negative: never)")
 		dialPar    = fs.Int("dial-parallel", 64, "sessions connecting at once")
+		cShards    = fs.Int("client-shards", 0, "shard goroutines of the client engine all sessions share (0: "+strconv.Itoa(bench.DefaultClientShards())+")")
 		seed       = fs.Int64("seed", 1, "seed for sizes, phases and impairments")
 		interval   = fs.Duration("interval", time.Second, "sampling interval for the time series and the progress line")
 		loss       = fs.Float64("loss", 0, "impairment: drop probability per datagram, each way (0..1)")
@@ -115,6 +116,7 @@ func run() int {
 	opt.Target = fs.Arg(0)
 	opt.Unreliable = !*reliable
 	opt.Grace, opt.PerAddr, opt.DialParallel, opt.Seed, opt.Interval = *grace, *perAddr, *dialPar, *seed, *interval
+	opt.Client.Shards = *cShards
 	opt.Impair = bench.Impairment{Loss: *loss, Dup: *dup, Reorder: *reorder, Delay: *delay, Jitter: *jitter, Corrupt: *corrupt}
 	if set["flood"] {
 		opt.Flood.Count = *floodN
