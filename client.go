@@ -226,7 +226,7 @@ const fanQueue = 8192
 // see). cfg is as for Dial; Shards defaults to 1 here, and each session
 // socket reads up to min(Batch, 4) datagrams per recvmmsg, the shard then
 // batching over all of them. RecvBuffer and SendBuffer apply to each
-// session socket.
+// session socket (256 KiB when 0).
 func NewClient(local string, cfg Config) (*Client, error) {
 	la := netip.IPv4Unspecified()
 	if local != "" {
@@ -238,6 +238,14 @@ func NewClient(local string, cfg Config) (*Client, error) {
 	}
 	if cfg.Shards == 0 {
 		cfg.Shards = 1
+	}
+	// Per session socket, the server default (4 MiB) is far more than one
+	// session needs, times thousands of sockets.
+	if cfg.RecvBuffer == 0 {
+		cfg.RecvBuffer = 256 << 10
+	}
+	if cfg.SendBuffer == 0 {
+		cfg.SendBuffer = 256 << 10
 	}
 	cfg.fill()
 	if err := cfg.validate(); err != nil {

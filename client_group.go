@@ -135,7 +135,7 @@ func (f *fanSocket) push(ln *line, msgs []batchio.Message) {
 		if addr == ln.remote {
 			addr = ln.virt
 		} // else: a stranger; the shard drops it as an unknown endpoint
-		f.q[(f.head+f.n)%len(f.q)] = fanItem{b: b, n: n, trunc: m.Truncated, addr: addr}
+		f.q[(f.head+f.n)%len(f.q)] = fanItem{b: b, n: n, trunc: m.Truncated || n < m.N, addr: addr}
 		f.n++
 	}
 	f.mu.Unlock()
