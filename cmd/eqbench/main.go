@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"syscall"
@@ -60,6 +61,7 @@ func run() int {
 		jsonFile   = fs.String("json", "", "write the full result as JSON to this file")
 		htmlFile   = fs.String("report", "", "write a self-contained HTML report with plots to this file")
 		quiet      = fs.Bool("q", false, "no report, only the summary line")
+		cpuProf    = fs.String("cpuprofile", "", "write eqbench's own CPU profile (pprof) to this file")
 	)
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "usage: eqbench [flags] HOST:PORT\n\n")
@@ -112,6 +114,19 @@ func run() int {
 			return 2
 		}
 		opt.Sizes = sz
+	}
+	if *cpuProf != "" {
+		f, err := os.Create(*cpuProf)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "eqbench:", err)
+			return 2
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			fmt.Fprintln(os.Stderr, "eqbench:", err)
+			return 2
+		}
+		defer pprof.StopCPUProfile()
 	}
 	opt.Target = fs.Arg(0)
 	opt.Unreliable = !*reliable
