@@ -319,3 +319,32 @@ func TestFanSocket(t *testing.T) {
 		t.Errorf("after Wake: %d, %v", n, err)
 	}
 }
+
+var fanSink int
+
+// TestFanSocketAllocs: queueing a received batch and reading it out
+// allocates nothing once the queue's buffers exist.
+func TestFanSocketAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector allocates")
+	}
+	f := newFanSocket(64, 256)
+	ln := &line{id: 1, remote: netip.MustParseAddrPort("127.0.0.1:5000"), virt: virtAddr(1, 5000)}
+	in := make([]batchio.Message, 4)
+	for i := range in {
+		in[i] = batchio.Message{Buf: make([]byte, 256), N: 100, Addr: ln.remote}
+	}
+	out := make([]batchio.Message, 8)
+	for i := range out {
+		out[i].Buf = make([]byte, 256)
+	}
+	step := func() {
+		f.push(ln, in)
+		n, _ := f.ReadBatchUntil(out, time.Time{})
+		fanSink += n
+	}
+	step() // the queue's buffers are made on first use
+	if a := testing.AllocsPerRun(1000, step); a != 0 {
+		t.Errorf("%.1f allocations per batch, want 0", a)
+	}
+}
