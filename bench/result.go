@@ -112,6 +112,9 @@ type Result struct {
 	ClientCPU         time.Duration `json:"-"`
 	ClientCPUNsPerMsg float64       `json:"client_cpu_ns_per_msg"`
 
+	SourceAddrs      int    `json:"source_addrs"`       // distinct client source addresses
+	ClientQueueDrops uint64 `json:"client_queue_drops"` // datagrams the client engine's queue refused
+
 	Relay   bool         `json:"relay"` // traffic went through a Proxy
 	Proxy   *ProxyStats  `json:"proxy,omitempty"`
 	Flood   *FloodResult `json:"flood,omitempty"`
@@ -234,6 +237,8 @@ func (r *Result) Summary() string {
 		kv("flood_refused", u(r.Flood.Refused))
 		kv("flood_silent", u(r.Flood.Silent))
 	}
+	kv("sources", strconv.Itoa(r.SourceAddrs))
+	kv("client_queue_drops", u(r.ClientQueueDrops))
 	kv("relay", strconv.FormatBool(r.Relay))
 	kv("ok", strconv.FormatBool(r.OK()))
 	return b.String()

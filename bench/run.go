@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"net/netip"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -31,16 +32,14 @@ type Options struct {
 	// DialParallel is how many sessions connect at once; 64.
 	DialParallel int
 	// DialRetries is how often a session whose Dial failed (no answer
-	// within Client.ConnectStale, 2 s here) is dialed again; 3. Needed
-	// because eqgate.Dial binds port 0 with SO_REUSEPORT, so the kernel may
-	// give two client sockets the same port: the server then sees one
-	// endpoint and ignores the second SessionRequest. Negative: no retries.
+	// within Client.ConnectStale, 2 s here) is dialed again; 3. Negative:
+	// no retries.
 	DialRetries int
-	// PerAddr is how many sessions share one loopback source address. eqgate
-	// refuses more than MaxSessionsPerIP (256) per address by default, and
-	// eqgate.Dial cannot choose its source address, so above PerAddr
-	// sessions Run relays them through a Proxy that binds its upstream
-	// sockets on 127.0.0.1, 127.0.0.2, ...; 200. Negative: never spread.
+	// PerAddr is how many sessions share one loopback source address: eqgate
+	// refuses more than MaxSessionsPerIP (256) per address by default. With
+	// a loopback target and more than PerAddr sessions, session i dials from
+	// 127.0.0.(1+i/PerAddr) (through the impairment Proxy, when one is used,
+	// whose upstream sockets spread the same way); 200. Negative: never spread.
 	PerAddr int
 	// Impair, when any field is set, relays the traffic through a Proxy
 	// with these impairments.
@@ -50,8 +49,9 @@ type Options struct {
 	Interval time.Duration
 	// Seed drives payload sizes, rate phases and the proxy; 1.
 	Seed int64
-	// Client is the base config of every Dial; zero fields get small-footprint
-	// values suited to thousands of client engines (Batch 16, InboxSize 256).
+	// Client configures the one eqgate.Client engine every session runs
+	// on; zero fields get values suited to thousands of sessions (one
+	// shard, InboxSize 8192, 256 KiB socket buffers per session socket).
 	Client eqgate.Config
 	// ServerCPU, if set, is read before and after the measured phase (and
 	// at every sample) to report the server's CPU per message.
@@ -94,10 +94,10 @@ func (o *Options) fill() error {
 		o.Sizes = Sizes{{Min: 64, Max: 64, Weight: 1}}
 	}
 	c := &o.Client
-	defInt(&c.Batch, 16)
-	defInt(&c.InboxSize, 256)
-	defInt(&c.RecvBuffer, 512<<10) // one session: eqgate's 4 MiB server default is far more than it needs
-	defInt(&c.SendBuffer, 512<<10)
+	defInt(&c.Shards, DefaultClientShards())
+	defInt(&c.InboxSize, 8192)     // the scheduler posts a pump per session per burst
+	defInt(&c.RecvBuffer, 256<<10) // per session socket: eqgate's 4 MiB server default is far more than one session needs
+	defInt(&c.SendBuffer, 256<<10)
 	if c.ConnectStale == 0 {
 		c.ConnectStale = 2 * time.Second
 	}
@@ -123,6 +123,11 @@ func (o *Options) fill() error {
 	return o.Impair.validate()
 }
 
+// DefaultClientShards is the client engine's shard count when
+// Options.Client.Shards is 0: half the cores (the other half is the
+// server's on a one-box run), at least 1.
+func DefaultClientShards() int { return max(1, runtime.GOMAXPROCS(0)/2) }
+
 // ErrOptions wraps every Options validation error.
 var ErrOptions = errors.New("bench: invalid options")
 
@@ -147,6 +152,27 @@ type runner struct {
 	allDone      chan struct{}
 	sessionsLost atomic.Int64
 	dialRetries  atomic.Int64
+
+	client *eqgate.Client
+	spread bool // sessions dial from 127.0.0.x, PerAddr each
+}
+
+// source is session i's local address: the zero Addr (the Client's) unless
+// the sessions are spread over loopback addresses.
+func (r *runner) source(i int) netip.Addr {
+	if !r.spread {
+		return netip.Addr{}
+	}
+	n := 1 + i/r.opt.PerAddr // at most 1<<20/PerAddr: within 127.0.0.0/8
+	return netip.AddrFrom4([4]byte{127, byte(n >> 16), byte(n >> 8), byte(n)})
+}
+
+// sourceCount is how many distinct source addresses the sessions used.
+func (r *runner) sourceCount() int {
+	if !r.spread {
+		return 1
+	}
+	return (len(r.sessions) + r.opt.PerAddr - 1) / r.opt.PerAddr
 }
 
 func (r *runner) now() int64 { return int64(time.Since(r.epoch)) }
@@ -170,16 +196,17 @@ func Run(ctx context.Context, opt Options) (*Result, error) {
 	res.setOptions(&r.opt)
 
 	target := opt.Target
+	up, err := resolveUDP(opt.Target)
+	if err != nil {
+		return nil, err
+	}
+	spread := opt.PerAddr > 0 && opt.Sessions > opt.PerAddr && up.Addr().Is4() && up.Addr().IsLoopback()
 	var proxy *Proxy
-	spread := opt.PerAddr > 0 && opt.Sessions > opt.PerAddr
-	if spread || opt.Impair.Active() {
-		up, err := resolveUDP(opt.Target)
-		if err != nil {
-			return nil, err
-		}
+	if opt.Impair.Active() {
 		per := 0
-		if spread && up.Addr().IsLoopback() {
+		if spread {
 			per = opt.PerAddr
+			spread = false // the proxy spreads; sessions reach it from 127.0.0.1
 		}
 		proxy, err = StartProxy(ProxyConfig{
 			Listen: netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 0, 0, 1}), 0), Upstream: up,
@@ -192,6 +219,14 @@ func Run(ctx context.Context, opt Options) (*Result, error) {
 		target = proxy.Addr().String()
 		res.Relay = true
 	}
+
+	client, err := eqgate.NewClient("", opt.Client)
+	if err != nil {
+		return nil, err
+	}
+	defer client.Close()
+	r.client = client
+	r.spread = spread
 
 	r.sessions = make([]*session, opt.Sessions)
 	for i := range r.sessions {
@@ -286,12 +321,12 @@ func Run(ctx context.Context, opt Options) (*Result, error) {
 
 	// Close every session, then settle their windows: after Close the shard
 	// goroutines are gone and their state is ours.
-	for _, s := range conns {
-		st := s.conn.Stats()
-		res.Resends += st.Total.Resends
-	}
+	cst := client.Stats()
+	res.Resends = cst.Total.Resends
+	res.ClientQueueDrops = client.QueueDrops()
 	r.closing.Store(true)
-	r.closeAll(conns)
+	_ = client.Close() // every session: SessionDisconnect, then the sockets
+	res.SourceAddrs = r.sourceCount()
 	for _, s := range r.sessions {
 		s.settle()
 	}
@@ -354,11 +389,12 @@ func (r *runner) dialAll(ctx context.Context, target string, dialed *atomic.Int6
 				var start time.Time
 				for attempt := 0; ; attempt++ {
 					start = time.Now()
-					c, err = eqgate.Dial(target, r.opt.Client, s)
+					c, err = r.client.DialFrom(r.source(i), target, s)
 					if err == nil || !errors.Is(err, eqgate.ErrDialFailed) || attempt >= r.opt.DialRetries {
 						break
 					}
-					// See Options.DialRetries: most likely a shared port.
+					// See Options.DialRetries: a SessionRequest lost to a
+					// full queue somewhere.
 					r.dialRetries.Add(1)
 				}
 				dialed.Add(1)
@@ -390,7 +426,9 @@ func (r *runner) schedule(conns []*session, done <-chan struct{}) {
 	var period int64
 	if o.Rate > 0 {
 		period = int64(float64(o.Burst) / o.Rate * 1e9)
-		tick = min(max(time.Duration(period)/4, time.Millisecond), 50*time.Millisecond)
+		// Fine ticks: sessions start at spread phases, and a coarse tick
+		// would line their sends up into bursts no game client makes.
+		tick = min(max(time.Duration(period)/64, time.Millisecond), 50*time.Millisecond)
 	}
 	// Due times, scheduler goroutine only.
 	due := make([]int64, len(conns))
@@ -438,24 +476,6 @@ func (r *runner) schedule(conns []*session, done <-chan struct{}) {
 			}
 		}
 	}
-}
-
-// closeAll closes the sessions' Conns, 64 at a time.
-func (r *runner) closeAll(conns []*session) {
-	var wg sync.WaitGroup
-	ch := make(chan *session)
-	for range min(64, len(conns)) {
-		wg.Go(func() {
-			for s := range ch {
-				_ = s.conn.Close() // the session's counters already say how it went
-			}
-		})
-	}
-	for _, s := range conns {
-		ch <- s
-	}
-	close(ch)
-	wg.Wait()
 }
 
 // resolveUDP resolves "host:port" to an IPv4-unmapped AddrPort.

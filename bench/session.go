@@ -51,7 +51,7 @@ type counters struct {
 
 // session is one client session's load and checker state. Everything but
 // c, done and wantTick is owned by the session's shard goroutine (Handler
-// callbacks and posted pumps); the runner reads it only after Conn.Close
+// callbacks and posted pumps); the runner reads it only after Client.Close
 // has returned.
 type session struct {
 	r    *runner
@@ -250,7 +250,7 @@ func (s *session) signalDone() {
 }
 
 // settle counts what is still outstanding as lost; only after the shard
-// goroutine has exited (Conn.Close returned) or never started.
+// goroutine has exited (Client.Close returned) or never started.
 func (s *session) settle() {
 	for i := range s.streams {
 		w := &s.streams[i]

@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"syscall"
@@ -41,8 +42,9 @@ func run() int {
 		count      = fs.Int("count", 0, "messages per session (overrides -duration)")
 		reliable   = fs.Bool("reliable", true, "reliable packets; false sends unreliable ones (losses then count)")
 		grace      = fs.Duration("grace", 2*time.Second, "wait this long for the last echoes")
-		perAddr    = fs.Int("per-addr", 200, "sessions per loopback source address; more sessions are relayed from 127.0.0.x (negative: never)")
+		perAddr    = fs.Int("per-addr", 200, "sessions per loopback source address; more sessions dial from 127.0.0.1, .2, ... (negative: never)")
 		dialPar    = fs.Int("dial-parallel", 64, "sessions connecting at once")
+		cShards    = fs.Int("client-shards", 0, "shard goroutines of the client engine all sessions share (0: "+strconv.Itoa(bench.DefaultClientShards())+")")
 		seed       = fs.Int64("seed", 1, "seed for sizes, phases and impairments")
 		interval   = fs.Duration("interval", time.Second, "sampling interval for the time series and the progress line")
 		loss       = fs.Float64("loss", 0, "impairment: drop probability per datagram, each way (0..1)")
@@ -59,6 +61,7 @@ func run() int {
 		jsonFile   = fs.String("json", "", "write the full result as JSON to this file")
 		htmlFile   = fs.String("report", "", "write a self-contained HTML report with plots to this file")
 		quiet      = fs.Bool("q", false, "no report, only the summary line")
+		cpuProf    = fs.String("cpuprofile", "", "write eqbench's own CPU profile (pprof) to this file")
 	)
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "usage: eqbench [flags] HOST:PORT\n\n")
@@ -112,9 +115,23 @@ func run() int {
 		}
 		opt.Sizes = sz
 	}
+	if *cpuProf != "" {
+		f, err := os.Create(*cpuProf)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "eqbench:", err)
+			return 2
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			fmt.Fprintln(os.Stderr, "eqbench:", err)
+			return 2
+		}
+		defer pprof.StopCPUProfile()
+	}
 	opt.Target = fs.Arg(0)
 	opt.Unreliable = !*reliable
 	opt.Grace, opt.PerAddr, opt.DialParallel, opt.Seed, opt.Interval = *grace, *perAddr, *dialPar, *seed, *interval
+	opt.Client.Shards = *cShards
 	opt.Impair = bench.Impairment{Loss: *loss, Dup: *dup, Reorder: *reorder, Delay: *delay, Jitter: *jitter, Corrupt: *corrupt}
 	if set["flood"] {
 		opt.Flood.Count = *floodN
