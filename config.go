@@ -88,9 +88,10 @@ type Config struct {
 }
 
 // DefaultConfig returns the recommended configuration: EQEmu's protocol
-// defaults, one shard per core, steering on.
+// defaults, one shard per core, steering on, and GSO on where the kernel
+// has it (measured better or equal on every eqbench load; bench/RESULTS.md).
 func DefaultConfig() Config {
-	return Config{Steering: true}.Filled()
+	return Config{Steering: true, GSO: true}.Filled()
 }
 
 // ErrBadConfig matches (errors.Is) every *ConfigError.
