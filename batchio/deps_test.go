@@ -1,8 +1,6 @@
 package batchio
 
 import (
-	"go/parser"
-	"go/token"
 	"os/exec"
 	"strings"
 	"testing"
@@ -55,24 +53,6 @@ var leaves = map[string]map[string]bool{
 	"ring":  {},
 	"pool":  {},
 	"proto": {"github.com/klauspost/compress": true},
-}
-
-// TestPackageDoc: the package doc states the model, buffer ownership and
-// concurrency, as every eqgate package's does.
-func TestPackageDoc(t *testing.T) {
-	f, err := parser.ParseFile(token.NewFileSet(), "doc.go", nil, parser.PackageClauseOnly|parser.ParseComments)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if f.Doc == nil {
-		t.Fatal("doc.go has no package comment")
-	}
-	doc := f.Doc.Text()
-	for _, want := range []string{"Package batchio", "Model.", "Buffer ownership.", "Concurrency."} {
-		if !strings.Contains(doc, want) {
-			t.Errorf("package doc lacks %q", want)
-		}
-	}
 }
 
 // modulePrefix is the first three elements of an import path (host/owner/repo).
