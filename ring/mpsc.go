@@ -13,21 +13,14 @@ type MPSC[T any] struct {
 	tail atomic.Uint64
 	_    pad
 
-	head uint64 // next position to read; consumer only
-	_    pad
-
-	// Read-only after construction.
-	slots []slot[T]
-	mask  uint64
-	_     pad
+	consumer[T]
 }
 
 // NewMPSC returns an empty MPSC ring holding up to capacity values, rounded
 // up to a power of two and to at least 2. It panics if capacity is < 1 or
 // > 1<<30.
 func NewMPSC[T any](capacity int) *MPSC[T] {
-	n := roundCap(capacity)
-	return &MPSC[T]{slots: newSlots[T](n), mask: uint64(n - 1)}
+	return &MPSC[T]{consumer: newConsumer[T](capacity)}
 }
 
 // Push appends v and reports whether there was room. It returns false,
@@ -59,32 +52,6 @@ func (r *MPSC[T]) Push(v T) bool {
 	}
 }
 
-// Pop removes and returns the oldest published value. ok is false, and v the
-// zero value, when the ring is empty, or when the oldest claimed slot is
-// still being written by its producer (see the package doc). Consumer only.
-func (r *MPSC[T]) Pop() (v T, ok bool) {
-	h := r.head
-	s := &r.slots[h&r.mask]
-	if s.seq.Load() != h+1 {
-		return v, false
-	}
-	v = s.val
-	var zero T
-	s.val = zero // drop the reference so the ring does not keep it alive
-	s.seq.Store(h + r.mask + 1)
-	r.head = h + 1
-	return v, true
-}
-
-// PopN moves up to len(dst) of the oldest published values into dst, in
-// order, and returns how many it moved. It stops early at the first slot
-// that is claimed but not yet written. Consumer only.
-func (r *MPSC[T]) PopN(dst []T) int {
-	n := popN(r.slots, r.mask, r.head, dst)
-	r.head += uint64(n)
-	return n
-}
-
 // Len returns the number of claimed, not yet popped values (a value whose
 // producer is mid-Push counts, though Pop cannot return it yet). Consumer
 // only. Concurrent pushes can only raise the count, so the result lies
@@ -93,5 +60,15 @@ func (r *MPSC[T]) Len() int {
 	return int(min(r.tail.Load()-r.head, r.mask+1))
 }
 
+// Pop removes and returns the oldest published value. ok is false, and v the
+// zero value, when the ring is empty, or when the oldest claimed slot is
+// still being written by its producer (see the package doc). Consumer only.
+func (r *MPSC[T]) Pop() (v T, ok bool) { return r.pop() }
+
+// PopN moves up to len(dst) of the oldest published values into dst, in
+// order, and returns how many it moved. It stops early at the first slot
+// that is claimed but not yet written. Consumer only.
+func (r *MPSC[T]) PopN(dst []T) int { return r.popN(dst) }
+
 // Cap returns the ring's capacity, a power of two.
-func (r *MPSC[T]) Cap() int { return int(r.mask + 1) }
+func (r *MPSC[T]) Cap() int { return r.capacity() }

@@ -63,22 +63,59 @@ func newSlots[T any](n int) []slot[T] {
 	return s
 }
 
-// popN is the consumer side shared by both rings: it moves up to len(dst)
-// published values starting at position head into dst, hands each emptied
-// slot back to producers one lap on, and returns how many it moved.
-func popN[T any](slots []slot[T], mask, head uint64, dst []T) int {
+// consumer is the consumer side both rings share: the consumer's private
+// index, the slots and the mask. It sits after the producer's index and its
+// pad in each ring, so the two indices never share a cache line.
+type consumer[T any] struct {
+	head uint64 // next position to read; consumer only
+	_    pad
+
+	// Read-only after construction.
+	slots []slot[T]
+	mask  uint64
+	_     pad
+}
+
+func newConsumer[T any](capacity int) consumer[T] {
+	n := roundCap(capacity)
+	return consumer[T]{slots: newSlots[T](n), mask: uint64(n - 1)}
+}
+
+// pop removes and returns the oldest published value (Pop).
+func (c *consumer[T]) pop() (v T, ok bool) {
+	h := c.head
+	s := &c.slots[h&c.mask]
+	if s.seq.Load() != h+1 {
+		return v, false
+	}
+	v = s.val
+	var zero T
+	s.val = zero // drop the reference so the ring does not keep it alive
+	s.seq.Store(h + c.mask + 1)
+	c.head = h + 1
+	return v, true
+}
+
+// popN moves up to len(dst) of the oldest published values into dst (PopN).
+// It stops at the first slot not yet written; each emptied slot goes back
+// to producers one lap on.
+func (c *consumer[T]) popN(dst []T) int {
 	var zero T
 	n := 0
 	for n < len(dst) {
-		pos := head + uint64(n)
-		s := &slots[pos&mask]
+		pos := c.head + uint64(n)
+		s := &c.slots[pos&c.mask]
 		if s.seq.Load() != pos+1 {
 			break
 		}
 		dst[n] = s.val
 		s.val = zero // drop the reference so the ring does not keep it alive
-		s.seq.Store(pos + mask + 1)
+		s.seq.Store(pos + c.mask + 1)
 		n++
 	}
+	c.head += uint64(n)
 	return n
 }
+
+// capacity is the number of slots, a power of two.
+func (c *consumer[T]) capacity() int { return int(c.mask + 1) }

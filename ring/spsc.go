@@ -11,21 +11,14 @@ type SPSC[T any] struct {
 	tail uint64 // next position to write; producer only
 	_    pad
 
-	head uint64 // next position to read; consumer only
-	_    pad
-
-	// Read-only after construction.
-	slots []slot[T]
-	mask  uint64
-	_     pad
+	consumer[T]
 }
 
 // NewSPSC returns an empty SPSC ring holding up to capacity values, rounded
 // up to a power of two and to at least 2. It panics if capacity is < 1 or
 // > 1<<30.
 func NewSPSC[T any](capacity int) *SPSC[T] {
-	n := roundCap(capacity)
-	return &SPSC[T]{slots: newSlots[T](n), mask: uint64(n - 1)}
+	return &SPSC[T]{consumer: newConsumer[T](capacity)}
 }
 
 // Push appends v and reports whether there was room. It returns false,
@@ -40,30 +33,6 @@ func (r *SPSC[T]) Push(v T) bool {
 	s.seq.Store(t + 1) // publishes val to the consumer
 	r.tail = t + 1
 	return true
-}
-
-// Pop removes and returns the oldest value. ok is false, and v the zero
-// value, when the ring is empty. Consumer only.
-func (r *SPSC[T]) Pop() (v T, ok bool) {
-	h := r.head
-	s := &r.slots[h&r.mask]
-	if s.seq.Load() != h+1 {
-		return v, false
-	}
-	v = s.val
-	var zero T
-	s.val = zero // drop the reference so the ring does not keep it alive
-	s.seq.Store(h + r.mask + 1)
-	r.head = h + 1
-	return v, true
-}
-
-// PopN moves up to len(dst) of the oldest values into dst, in order, and
-// returns how many it moved. Consumer only.
-func (r *SPSC[T]) PopN(dst []T) int {
-	n := popN(r.slots, r.mask, r.head, dst)
-	r.head += uint64(n)
-	return n
 }
 
 // Len returns the number of values ready to pop. Consumer only: it is
@@ -86,5 +55,13 @@ func (r *SPSC[T]) Len() int {
 	return int(lo)
 }
 
+// Pop removes and returns the oldest value. ok is false, and v the zero
+// value, when the ring is empty. Consumer only.
+func (r *SPSC[T]) Pop() (v T, ok bool) { return r.pop() }
+
+// PopN moves up to len(dst) of the oldest values into dst, in order, and
+// returns how many it moved. Consumer only.
+func (r *SPSC[T]) PopN(dst []T) int { return r.popN(dst) }
+
 // Cap returns the ring's capacity, a power of two.
-func (r *SPSC[T]) Cap() int { return int(r.mask + 1) }
+func (r *SPSC[T]) Cap() int { return r.capacity() }
