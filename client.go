@@ -347,6 +347,8 @@ func (c *Client) StartDial(local netip.Addr, addr string, h Handler) (*Conn, err
 		c.mu.Lock()
 		delete(c.lines, ln)
 		c.mu.Unlock()
+		// Only now: whoever waits on done may count c.lines next.
+		close(ln.done)
 	}()
 
 	// Register the line before the dial: the SessionRequest goes out in

@@ -249,9 +249,9 @@ func (f *fanSocket) closeLines() {
 }
 
 // reader is a line's receive goroutine: it sleeps in the netpoller until
-// the line's socket has datagrams, then queues them for the shard.
+// the line's socket has datagrams, then queues them for the shard. It returns
+// when the socket is closed; its caller then closes ln.done.
 func (f *fanSocket) reader(ln *line, batch, bufSize int) {
-	defer close(ln.done)
 	msgs := make([]batchio.Message, batch)
 	backing := make([]byte, batch*bufSize)
 	for i := range msgs {
