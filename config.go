@@ -5,6 +5,7 @@ import (
 	"runtime"
 	"time"
 
+	"github.com/eqgate/eqgate/batchio"
 	"github.com/eqgate/eqgate/proto"
 	"github.com/eqgate/eqgate/shard"
 )
@@ -135,32 +136,35 @@ func (c Config) Filled() Config {
 			*v = d
 		}
 	}
-	defi(&c.MaxPacketSize, proto.DefaultMaxPacket)
-	defi(&c.CRCBytes, 2)
-	def(&c.KeepaliveDelay, 9*time.Second)
-	def(&c.ResendDelayBase, 30*time.Millisecond)
+	// Protocol defaults are proto's (EQEmu's, SPEC §18.2), engine defaults
+	// shard's: Filled only reports them.
+	p := proto.DefaultConfig()
+	defi(&c.MaxPacketSize, p.MaxPacketSize)
+	defi(&c.CRCBytes, p.CRCBytes)
+	def(&c.KeepaliveDelay, p.KeepAliveDelay)
+	def(&c.ResendDelayBase, p.ResendDelayBase)
 	if c.ResendDelayFactor == 0 {
-		c.ResendDelayFactor = 1.25
+		c.ResendDelayFactor = p.ResendDelayFactor
 	}
-	def(&c.ResendDelayMin, 150*time.Millisecond)
-	def(&c.ResendDelayMax, 5*time.Second)
-	def(&c.ResendTimeout, 30*time.Second)
-	def(&c.ConnectDelay, 500*time.Millisecond)
-	def(&c.ConnectStale, 5*time.Second)
-	def(&c.StaleConnection, 60*time.Second)
-	def(&c.CloseLinger, 2*time.Second)
-	defi(&c.HoldSize, 512)
+	def(&c.ResendDelayMin, p.ResendDelayMin)
+	def(&c.ResendDelayMax, p.ResendDelayMax)
+	def(&c.ResendTimeout, p.ResendTimeout)
+	def(&c.ConnectDelay, p.ConnectDelay)
+	def(&c.ConnectStale, p.ConnectStale)
+	def(&c.StaleConnection, p.StaleConnection)
+	def(&c.CloseLinger, p.CloseLinger)
+	defi(&c.HoldSize, p.HoldSize)
 	defi(&c.Shards, runtime.GOMAXPROCS(0))
-	defi(&c.Batch, 64)
-	defi(&c.DatagramBuffer, 2048)
+	defi(&c.Batch, batchio.DefaultBatch)
+	defi(&c.DatagramBuffer, shard.DefaultDatagramBuffer)
 	defi(&c.RecvBuffer, 4<<20)
 	defi(&c.SendBuffer, 4<<20)
-	defi(&c.MaxSessions, 1<<20)
+	defi(&c.MaxSessions, shard.DefaultMaxSessions)
 	defi(&c.MaxSessionsPerShard, c.MaxSessions)
-	defi(&c.MaxSessionsPerIP, 256)
-	defi(&c.InboxSize, 4096)
-	defi(&c.HandoffSize, 1024)
-	def(&c.TimerSlot, 4*time.Millisecond)
+	defi(&c.MaxSessionsPerIP, shard.DefaultMaxSessionsPerIP)
+	defi(&c.InboxSize, shard.DefaultInboxSize)
+	defi(&c.HandoffSize, shard.DefaultHandoffSize)
+	def(&c.TimerSlot, shard.DefaultTimerSlot)
 	return c
 }
 

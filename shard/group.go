@@ -44,33 +44,45 @@ var (
 	ErrSessionCap = errors.New("eqgate: session cap reached")
 )
 
+// Engine defaults, applied to zero Config fields. The root package's
+// Config.Filled reports these same values, so they live only here.
+const (
+	DefaultDatagramBuffer   = 2048
+	DefaultMaxSessions      = 1 << 20
+	DefaultMaxSessionsPerIP = 256
+	DefaultInboxSize        = 4096
+	DefaultHandoffSize      = 1024
+	DefaultHandoffBuffers   = 4096
+	DefaultTimerSlot        = 4 * time.Millisecond
+)
+
 func (c *Config) normalize() error {
 	if c.Batch <= 0 {
 		c.Batch = batchio.DefaultBatch
 	}
 	if c.DatagramBuffer <= 0 {
-		c.DatagramBuffer = 2048
+		c.DatagramBuffer = DefaultDatagramBuffer
 	}
 	if c.MaxSessions <= 0 {
-		c.MaxSessions = 1 << 20
+		c.MaxSessions = DefaultMaxSessions
 	}
 	if c.MaxSessionsPerShard <= 0 || c.MaxSessionsPerShard > MaxSlots-1 {
 		c.MaxSessionsPerShard = min(c.MaxSessions, MaxSlots-1)
 	}
 	if c.MaxSessionsPerIP <= 0 {
-		c.MaxSessionsPerIP = 256
+		c.MaxSessionsPerIP = DefaultMaxSessionsPerIP
 	}
 	if c.InboxSize <= 0 {
-		c.InboxSize = 4096
+		c.InboxSize = DefaultInboxSize
 	}
 	if c.HandoffSize <= 0 {
-		c.HandoffSize = 1024
+		c.HandoffSize = DefaultHandoffSize
 	}
 	if c.HandoffBuffers <= 0 {
-		c.HandoffBuffers = 4096
+		c.HandoffBuffers = DefaultHandoffBuffers
 	}
 	if c.TimerSlot <= 0 {
-		c.TimerSlot = 4 * time.Millisecond
+		c.TimerSlot = DefaultTimerSlot
 	}
 	return c.Proto.Validate()
 }
