@@ -234,31 +234,31 @@ func (c *Conn) ReadBatchUntil(msgs []Message, deadline time.Time) (int, error) {
 	return c.rn, nil
 }
 
-// recv is one non-blocking recvmmsg over the prepared slots.
-func (c *Conn) recv(fd uintptr) (int, syscall.Errno) {
-	r, _, e := unix.Syscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&c.rhdr[0])),
-		uintptr(c.rwant), unix.MSG_DONTWAIT, 0, 0)
-	return int(r), e
+// recv is one non-blocking recvmmsg over the prepared slots, retried on
+// EINTR. It stores the count (c.rn) or a hard error (c.rerr) and reports
+// whether the socket had nothing to read, so each wait mode can then sleep
+// its own way.
+func (c *Conn) recv(fd uintptr) (empty bool) {
+	for {
+		r, _, e := unix.Syscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&c.rhdr[0])),
+			uintptr(c.rwant), unix.MSG_DONTWAIT, 0, 0)
+		switch e {
+		case 0:
+			c.rn = int(r)
+			return false
+		case unix.EINTR:
+			continue
+		case unix.EAGAIN:
+			return true
+		}
+		c.rerr = e
+		return false
+	}
 }
 
 // readNetpoll is the RawConn.Read callback in netpoll mode: false asks the
 // netpoller to park us until the socket is readable.
-func (c *Conn) readNetpoll(fd uintptr) bool {
-	for {
-		n, e := c.recv(fd)
-		switch e {
-		case 0:
-			c.rn = n
-			return true
-		case unix.EINTR:
-			continue
-		case unix.EAGAIN:
-			return false
-		}
-		c.rerr = e
-		return true
-	}
-}
+func (c *Conn) readNetpoll(fd uintptr) bool { return !c.recv(fd) }
 
 // readPollWait arms the read deadline (only when it changed: re-arming a
 // runtime timer per call is measurable) and reads through the netpoller.
@@ -292,16 +292,7 @@ func (c *Conn) readPollWait() error {
 // false, sleeping in ppoll on this OS thread instead of the netpoller.
 func (c *Conn) readThread(fd uintptr) bool {
 	for {
-		n, e := c.recv(fd)
-		switch e {
-		case 0:
-			c.rn = n
-			return true
-		case unix.EINTR:
-			continue
-		case unix.EAGAIN:
-		default:
-			c.rerr = e
+		if !c.recv(fd) {
 			return true
 		}
 		if c.closed.Load() {
