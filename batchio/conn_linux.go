@@ -238,9 +238,15 @@ func (c *Conn) ReadBatchUntil(msgs []Message, deadline time.Time) (int, error) {
 // EINTR. It stores the count (c.rn) or a hard error (c.rerr) and reports
 // whether the socket had nothing to read, so each wait mode can then sleep
 // its own way.
+//
+// recvmmsg and sendmmsg go through RawSyscall6: with MSG_DONTWAIT they
+// cannot block, so telling the scheduler (entersyscall) buys nothing, and it
+// costs: the first syscall after the process went idle wakes sysmon, which
+// then polls every 20 us for a millisecond. On a shard that sleeps and wakes
+// thousands of times a second that was 15 % of its CPU (bench/RESULTS.md).
 func (c *Conn) recv(fd uintptr) (empty bool) {
 	for {
-		r, _, e := unix.Syscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&c.rhdr[0])),
+		r, _, e := unix.RawSyscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&c.rhdr[0])),
 			uintptr(c.rwant), unix.MSG_DONTWAIT, 0, 0)
 		switch e {
 		case 0:
@@ -463,7 +469,7 @@ func setGSOSize(cm *cmsgSpace, size uint16) {
 // runs are out or one fails (werr, failing run wi).
 func (c *Conn) writeOnce(fd uintptr) bool {
 	for c.wi < c.wend {
-		r, _, e := unix.Syscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&c.whdr[c.wi])),
+		r, _, e := unix.RawSyscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&c.whdr[c.wi])),
 			uintptr(c.wend-c.wi), unix.MSG_DONTWAIT, 0, 0)
 		switch e {
 		case 0:
