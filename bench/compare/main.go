@@ -122,6 +122,27 @@ func compare() int {
 	a, b := *aName, *bName
 	fmt.Printf("mean %s: %.0f msgs/s, p99 %.1f us, %.0f ns/msg server CPU (%.0f msgs per CPU-second)\n", a, mean(a, "msgs_per_s"), mean(a, "p99_us"), mean(a, "server_cpu_ns_per_msg"), perCPU(mean(a, "server_cpu_ns_per_msg")))
 	fmt.Printf("mean %s: %.0f msgs/s, p99 %.1f us, %.0f ns/msg server CPU (%.0f msgs per CPU-second)\n", b, mean(b, "msgs_per_s"), mean(b, "p99_us"), mean(b, "server_cpu_ns_per_msg"), perCPU(mean(b, "server_cpu_ns_per_msg")))
+	// Each round's A and B ran back to back, so their ratio is the figure
+	// least disturbed by whatever else the machine did; the spread over
+	// rounds says how far the mean can be trusted.
+	lo, hi, pairs := 0.0, 0.0, 0
+	for i := range min(len(results[a]), len(results[b])) {
+		ca, cb := results[a][i].f("server_cpu_ns_per_msg"), results[b][i].f("server_cpu_ns_per_msg")
+		if ca <= 0 || cb <= 0 {
+			continue // no CPU figure for this round
+		}
+		r := cb / ca // msgs per CPU-second, A over B
+		if pairs == 0 || r < lo {
+			lo = r
+		}
+		if pairs == 0 || r > hi {
+			hi = r
+		}
+		pairs++
+	}
+	if pairs > 0 {
+		fmt.Printf("rounds %s/%s: msgs_per_cpu_s from %.2f to %.2f over %d rounds\n", a, b, lo, hi, pairs)
+	}
 	fmt.Printf("ratio %s/%s: msgs_per_cpu_s=%.2f msgs_per_s=%.2f p99=%.2f\n", a, b,
 		perCPU(mean(a, "server_cpu_ns_per_msg"))/perCPU(mean(b, "server_cpu_ns_per_msg")),
 		mean(a, "msgs_per_s")/mean(b, "msgs_per_s"), mean(a, "p99_us")/mean(b, "p99_us"))
