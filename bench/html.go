@@ -118,7 +118,8 @@ const (
 
 func fm(v float64) string { return strconv.FormatFloat(v, 'f', 1, 64) }
 
-// niceTicks returns about n round tick values covering [lo, hi].
+// niceTicks returns about n round tick values covering [lo, hi]: the last
+// is at or above hi, so a chart scaled to it keeps every value inside.
 func niceTicks(lo, hi float64, n int) []float64 {
 	if hi <= lo {
 		hi = lo + 1
@@ -133,10 +134,13 @@ func niceTicks(lo, hi float64, n int) []float64 {
 		}
 	}
 	var out []float64
-	for v := math.Ceil(lo/step) * step; v <= hi+step/1e9; v += step {
+	for i := math.Ceil(lo / step); ; i++ {
+		v := i * step // a multiple, not a running sum: no drift
 		out = append(out, v)
+		if v >= hi-step/1e9 {
+			return out
+		}
 	}
-	return out
 }
 
 func shortNum(v float64) string {
@@ -278,13 +282,22 @@ func histChart(r *Result) string {
 		v := math.Pow(10, e)
 		b.WriteString(`<text x="` + fm(xmap(v)) + `" y="` + itoa(padT+plotH+14) + `" text-anchor="middle" fill="` + txtCol + `">` + shortNum(v) + `</text>`)
 	}
+	lastLabel, lastRow := math.Inf(-1), 0
 	for _, m := range []struct {
 		name, color string
 		v           float64
 	}{{"p50", "#2ca02c", r.Latency.P50Us}, {"p99", "#ff7f0e", r.Latency.P99Us}, {"p99.9", "#d62728", r.Latency.P999Us}} {
-		x := fm(xmap(m.v))
+		xv := xmap(m.v)
+		x := fm(xv)
+		// A label closer than its width to the previous one goes on the
+		// row above, so p99 and p99.9 stay readable when they are near.
+		ly := padT - 4
+		if xv-lastLabel < 34 && lastRow == ly {
+			ly = padT - 16
+		}
+		lastLabel, lastRow = xv, ly
 		b.WriteString(`<line x1="` + x + `" x2="` + x + `" y1="` + itoa(padT) + `" y2="` + itoa(padT+plotH) + `" stroke="` + m.color + `" stroke-dasharray="4 3"/>`)
-		b.WriteString(`<text x="` + x + `" y="` + itoa(padT-4) + `" text-anchor="middle" fill="` + m.color + `">` + m.name + `</text>`)
+		b.WriteString(`<text x="` + x + `" y="` + itoa(ly) + `" text-anchor="middle" fill="` + m.color + `">` + m.name + `</text>`)
 	}
 	b.WriteString(`<text x="` + itoa(padL+plotW/2) + `" y="` + itoa(chartH-4) + `" text-anchor="middle" fill="` + txtCol + `">echo latency, µs (log)</text>`)
 	b.WriteString(`<text x="12" y="` + itoa(padT+plotH/2) + `" text-anchor="middle" transform="rotate(-90 12 ` + itoa(padT+plotH/2) + `)" fill="` + txtCol + `">messages</text>`)
