@@ -21,6 +21,17 @@ type Latency struct {
 
 func us(d time.Duration) float64 { return float64(d) / 1e3 }
 
+// histBins lists s's non-empty buckets, the histogram a Result carries.
+func histBins(s HistSnapshot) []HistBin {
+	var bins []HistBin
+	for i, c := range s.Counts {
+		if c > 0 {
+			bins = append(bins, HistBin{LoUs: us(time.Duration(bucketLow(i))), HiUs: us(time.Duration(min(bucketHigh(i), 1<<62))), Count: c})
+		}
+	}
+	return bins
+}
+
 func summarize(s HistSnapshot) Latency {
 	return Latency{
 		Count: s.Total,
@@ -162,11 +173,7 @@ func (r *Result) finish(rn *runner, elapsed time.Duration, samples []Sample) {
 	}
 	snap := rn.hist.Snapshot()
 	r.Latency = summarize(snap)
-	for i, c := range snap.Counts {
-		if c > 0 {
-			r.Histogram = append(r.Histogram, HistBin{LoUs: us(time.Duration(bucketLow(i))), HiUs: us(time.Duration(min(bucketHigh(i), 1<<62))), Count: c})
-		}
-	}
+	r.Histogram = histBins(snap)
 	if r.HasServerCPU && r.Echoed > 0 {
 		r.ServerCPUNsPerMsg = r.ServerCPUS * 1e9 / float64(r.Echoed)
 	}

@@ -226,11 +226,7 @@ func TestSummaryAndHTML(t *testing.T) {
 	res.Samples = []Sample{{Phase: "run", T: 1, SentPerSec: 10, EchoedPerSec: 10, P50Us: 100, P99Us: 900, MaxUs: 1000}}
 	snap := h.Snapshot()
 	res.Latency = summarize(snap)
-	for i, c := range snap.Counts {
-		if c > 0 {
-			res.Histogram = append(res.Histogram, HistBin{LoUs: us(time.Duration(bucketLow(i))), HiUs: us(time.Duration(bucketHigh(i))), Count: c})
-		}
-	}
+	res.Histogram = histBins(snap)
 	sum := res.Summary()
 	keys := []string{"sessions=2", "connected=2", "sent=", "echoed=", "lost=", "dup=", "corrupt=", "msgs_per_s=", "p50_us=", "p99_us=", "p999_us=", "resends=", "server_cpu_ns_per_msg= "}
 	for _, k := range keys {
@@ -305,12 +301,7 @@ func TestHTMLShapesInsideFrame(t *testing.T) {
 		h.Record(time.Duration(100+i) * time.Microsecond)
 	}
 	snap := h.Snapshot()
-	res := &Result{Sessions: 1, Connected: 1, Start: time.Now(), Reliable: true, Sizes: "64", Latency: summarize(snap)}
-	for i, c := range snap.Counts {
-		if c > 0 {
-			res.Histogram = append(res.Histogram, HistBin{LoUs: us(time.Duration(bucketLow(i))), HiUs: us(time.Duration(bucketHigh(i))), Count: c})
-		}
-	}
+	res := &Result{Sessions: 1, Connected: 1, Start: time.Now(), Reliable: true, Sizes: "64", Latency: summarize(snap), Histogram: histBins(snap)}
 	for i := range 8 {
 		res.Samples = append(res.Samples, Sample{Phase: "run", T: float64(i + 1), SentPerSec: 19995 + float64(i), EchoedPerSec: 19990, P50Us: 500, P99Us: 1700, MaxUs: 4100})
 	}
