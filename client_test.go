@@ -179,7 +179,7 @@ func testClient(t *testing.T, clientShards, sessions, perStream int) {
 		// Conn.Close and Client.Close both send a SessionDisconnect.
 		t.Errorf("server saw %d sessions closed by the peer, want %d (closed: %v)", peer, sessions, eh.closed)
 	}
-	checkOutcomes(t, st)
+	checkOutcomes(t, srv)
 }
 
 // closeWatcher is the echo server's Handler that also tells when want

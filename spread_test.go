@@ -103,7 +103,7 @@ func testSpread(t *testing.T, steer bool) {
 	if st.Total.SessionsOpen != clients {
 		t.Errorf("%d sessions open, want %d", st.Total.SessionsOpen, clients)
 	}
-	checkOutcomes(t, st)
+	checkOutcomes(t, srv)
 	if on, why := srv.Steering(); steer && !on {
 		t.Logf("steering not attached: %s", why)
 	} else if on && st.Total.Handoffs != 0 {
