@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/eqgate/eqgate/batchio"
+	"github.com/eqgate/eqgate/pool"
 	"github.com/eqgate/eqgate/proto"
 )
 
@@ -94,7 +95,7 @@ type peer struct {
 	sess  proto.Session
 	env   proto.Env
 	coder proto.Coder
-	pool  proto.Pool
+	pool  pool.Sized
 	cfg   proto.Config
 	addr  netip.AddrPort
 	sock  *memSocket

@@ -126,7 +126,7 @@ type Shard struct {
 
 	env   proto.Env
 	coder proto.Coder
-	alloc proto.Pool
+	alloc pool.Sized
 	sink  sink
 	ph    protoHandler
 	cur   netip.AddrPort // destination of the session being driven
