@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/eqgate/eqgate"
-	"github.com/eqgate/eqgate/proto"
 )
 
 // options is everything the command line sets: the library Config plus
@@ -38,7 +37,7 @@ const defaultListen = "0.0.0.0:9000"
 var configFlags = map[string]string{
 	"MaxPacketSize":       "max-packet",
 	"CRCBytes":            "crc-bytes",
-	"EncodePasses":        "encode",
+	"Encoding":            "encode",
 	"KeepaliveDelay":      "keepalive",
 	"ResendDelayBase":     "resend-delay-base",
 	"ResendDelayFactor":   "resend-delay-factor",
@@ -99,7 +98,7 @@ func newFlagSet(o *options) *flag.FlagSet {
 	// Protocol (SPEC §18.2).
 	fs.IntVar(&c.MaxPacketSize, "max-packet", c.MaxPacketSize, "largest datagram in `bytes` offered in SessionResponse (64-65536)")
 	fs.Var((*crcFlag)(&c.CRCBytes), "crc-bytes", "CRC trailer `bytes` offered in SessionResponse: 0 (none), 2 or 4")
-	fs.Var((*encodeFlag)(&c.EncodePasses), "encode", "encode `passes` offered in SessionResponse, pass1+pass2 in that order: none (the default), xor, compress, compress+xor or xor+compress")
+	fs.TextVar(&c.Encoding, "encode", c.Encoding, "encode `passes` offered in SessionResponse, pass1+pass2 in that order: none, xor, compress, compress+xor or xor+compress")
 	fs.DurationVar(&c.KeepaliveDelay, "keepalive", c.KeepaliveDelay, "send a KeepAlive after this long with nothing sent; negative: never")
 	fs.DurationVar(&c.ResendDelayBase, "resend-delay-base", c.ResendDelayBase, "additive base of the resend delay (EQEmu world/zone: 100ms)")
 	fs.Float64Var(&c.ResendDelayFactor, "resend-delay-factor", c.ResendDelayFactor, "resend delay = `factor` x rolling RTT + base (EQEmu world/zone: 1.5)")
@@ -208,40 +207,4 @@ func (c *crcFlag) Set(s string) error {
 		return errors.New("want 0, 2 or 4")
 	}
 	return nil
-}
-
-// encodeFlag is -encode: Config.EncodePasses as pass1+pass2.
-type encodeFlag [2]proto.Pass
-
-var encodings = []struct {
-	name   string
-	passes [2]proto.Pass
-}{
-	{"none", [2]proto.Pass{proto.PassNone, proto.PassNone}},
-	{"xor", [2]proto.Pass{proto.PassXOR, proto.PassNone}},
-	{"compress", [2]proto.Pass{proto.PassCompress, proto.PassNone}},
-	{"compress+xor", [2]proto.Pass{proto.PassCompress, proto.PassXOR}},
-	{"xor+compress", [2]proto.Pass{proto.PassXOR, proto.PassCompress}},
-}
-
-func (e *encodeFlag) String() string {
-	if e == nil {
-		return "none"
-	}
-	for _, enc := range encodings {
-		if enc.passes == *e {
-			return enc.name
-		}
-	}
-	return e[0].String() + "+" + e[1].String()
-}
-
-func (e *encodeFlag) Set(s string) error {
-	for _, enc := range encodings {
-		if enc.name == s {
-			*e = enc.passes
-			return nil
-		}
-	}
-	return errors.New("want none (the default), xor, compress, compress+xor or xor+compress")
 }

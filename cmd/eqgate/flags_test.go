@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/eqgate/eqgate"
-	"github.com/eqgate/eqgate/proto"
 )
 
 // sampleValue returns a flag value that differs from the field's default.
@@ -188,27 +187,14 @@ func TestParseFlags(t *testing.T) {
 }
 
 func TestEncodeFlag(t *testing.T) {
-	tests := []struct {
-		name string
-		want [2]proto.Pass
-	}{
-		{"none", [2]proto.Pass{proto.PassNone, proto.PassNone}},
-		{"xor", [2]proto.Pass{proto.PassXOR, proto.PassNone}},
-		{"compress", [2]proto.Pass{proto.PassCompress, proto.PassNone}},
-		{"compress+xor", [2]proto.Pass{proto.PassCompress, proto.PassXOR}},
-		{"xor+compress", [2]proto.Pass{proto.PassXOR, proto.PassCompress}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			var e encodeFlag
-			if err := e.Set(tt.name); err != nil {
+	for _, e := range []eqgate.Encoding{eqgate.EncodeNone, eqgate.EncodeXOR, eqgate.EncodeCompress, eqgate.EncodeCompressXOR, eqgate.EncodeXORCompress} {
+		t.Run(e.String(), func(t *testing.T) {
+			o, err := parseFlags([]string{"-encode", e.String()})
+			if err != nil {
 				t.Fatal(err)
 			}
-			if [2]proto.Pass(e) != tt.want {
-				t.Errorf("passes = %v, want %v", e, tt.want)
-			}
-			if e.String() != tt.name {
-				t.Errorf("String() = %q", e.String())
+			if o.cfg.Encoding != e {
+				t.Errorf("-encode %s: Encoding = %v", e, o.cfg.Encoding)
 			}
 		})
 	}
