@@ -199,7 +199,7 @@ func (c *Config) validate() error {
 	case c.MaxSessions < 1:
 		return configError("must be positive", "MaxSessions")
 	case c.MaxSessionsPerShard < 1 || c.MaxSessionsPerShard > MaxSessionsPerShard:
-		return configError("out of range [1, 1<<24]", "MaxSessionsPerShard")
+		return configError("out of range [1, 1<<24-1]", "MaxSessionsPerShard")
 	case c.MaxSessionsPerIP < 1:
 		return configError("must be positive", "MaxSessionsPerIP")
 	case c.InboxSize < 1:
@@ -229,7 +229,7 @@ func bad(first bool, a, b string) string {
 // Engine limits fixed by the SessionID layout.
 const (
 	MaxShards           = 256
-	MaxSessionsPerShard = 1 << 24
+	MaxSessionsPerShard = shard.MaxSlots - 1 // what a shard's slab can index
 )
 
 // shardConfig maps the public Config (filled and validated) to the engine's.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"reflect"
 	"strconv"
 	"strings"
 	"time"
@@ -137,6 +138,9 @@ func parseFlags(args []string) (*options, error) {
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
+	if err := refuseDefaulted(fs, &o.cfg); err != nil {
+		return nil, err
+	}
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected argument %q (every setting is a flag; see -h)", fs.Arg(0))
 	}
@@ -157,6 +161,40 @@ func parseFlags(args []string) (*options, error) {
 		return nil, fmt.Errorf("invalid value %v for flag -drain-timeout: must be positive", o.drainTimeout)
 	}
 	return o, nil
+}
+
+// zeroMeans lists the flags whose 0 the Config honours as a setting of its
+// own (not "the default"); every other Config flag shows its real default,
+// so a 0 there would be silently replaced by it, and is refused instead.
+var zeroMeans = map[string]bool{
+	"max-sessions-per-shard": true, // same as -max-sessions
+	"crc-bytes":              true, // no CRC (stored as -1)
+	"hold-delay":             true, // flush every batch
+	"data-rate":              true, // off
+}
+
+// refuseDefaulted reports a Config flag set explicitly to a value that
+// Config.Filled would replace (0 where 0 means "the default"), naming the
+// flag and its default: a flag never runs with a number other than the one
+// given.
+func refuseDefaulted(fs *flag.FlagSet, c *eqgate.Config) error {
+	field := map[string]string{}
+	for f, name := range configFlags {
+		field[name] = f
+	}
+	filled := c.Filled()
+	given, def := reflect.ValueOf(*c), reflect.ValueOf(filled)
+	var err error
+	fs.Visit(func(f *flag.Flag) {
+		name, ok := field[f.Name]
+		if !ok || zeroMeans[f.Name] || err != nil {
+			return
+		}
+		if g, d := given.FieldByName(name), def.FieldByName(name); !g.Equal(d) {
+			err = fmt.Errorf("invalid value %q for flag -%s: %v is not a setting (the default is %v; give a number)", f.Value.String(), f.Name, g.Interface(), d.Interface())
+		}
+	})
+	return err
 }
 
 // usage writes the -h text.

@@ -160,6 +160,22 @@ func TestParseFlags(t *testing.T) {
 		{name: "bad log level", args: []string{"-log-level", "loud"}, wantErr: "-log-level"},
 		{name: "bad int", args: []string{"-shards", "many"}, wantErr: "-shards"},
 		{name: "bad duration", args: []string{"-keepalive", "9"}, wantErr: "-keepalive"},
+		// 0 where the Config would substitute its default is refused, never
+		// run with another number; where 0 is a setting it is honoured.
+		{name: "zero batch", args: []string{"-batch", "0"}, wantErr: "-batch"},
+		{name: "zero per-ip cap", args: []string{"-max-sessions-per-ip", "0"}, wantErr: "-max-sessions-per-ip"},
+		{name: "zero keepalive", args: []string{"-keepalive", "0s"}, wantErr: "-keepalive"},
+		{name: "zero shards", args: []string{"-shards", "0"}, wantErr: "-shards"},
+		{name: "zero per-shard cap is -max-sessions", args: []string{"-max-sessions-per-shard", "0", "-max-sessions", "10"}, check: func(t *testing.T, o *options) {
+			if f := o.cfg.Filled(); f.MaxSessionsPerShard != 10 {
+				t.Errorf("MaxSessionsPerShard filled = %d, want 10", f.MaxSessionsPerShard)
+			}
+		}},
+		{name: "zero hold delay", args: []string{"-hold-delay", "0s", "-data-rate", "0"}, check: func(t *testing.T, o *options) {
+			if o.cfg.HoldDelay != 0 || o.cfg.DataRate != 0 {
+				t.Errorf("HoldDelay %v DataRate %v", o.cfg.HoldDelay, o.cfg.DataRate)
+			}
+		}},
 		{name: "zero drain", args: []string{"-drain-timeout", "0s"}, wantErr: "-drain-timeout"},
 		{name: "unknown flag", args: []string{"-bogus"}, wantErr: "-bogus"},
 		{name: "empty listen", args: []string{"-listen="}, wantErr: "-listen"},
