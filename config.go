@@ -5,7 +5,6 @@ import (
 	"runtime"
 	"time"
 
-	"github.com/eqgate/eqgate/batchio"
 	"github.com/eqgate/eqgate/proto"
 	"github.com/eqgate/eqgate/shard"
 )
@@ -155,7 +154,7 @@ func (c Config) Filled() Config {
 	def(&c.CloseLinger, p.CloseLinger)
 	defi(&c.HoldSize, p.HoldSize)
 	defi(&c.Shards, runtime.GOMAXPROCS(0))
-	defi(&c.Batch, batchio.DefaultBatch)
+	defi(&c.Batch, shard.DefaultBatch)
 	defi(&c.DatagramBuffer, shard.DefaultDatagramBuffer)
 	defi(&c.RecvBuffer, 4<<20)
 	defi(&c.SendBuffer, 4<<20)

@@ -8,7 +8,6 @@ import (
 	"net/netip"
 	"sync"
 
-	"github.com/eqgate/eqgate/batchio"
 	"github.com/eqgate/eqgate/shard"
 )
 
@@ -176,8 +175,8 @@ func healthy(g *shard.Group) error {
 // whether steering and GSO are in use (with the reason when not).
 func (s *Server) Facts() Facts { return s.g.Facts() }
 
-// Facts is what the kernel granted a socket group; see batchio.Facts.
-type Facts = batchio.Facts
+// Facts is what the kernel granted a socket group (shard.Facts).
+type Facts = shard.Facts
 
 // Steering reports whether the kernel steering program is attached (each
 // endpoint delivered to its owner shard's socket), and why not otherwise.

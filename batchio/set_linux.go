@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"os"
 	"sync/atomic"
+	"syscall"
 	"time"
 	"unsafe"
 
@@ -46,14 +47,13 @@ type Set struct {
 
 	// epoll: nil file until the first member; its netpoll registration is
 	// what the owner sleeps on.
-	ep   atomic.Pointer[os.File] // set once by the owner; Wake and Close read it
-	epfd int
-	epRC interface {
-		Read(func(uintptr) bool) error
-	}
+	ep       atomic.Pointer[os.File] // set once by the owner; Wake and Close read it
+	epfd     int
+	epRC     syscall.RawConn
 	events   []unix.EpollEvent
 	nev      int
 	waitFn   func(uintptr) bool
+	pollFn   func(uintptr)
 	rdlArmed time.Time
 	rdlValid bool
 	wake     wakeFlag
@@ -86,6 +86,7 @@ func NewSet(main *Conn, opt SetOptions) *Set {
 	s.scratch.allocBatch(opt.Batch)
 	s.events = make([]unix.EpollEvent, opt.Batch)
 	s.waitFn = s.epollOnce
+	s.pollFn = s.epollNow
 	return s
 }
 
@@ -247,7 +248,12 @@ func (s *Set) ReadBatchUntil(msgs []Message, deadline time.Time) (int, error) {
 // into the free part of msgs.
 func (s *Set) readReady(msgs []Message) (int, error) {
 	if s.nev == 0 { // else sleep's callback has just polled
-		if s.nev = s.epollWait(); s.nev == 0 {
+		// Through Control, which holds the descriptor: Close on another
+		// goroutine cannot recycle its number under the call.
+		if err := s.epRC.Control(s.pollFn); err != nil {
+			return 0, net.ErrClosed
+		}
+		if s.nev == 0 {
 			return 0, nil
 		}
 	}
@@ -302,6 +308,9 @@ func (s *Set) epollWait() int {
 		return int(r)
 	}
 }
+
+// epollNow is readReady's Control callback.
+func (s *Set) epollNow(uintptr) { s.nev = s.epollWait() }
 
 // epollOnce is the netpoll callback: false parks until epoll is readable.
 func (s *Set) epollOnce(uintptr) bool {
