@@ -53,7 +53,6 @@ type Set struct {
 	events   []unix.EpollEvent
 	nev      int
 	waitFn   func(uintptr) bool
-	pollFn   func(uintptr)
 	rdlArmed time.Time
 	rdlValid bool
 	wake     wakeFlag
@@ -86,7 +85,6 @@ func NewSet(main *Conn, opt SetOptions) *Set {
 	s.scratch.allocBatch(opt.Batch)
 	s.events = make([]unix.EpollEvent, opt.Batch)
 	s.waitFn = s.epollOnce
-	s.pollFn = s.epollNow
 	return s
 }
 
@@ -233,30 +231,23 @@ func (s *Set) ReadBatchUntil(msgs []Message, deadline time.Time) (int, error) {
 		if s.main != nil && s.main.closed.Load() {
 			return 0, net.ErrClosed
 		}
-		if n, err := s.readReady(msgs); n > 0 || err != nil {
-			s.wake.consume()
-			return n, err
-		}
+		// sleep polls before it parks, so a call with sockets ready costs
+		// one epoll_wait, and one that finds none parks after that one.
 		if err := s.sleep(deadline); err != nil {
 			s.wake.consume()
 			return 0, err
 		}
+		if n, err := s.readReady(msgs); n > 0 || err != nil {
+			s.wake.consume()
+			return n, err
+		}
 	}
 }
 
-// readReady polls epoll without blocking and reads each ready socket once,
-// into the free part of msgs.
+// readReady reads each socket the last poll found ready once, into the
+// free part of msgs; sockets left over when msgs is full are reported again
+// by the next poll (level-triggered).
 func (s *Set) readReady(msgs []Message) (int, error) {
-	if s.nev == 0 { // else sleep's callback has just polled
-		// Through Control, which holds the descriptor: Close on another
-		// goroutine cannot recycle its number under the call.
-		if err := s.epRC.Control(s.pollFn); err != nil {
-			return 0, net.ErrClosed
-		}
-		if s.nev == 0 {
-			return 0, nil
-		}
-	}
 	nev := s.nev
 	s.nev = 0
 	got := 0
@@ -309,10 +300,9 @@ func (s *Set) epollWait() int {
 	}
 }
 
-// epollNow is readReady's Control callback.
-func (s *Set) epollNow(uintptr) { s.nev = s.epollWait() }
-
 // epollOnce is the netpoll callback: false parks until epoll is readable.
+// It runs under the descriptor's read lock, so a Close on another
+// goroutine cannot recycle the number under it.
 func (s *Set) epollOnce(uintptr) bool {
 	s.nev = s.epollWait()
 	return s.nev > 0
