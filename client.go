@@ -5,9 +5,12 @@ import (
 	"errors"
 	"net/netip"
 	"runtime"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/eqgate/eqgate/shard"
 )
@@ -32,6 +35,8 @@ import (
 type Client struct {
 	local  netip.Addr // zero: any address of the server's family
 	g      *shard.Group
+	guard  *guard
+	label  string // the collector's client label
 	rr     atomic.Uint32
 	closed atomic.Bool
 
@@ -71,8 +76,12 @@ func NewClient(local string, cfg Config) (*Client, error) {
 		return nil, err
 	}
 	g.Start()
-	return &Client{local: la, g: g}, nil
+	return &Client{local: la, g: g, guard: newGuard(cfg.HandlerPanic, cfg.Shards), label: strconv.FormatUint(clientSeq.Add(1), 10)}, nil
 }
+
+// clientSeq numbers Clients in the order they start: their collectors'
+// client label.
+var clientSeq atomic.Uint64
 
 // noHandler is a Client group's Handler: every dialled session has its own.
 type noHandler struct{}
@@ -180,10 +189,16 @@ func postRetry(sh *shard.Shard, fn func()) error {
 }
 
 // Stats returns the Client's engine counters.
-func (c *Client) Stats() Stats { return statsOf(c.g) }
+func (c *Client) Stats() Stats { return statsOf(c.g, c.guard) }
 
-// Collector returns a Prometheus collector for the Client's counters.
-func (c *Client) Collector() *Collector { return newCollector(c.g) }
+// Collector returns a Prometheus collector for the Client's counters. A
+// Client listens nowhere, so its series carry listen="client:N", N being
+// its number in start order within the process: the label a Server's
+// carry, so that Clients and Servers share a registry (Prometheus wants one
+// set of label names per metric).
+func (c *Client) Collector() *Collector {
+	return newCollector(c.g, c.guard, prometheus.Labels{"listen": "client:" + c.label})
+}
 
 // Sockets is the number of session sockets still open.
 func (c *Client) Sockets() int {

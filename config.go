@@ -80,6 +80,10 @@ type Config struct {
 	HandoffSize int
 	// TimerSlot is the granularity of each shard's timer wheel; 4 ms.
 	TimerSlot time.Duration
+	// HandlerPanic is what a panic in a Handler callback does: PanicCrash
+	// (the zero value: the process dies, as Go programs do) or PanicClose
+	// (recover, count, close that session with ClosePanic).
+	HandlerPanic PanicPolicy
 	// Rand, when set, supplies session keys and client connect codes
 	// instead of math/rand/v2 (for replaying captures or reproducible
 	// tests). It is called on shard goroutines, concurrently when there are
@@ -211,6 +215,8 @@ func (c *Config) validate() error {
 		return configError("must not be negative", "ResendDelayFactor")
 	case c.DataRate < 0:
 		return configError("must not be negative", "DataRate")
+	case c.HandlerPanic >= numPanicPolicies:
+		return configError("unknown PanicPolicy", "HandlerPanic")
 	case c.HoldDelay < 0:
 		return configError("must not be negative", "HoldDelay")
 	}

@@ -93,6 +93,10 @@ func DialContext(ctx context.Context, addr string, cfg Config, h Handler) (*Conn
 type connHandler Conn
 
 func (c *connHandler) Open(sh *shard.Shard, id shard.ID) {
+	if c.cl.guard.recover {
+		// A panic skips the signal below; the close it causes signals.
+		defer c.cl.guard.caught(sh, id)
+	}
 	c.h.OnOpen(Session{sh, id})
 	if !c.signaled {
 		c.signaled, c.opened = true, true
@@ -101,20 +105,26 @@ func (c *connHandler) Open(sh *shard.Shard, id shard.ID) {
 }
 
 func (c *connHandler) Message(sh *shard.Shard, id shard.ID, stream int, data []byte) {
+	if c.cl.guard.recover {
+		defer c.cl.guard.caught(sh, id)
+	}
 	c.h.OnMessage(Session{sh, id}, stream, data)
 }
 
 func (c *connHandler) Close(sh *shard.Shard, id shard.ID, r CloseReason) {
 	c.reason = r
+	defer close(c.done) // after OnClose, even one that panicked
 	if !c.signaled {
 		// Never opened: Wait reports it; the Handler saw no OnOpen, so it
 		// gets no OnClose either.
 		c.signaled = true
 		close(c.ready)
-	} else {
-		c.h.OnClose(Session{sh, id}, r)
+		return
 	}
-	close(c.done)
+	if c.cl.guard.recover {
+		defer c.cl.guard.caught(sh, id)
+	}
+	c.h.OnClose(Session{sh, id}, r)
 }
 
 var _ shard.Handler = (*connHandler)(nil)

@@ -50,13 +50,19 @@ func (s *Shard) send(i int32, stream int, data []byte, reliable bool) error {
 
 // CloseSession starts an orderly close of session id (owner only): flush,
 // SessionDisconnect, Handler.Close, linger (SPEC §19).
-func (s *Shard) CloseSession(id ID) error {
+func (s *Shard) CloseSession(id ID) error { return s.CloseSessionWith(id, proto.CloseLocal) }
+
+func (s *Shard) closeSlot(i int32) { s.closeSlotWith(i, proto.CloseLocal) }
+
+// CloseSessionWith is CloseSession reporting reason (owner only), for the
+// engine's own reasons, such as a Handler that panicked.
+func (s *Shard) CloseSessionWith(id ID, reason proto.CloseReason) error {
 	s.owner.check()
 	i := s.lookup(id)
 	if i < 0 {
 		return ErrNoSession
 	}
-	s.closeSlot(i)
+	s.closeSlotWith(i, reason)
 	if len(s.hangup) > 0 {
 		// A dialled session hangs up now, after its SessionDisconnect:
 		// when CloseSession returns, its socket is closed and its
@@ -68,11 +74,11 @@ func (s *Shard) CloseSession(id ID) error {
 	return nil
 }
 
-func (s *Shard) closeSlot(i int32) {
+func (s *Shard) closeSlotWith(i int32, reason proto.CloseReason) {
 	prev, prevSock := s.cur, s.curSock
 	ps := s.drive(i)
 	mark := markOf(ps.Stats())
-	ps.Close(&s.env, s.now)
+	ps.CloseWith(&s.env, s.now, reason)
 	s.fold(ps.Stats(), mark)
 	s.cur, s.curSock = prev, prevSock
 	s.touch(i)
