@@ -131,7 +131,15 @@ func eq2BenchDecode(b *testing.B, rx *EQ2App, c *EQ2Coder, p *eq2Pipe, n int) {
 
 // BenchmarkEQ2ClientDecode: the client's Receive of server payloads
 // (escape, RC4, flag, inflate with the session history, deliver).
-func BenchmarkEQ2ClientDecode(b *testing.B) {
+func BenchmarkEQ2ClientDecode(b *testing.B) { eq2BenchDirection(b, true) }
+
+// BenchmarkEQ2ServerDecode: the server's Receive of client payloads
+// (escape, RC4, deliver).
+func BenchmarkEQ2ServerDecode(b *testing.B) { eq2BenchDirection(b, false) }
+
+// eq2BenchDirection records 1024 payloads of one direction and times their
+// decoding.
+func eq2BenchDirection(b *testing.B, toClient bool) {
 	for _, n := range eq2BenchSizes {
 		b.Run(strconv.Itoa(n), func(b *testing.B) {
 			cfg := DefaultEQ2Config()
@@ -139,35 +147,18 @@ func BenchmarkEQ2ClientDecode(b *testing.B) {
 			var sc, cc EQ2Coder
 			srv := eq2KeyedServer(b, &cfg, &sc, eq2CaptureK64)
 			cl := eq2KeyedClient(b, &cfg, &cc, eq2CaptureK64)
+			tx, txc, rx, rxc := cl, &cc, srv, &sc
+			if toClient {
+				tx, txc, rx, rxc = srv, &sc, cl, &cc
+			}
 			m := eq2BenchMessage(n)
 			p := &eq2Pipe{max: 512}
 			for range 1024 {
-				if err := srv.Send(&sc, 0, m, p); err != nil {
+				if err := tx.Send(txc, 0, m, p); err != nil {
 					b.Fatal(err)
 				}
 			}
-			eq2BenchDecode(b, cl, &cc, p, n)
-		})
-	}
-}
-
-// BenchmarkEQ2ServerDecode: the server's Receive of client payloads
-// (escape, RC4, deliver).
-func BenchmarkEQ2ServerDecode(b *testing.B) {
-	for _, n := range eq2BenchSizes {
-		b.Run(strconv.Itoa(n), func(b *testing.B) {
-			cfg := DefaultEQ2Config()
-			var sc, cc EQ2Coder
-			srv := eq2KeyedServer(b, &cfg, &sc, eq2CaptureK64)
-			cl := eq2KeyedClient(b, &cfg, &cc, eq2CaptureK64)
-			m := eq2BenchMessage(n)
-			p := &eq2Pipe{max: 512}
-			for range 1024 {
-				if err := cl.Send(&cc, 0, m, p); err != nil {
-					b.Fatal(err)
-				}
-			}
-			eq2BenchDecode(b, srv, &sc, p, n)
+			eq2BenchDecode(b, rx, rxc, p, n)
 		})
 	}
 }
