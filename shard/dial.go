@@ -100,19 +100,13 @@ func (s *Shard) newDialSlot(ep *endpoint, sock uint32) int32 {
 		s.meta.meta(i).dialled = true
 		return i
 	}
-	i, grown := s.meta.alloc()
-	if grown && int(i)>>pageBits == len(s.pages) {
-		s.pages = append(s.pages, make([]proto.Session, pageSize))
-	}
+	i := s.takeSlot(ep)
 	m := s.meta.meta(i)
-	m.ep, m.state, m.dialled, m.sock = *ep, slotLive, true, sock
+	m.dialled, m.sock = true, sock
 	for int(sock) >= len(s.bySock) {
 		s.bySock = append(s.bySock, -1)
 	}
 	s.bySock[sock] = i
-	s.live++
-	add(&s.counters.SessionsOpened, 1)
-	s.counters.SessionsOpen.Store(s.counters.SessionsOpen.Load() + 1)
 	return i
 }
 

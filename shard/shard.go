@@ -139,6 +139,13 @@ type Shard struct {
 	hs     []Handler // per-slot Handler of dialled sessions (nil: h)
 	hangup []hangup  // dialled sessions that closed this iteration
 
+	// Send queues (sendq.go): credit words for any goroutine, and the
+	// queues of sessions whose window is full (owner only).
+	credits     credits
+	queues      map[int32]*sendQueue
+	spareQueues []*sendQueue
+	maxSendPre  int // proto.MaxSendFor: the limit before a session is established
+
 	// Cross-goroutine.
 	inbox     *ring.MPSC[inboxItem]
 	handoffIn []*ring.SPSC[handoff]     // [peer] datagrams from peer's socket
@@ -192,6 +199,9 @@ func newShard(g *Group, idx int, sock Socket) *Shard {
 		}
 	}
 	s.index = newIndex(64)
+	s.credits = newCredits(cfg.MaxSessionsPerShard)
+	s.queues = make(map[int32]*sendQueue)
+	s.maxSendPre = proto.MaxSendFor(&cfg.Proto)
 	s.wheel = newWheel(int64(cfg.TimerSlot), int64(s.now))
 	s.inboxBuf = make([]inboxItem, 64)
 	s.sink.s = s
@@ -320,6 +330,9 @@ func (s *Shard) afterReceive() {
 	s.drainReturns()
 	s.drainHandoffs()
 	s.drainInbox()
+	if len(s.queues) > 0 {
+		s.drainQueues()
+	}
 	s.runTimers()
 	s.flushDirty()
 	s.writeTx()
@@ -524,13 +537,21 @@ func (s *Shard) accept(b []byte, ep *endpoint, h uint64, from netip.AddrPort) {
 
 // newSlot takes a slab slot for ep and indexes it.
 func (s *Shard) newSlot(ep *endpoint, h uint64) int32 {
+	i := s.takeSlot(ep)
+	s.meta.meta(i).hash = h
+	s.index.insert(h, i)
+	return i
+}
+
+// takeSlot takes a live slab slot for a session with ep, not yet indexed.
+func (s *Shard) takeSlot(ep *endpoint) int32 {
 	i, grown := s.meta.alloc()
 	if grown && int(i)>>pageBits == len(s.pages) {
 		s.pages = append(s.pages, make([]proto.Session, pageSize))
 	}
 	m := s.meta.meta(i)
-	m.ep, m.hash, m.state = *ep, h, slotLive
-	s.index.insert(h, i)
+	m.ep, m.state = *ep, slotLive
+	s.credits.open(i, m.gen, s.cfg.MaxQueuedBytes, s.maxSendPre)
 	s.live++
 	add(&s.counters.SessionsOpened, 1)
 	s.counters.SessionsOpen.Store(s.counters.SessionsOpen.Load() + 1)
@@ -665,6 +686,8 @@ func (s *Shard) freeDead() {
 			s.g.perIP.release(ipHash(&m.ep.addr))
 			s.g.giveTotal()
 		}
+		s.credits.close(i)
+		s.dropQueue(i)
 		s.session(i).Release(&s.env)
 		s.meta.release(i)
 		s.live--
@@ -744,7 +767,14 @@ type protoHandler struct{ s *Shard }
 
 var _ proto.Handler = (*protoHandler)(nil)
 
-func (h *protoHandler) Opened(ps *proto.Session) { h.s.handler(ps).Open(h.s, h.id(ps)) }
+func (h *protoHandler) Opened(ps *proto.Session) {
+	id := h.id(ps)
+	// The negotiated parameters are known now: publish the real limit.
+	if w := h.s.credits.slot(id.Slot()); w != nil {
+		w.limit.Store(uint64(id.Gen())<<32 | uint64(uint32(ps.MaxSend())))
+	}
+	h.s.handler(ps).Open(h.s, id)
+}
 
 func (h *protoHandler) Deliver(ps *proto.Session, stream int, app []byte) {
 	h.s.handler(ps).Message(h.s, h.id(ps), stream, app)
@@ -758,6 +788,8 @@ func (h *protoHandler) Closed(ps *proto.Session, r proto.CloseReason) {
 	}
 	add(&s.counters.SessionsClosed[reason], 1)
 	id := h.id(ps)
+	s.credits.close(id.Slot()) // later sends: ErrNoSession
+	s.dropQueue(id.Slot())
 	if s.meta.meta(id.Slot()).sock != 0 {
 		// A dialled session's Close comes with its hang-up (dial.go).
 		s.hangup = append(s.hangup, hangup{id, reason})
