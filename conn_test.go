@@ -25,6 +25,23 @@ func waitFor(t *testing.T, ch <-chan struct{}, what string) {
 	}
 }
 
+// serverAndClient starts a Server with scfg and h and a Client on
+// 127.0.0.1 with ccfg, both closed at the end of the test.
+func serverAndClient(t *testing.T, scfg Config, h Handler, ccfg Config) (*Server, *Client) {
+	t.Helper()
+	srv, err := Listen("127.0.0.1:0", scfg, h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	cl, err := NewClient("127.0.0.1", ccfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cl.Close() })
+	return srv, cl
+}
+
 // silentAddr is a UDP port that never answers.
 func silentAddr(t *testing.T) string {
 	t.Helper()
@@ -131,18 +148,9 @@ func (p *panicker) OnClose(s Session, r CloseReason) {
 // its session, with ClosePanic, and is counted; the shard goes on serving
 // the others.
 func TestHandlerPanicClose(t *testing.T) {
-	defer checkLeaks(t)()
+	t.Cleanup(checkLeaks(t)) // after the Cleanups below
 	h := &panicker{closed: map[CloseReason]int{}, gone: make(chan struct{})}
-	srv, err := Listen("127.0.0.1:0", Config{Shards: 1, HandlerPanic: PanicClose}, h)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
-	cl, err := NewClient("127.0.0.1", Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
+	srv, cl := serverAndClient(t, Config{Shards: 1, HandlerPanic: PanicClose}, h, Config{})
 	bad, err := cl.Dial(srv.Addr().String(), &collector{})
 	if err != nil {
 		t.Fatal(err)
@@ -265,17 +273,8 @@ func TestClientDatagramPathNoAllocs(t *testing.T) {
 	if raceEnabled {
 		t.Skip("the race detector allocates")
 	}
-	defer checkLeaks(t)()
-	srv, err := Listen("127.0.0.1:0", Config{Shards: 1}, &echoHandler{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
-	cl, err := NewClient("127.0.0.1", Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
+	t.Cleanup(checkLeaks(t)) // after the Cleanups below
+	srv, cl := serverAndClient(t, Config{Shards: 1}, &echoHandler{}, Config{})
 	p := &pinger{msg: make([]byte, 64), tick: make(chan struct{})}
 	c, err := cl.Dial(srv.Addr().String(), p)
 	if err != nil {
