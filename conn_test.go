@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"net/netip"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -87,6 +88,15 @@ func TestDialContext(t *testing.T) {
 	}
 	if c.Err() != nil {
 		t.Fatalf("Err of an open Conn: %v", c.Err())
+	}
+	// The session's own view of its peer is the server (not an internal
+	// name for its socket), and its socket is the Conn's.
+	peer := make(chan netip.AddrPort, 1)
+	if err := c.Post(func() { peer <- c.Session().RemoteAddr() }); err != nil {
+		t.Fatal(err)
+	}
+	if got := <-peer; got != srv.Addr() || c.LocalAddr().Port() == 0 || c.RemoteAddr() != srv.Addr() {
+		t.Errorf("Session.RemoteAddr %v, Conn.RemoteAddr %v, want %v; LocalAddr %v", got, c.RemoteAddr(), srv.Addr(), c.LocalAddr())
 	}
 	select {
 	case <-c.Done():
