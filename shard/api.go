@@ -146,10 +146,7 @@ func (s *Shard) sendAsync(id ID, stream int, data []byte, reliable bool) error {
 	if s.stop.Load() {
 		return ErrClosed
 	}
-	if id.Shard() != s.idx {
-		return ErrNoSession
-	}
-	w := s.credits.slot(id.Slot())
+	w := s.creditOf(id)
 	if w == nil {
 		return ErrNoSession
 	}

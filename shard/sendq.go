@@ -193,15 +193,22 @@ type sendQueue struct {
 	head  int
 }
 
+// creditOf returns the credit words of id's slot, nil when id is not this
+// shard's or names a slot never used; the caller still checks the
+// generation.
+func (s *Shard) creditOf(id ID) *creditSlot {
+	if id.Shard() != s.idx {
+		return nil
+	}
+	return s.credits.slot(id.Slot())
+}
+
 // Room returns how many bytes of application data session id's queue
 // accepts now from any goroutine (0 when it is gone): what one SendAsync
 // may pass without ErrSendQueue. Lock-free; a concurrent sender can take it
 // first.
 func (s *Shard) Room(id ID) int {
-	if id.Shard() != s.idx {
-		return 0
-	}
-	w := s.credits.slot(id.Slot())
+	w := s.creditOf(id)
 	if w == nil {
 		return 0
 	}
@@ -215,10 +222,7 @@ func (s *Shard) Room(id ID) int {
 // MaxSend returns the longest application packet session id carries (0
 // when it is gone); any goroutine.
 func (s *Shard) MaxSend(id ID) int {
-	if id.Shard() != s.idx {
-		return 0
-	}
-	w := s.credits.slot(id.Slot())
+	w := s.creditOf(id)
 	if w == nil {
 		return 0
 	}
