@@ -236,9 +236,9 @@ func (s *Shard) runItem(it *inboxItem) {
 		// takes it; only a session that closed meanwhile loses it.
 		i := s.lookup(it.id)
 		if i < 0 {
-			s.counters.Sends.Discarded.Add(1) // its credit died with the session
+			s.counters.Sends.Discarded.add(1) // its credit died with the session
 		} else if s.sendOrQueue(i, int(it.stream), it.data, it.kind == inboxSend, true) != nil {
-			s.counters.Sends.Discarded.Add(1) // closing: refused by proto
+			s.counters.Sends.Discarded.add(1) // closing: refused by proto
 			s.credits.slot(i).refund(it.id.Gen(), len(it.data))
 		}
 	case inboxClose:

@@ -68,10 +68,10 @@ type SendCounters struct {
 	Refused [NumSendRefusals]atomic.Uint64
 	// Queued counts sends that waited in a session's queue for window
 	// room (owner only).
-	Queued atomic.Uint64
+	Queued Counter
 	// Discarded counts accepted sends the session closed on before they
 	// reached the window (owner only): OnClose is how the caller learns.
-	Discarded atomic.Uint64
+	Discarded Counter
 }
 
 func (c *SendCounters) refuse(err error) error {
@@ -254,7 +254,7 @@ func (s *Shard) enqueue(i int32, stream int, data []byte, reliable, reserved boo
 		s.queues[i] = q
 	}
 	q.items = append(q.items, queued{data: data, stream: int8(stream), reliable: reliable})
-	s.counters.Sends.Queued.Add(1)
+	s.counters.Sends.Queued.add(1)
 	return nil
 }
 
@@ -319,7 +319,7 @@ func (s *Shard) drainQueues() {
 			}
 			if err != nil {
 				// Cannot happen: the limit word bounds what is accepted.
-				s.counters.Sends.Discarded.Add(1)
+				s.counters.Sends.Discarded.add(1)
 			}
 			w.credit.Add(sendCost(len(it.data)))
 			*it = queued{}
@@ -338,7 +338,7 @@ func (s *Shard) dropQueue(i int32) {
 	if q == nil {
 		return
 	}
-	s.counters.Sends.Discarded.Add(uint64(len(q.items) - q.head))
+	s.counters.Sends.Discarded.add(uint64(len(q.items) - q.head))
 	clear(q.items)
 	s.retireQueue(i, q)
 }

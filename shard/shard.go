@@ -532,7 +532,7 @@ func (s *Shard) newSlot(ep *endpoint, h uint64) int32 {
 	s.index.insert(h, i)
 	s.live++
 	add(&s.counters.SessionsOpened, 1)
-	s.counters.SessionsOpen.Store(s.counters.SessionsOpen.Load() + 1)
+	s.counters.SessionsOpen.add(1)
 	return i
 }
 
@@ -660,7 +660,7 @@ func (s *Shard) freeDead() {
 		s.session(i).Release(&s.env)
 		s.meta.release(i)
 		s.live--
-		s.counters.SessionsOpen.Store(s.counters.SessionsOpen.Load() - 1)
+		s.counters.SessionsOpen.add(-1)
 	}
 	s.dead = s.dead[:0]
 }
