@@ -208,12 +208,14 @@ func (s *Shard) push(it inboxItem) error {
 	return nil
 }
 
-// drainInbox runs queued requests from other goroutines.
-func (s *Shard) drainInbox() {
-	for {
+// drainInbox runs queued requests from other goroutines, at most
+// maxInboxRounds batches of them, and reports whether it stopped at that
+// bound (more may be queued).
+func (s *Shard) drainInbox() (more bool) {
+	for range maxInboxRounds {
 		n := s.inbox.PopN(s.inboxBuf)
 		if n == 0 {
-			return
+			return false
 		}
 		for j := range n {
 			it := &s.inboxBuf[j]
@@ -222,9 +224,10 @@ func (s *Shard) drainInbox() {
 		}
 		add(&s.counters.InboxRuns, uint64(n))
 		if n < len(s.inboxBuf) {
-			return
+			return false
 		}
 	}
+	return true
 }
 
 func (s *Shard) runItem(it *inboxItem) {
@@ -255,7 +258,8 @@ func (s *Shard) runItem(it *inboxItem) {
 func (s *Shard) shutdown() {
 	s.stopping = true
 	s.drainReturns()
-	s.drainInbox() // Posts queued before Close still run
+	for s.drainInbox() { // Posts queued before Close still run, all of them
+	}
 	for p := 0; p < int(s.meta.n); p++ {
 		i := int32(p)
 		if s.meta.meta(i).state != slotLive {
