@@ -207,9 +207,12 @@ func (a *EQ2App) prepareServer(c *EQ2Coder, dst, app []byte) []byte {
 	start := len(dst)
 	dst = append(dst, flag)
 	if deflated {
-		dst = c.deflate(dst, app, !a.zstream)
+		dst = c.deflate(dst, app, !a.zstream, a.hist)
 		a.zstream = true
 		a.Stats.Deflated++
+		if n := a.cfg.DeflateHistory; n > 0 {
+			a.remember(c, app, n)
+		}
 	} else {
 		dst = append(dst, app...)
 	}
