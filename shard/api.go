@@ -138,10 +138,7 @@ func (s *Shard) sendAsync(id ID, stream int, data []byte, reliable bool) error {
 	if s.stop.Load() {
 		return ErrClosed
 	}
-	if id.Shard() != s.idx {
-		return ErrNoSession
-	}
-	w := s.credits.slot(id.Slot())
+	w := s.creditOf(id)
 	if w == nil {
 		return ErrNoSession
 	}
@@ -202,12 +199,14 @@ func (s *Shard) push(it inboxItem) error {
 	return nil
 }
 
-// drainInbox runs queued requests from other goroutines.
-func (s *Shard) drainInbox() {
-	for {
+// drainInbox runs queued requests from other goroutines, at most
+// maxInboxRounds batches of them, and reports whether it stopped at that
+// bound (more may be queued).
+func (s *Shard) drainInbox() (more bool) {
+	for range maxInboxRounds {
 		n := s.inbox.PopN(s.inboxBuf)
 		if n == 0 {
-			return
+			return false
 		}
 		for j := range n {
 			it := &s.inboxBuf[j]
@@ -216,9 +215,10 @@ func (s *Shard) drainInbox() {
 		}
 		add(&s.counters.InboxRuns, uint64(n))
 		if n < len(s.inboxBuf) {
-			return
+			return false
 		}
 	}
+	return true
 }
 
 func (s *Shard) runItem(it *inboxItem) {
@@ -230,9 +230,9 @@ func (s *Shard) runItem(it *inboxItem) {
 		// takes it; only a session that closed meanwhile loses it.
 		i := s.lookup(it.id)
 		if i < 0 {
-			s.counters.Sends.Discarded.Add(1) // its credit died with the session
+			s.counters.Sends.Discarded.add(1) // its credit died with the session
 		} else if s.sendOrQueue(i, int(it.stream), it.data, it.kind == inboxSend, true) != nil {
-			s.counters.Sends.Discarded.Add(1) // closing: refused by proto
+			s.counters.Sends.Discarded.add(1) // closing: refused by proto
 			s.credits.slot(i).refund(it.id.Gen(), len(it.data))
 		}
 	case inboxClose:
@@ -249,7 +249,8 @@ func (s *Shard) runItem(it *inboxItem) {
 func (s *Shard) shutdown() {
 	s.stopping = true
 	s.drainReturns()
-	s.drainInbox() // Posts queued before Close still run
+	for s.drainInbox() { // Posts queued before Close still run, all of them
+	}
 	for p := 0; p < int(s.meta.n); p++ {
 		i := int32(p)
 		if s.meta.meta(i).state != slotLive {

@@ -5,7 +5,6 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"runtime"
 	"sync/atomic"
 	"time"
 
@@ -87,15 +86,32 @@ type inboxItem struct {
 // only" must run on the shard goroutine (inside a Handler callback or a
 // Posted function); the others are safe from any goroutine.
 type Shard struct {
-	counters Counters
+	counters Counters // first: keeps every Counter 64-bit aligned (counter.go)
 
-	idx  int
-	n    int // shards in the group
-	g    *Group
-	cfg  *Config
-	sock Socket
-	h    Handler
+	// Read by other goroutines (peers, senders, the collector) and written
+	// only at construction: on cache lines of their own, so that the
+	// owner's per-datagram writes below never invalidate them for readers.
+	_         cachePad
+	idx       int
+	n         int // shards in the group
+	g         *Group
+	cfg       *Config
+	sock      Socket
+	inbox     *ring.MPSC[inboxItem]
+	handoffIn []*ring.SPSC[handoff]     // [peer] datagrams from peer's socket
+	returnIn  []*ring.SPSC[pool.Handle] // [peer] this shard's buffers coming back
+	credits   credits                   // send queue credit words (sendq.go)
+	done      chan struct{}
 
+	// Written by the owner once per loop iteration (sleeping) or once at
+	// all (stop), read by every push: one line of their own.
+	_        cachePad
+	sleeping atomic.Bool
+	stop     atomic.Bool
+	_        cachePad
+
+	// Owner only from here on.
+	h     Handler
 	epoch time.Time
 	now   proto.Nanotime
 
@@ -139,24 +155,20 @@ type Shard struct {
 	hs     []Handler // per-slot Handler of dialled sessions (nil: h)
 	hangup []hangup  // dialled sessions that closed this iteration
 
-	// Send queues (sendq.go): credit words for any goroutine, and the
-	// queues of sessions whose window is full (owner only).
-	credits     credits
+	// Send queues of sessions whose window is full (sendq.go).
 	queues      map[int32]*sendQueue
 	spareQueues []*sendQueue
 	maxSendPre  int // proto.MaxSendFor: the limit before a session is established
 
-	// Cross-goroutine.
-	inbox     *ring.MPSC[inboxItem]
-	handoffIn []*ring.SPSC[handoff]     // [peer] datagrams from peer's socket
-	returnIn  []*ring.SPSC[pool.Handle] // [peer] this shard's buffers coming back
-	sleeping  atomic.Bool
-	stop      atomic.Bool
-	stopping  bool
-	done      chan struct{}
-	inboxBuf  []inboxItem
-	wakePeer  []bool
-	owner     ownerCheck
+	stopping bool
+	inboxBuf []inboxItem
+	wakePeer []bool
+	owner    ownerCheck
+
+	// Pauses of the loop (loop.go): after socket errors, and while every
+	// buffer is lent out. pause is time.Sleep; tests record it instead.
+	errBackoff, starveBackoff backoff
+	pause                     func(time.Duration)
 }
 
 // Index is the shard's position in its group.
@@ -175,7 +187,10 @@ func newShard(g *Group, idx int, sock Socket) *Shard {
 		epoch: g.epoch,
 		inbox: ring.NewMPSC[inboxItem](cfg.InboxSize),
 		done:  make(chan struct{}),
+		pause: time.Sleep,
 	}
+	s.errBackoff = backoff{min: errPauseMin, max: errPauseMax}
+	s.starveBackoff = backoff{min: starvePauseMin, max: starvePauseMax}
 	s.now = s.clock()
 	s.opener, _ = sock.(Opener)
 	s.bufs = pool.New(cfg.DatagramBuffer, poolSize(cfg, s.n), pool.Options{Debug: debugBuild})
@@ -242,13 +257,17 @@ func (s *Shard) run() {
 		var n int
 		var err error
 		if s.refill() > 0 {
+			s.starveBackoff.reset()
 			n, err = s.sock.ReadBatchUntil(s.rx[:s.rxN], s.sleepUntil())
-			s.sleeping.Store(false)
+			if s.sleeping.Load() { // a load first: the store is an XCHG
+				s.sleeping.Store(false)
+			}
 		} else {
 			// Every buffer is lent to peers that are busy with them (they
 			// hold them in their handoff rings): leave the datagrams in the
-			// kernel, let the peers run, and go round for the returns.
-			runtime.Gosched()
+			// kernel and give the core to the peers for a while, then go
+			// round for the returns (and the inbox and timers).
+			s.pause(s.starveBackoff.next())
 		}
 		if !s.iterate(n, err) {
 			return
@@ -303,6 +322,7 @@ func (s *Shard) refill() int {
 func (s *Shard) iterate(n int, err error) bool {
 	s.now = s.clock()
 	if n > 0 {
+		s.errBackoff.reset()
 		s.counters.batch(n)
 		for k := range n {
 			s.fromSocket(k)
@@ -312,9 +332,14 @@ func (s *Shard) iterate(n int, err error) bool {
 			s.shutdown()
 			return false
 		}
-		// A kernel error on the socket (ENOMEM, ...): count it and go on;
-		// bad datagrams never get here.
+		// A kernel error on the socket (ENOMEM, ...): count it, pause
+		// (doubling while it repeats: retrying at once would spin on a
+		// socket that keeps failing) and go on; bad datagrams never get
+		// here.
 		add(&s.counters.LoopFatal, 1)
+		s.pause(s.errBackoff.next())
+	} else {
+		s.errBackoff.reset()
 	}
 	s.afterReceive()
 	if s.stop.Load() {
@@ -348,7 +373,7 @@ func (s *Shard) afterReceive() {
 // access is sequentially consistent): no wake is lost.
 func (s *Shard) sleepUntil() time.Time {
 	s.sleeping.Store(true)
-	if s.stop.Load() || s.inbox.Len() > 0 || s.pendingHandoffs() {
+	if s.stop.Load() || !s.inbox.Empty() || s.pendingHandoffs() {
 		s.sleeping.Store(false)
 		return pastDeadline
 	}
@@ -362,7 +387,7 @@ var pastDeadline = time.Unix(1, 0)
 
 func (s *Shard) pendingHandoffs() bool {
 	for p, r := range s.handoffIn {
-		if r != nil && (r.Len() > 0 || s.returnIn[p].Len() > 0) {
+		if r != nil && (!r.Empty() || !s.returnIn[p].Empty()) {
 			return true
 		}
 	}
@@ -563,7 +588,7 @@ func (s *Shard) takeSlot(ep *endpoint) int32 {
 	s.credits.open(i, m.gen, s.cfg.MaxQueuedBytes, s.maxSendPre)
 	s.live++
 	add(&s.counters.SessionsOpened, 1)
-	s.counters.SessionsOpen.Store(s.counters.SessionsOpen.Load() + 1)
+	s.counters.SessionsOpen.add(1)
 	return i
 }
 
@@ -700,7 +725,7 @@ func (s *Shard) freeDead() {
 		s.session(i).Release(&s.env)
 		s.meta.release(i)
 		s.live--
-		s.counters.SessionsOpen.Store(s.counters.SessionsOpen.Load() - 1)
+		s.counters.SessionsOpen.add(-1)
 	}
 	s.dead = s.dead[:0]
 }
