@@ -44,6 +44,7 @@ type Conn struct {
 	closed atomic.Bool
 	wake   atomic.Bool // a wake is pending; coalesces Wake calls
 	gso    atomic.Bool
+	sleeps atomic.Uint64 // reads that waited; single writer (the reader)
 
 	// Reader state: preallocated per batch slot and touched only by the
 	// reader; the callbacks are method values built once so calling them
@@ -264,7 +265,13 @@ func (c *Conn) recv(fd uintptr) (empty bool) {
 
 // readNetpoll is the RawConn.Read callback in netpoll mode: false asks the
 // netpoller to park us until the socket is readable.
-func (c *Conn) readNetpoll(fd uintptr) bool { return !c.recv(fd) }
+func (c *Conn) readNetpoll(fd uintptr) bool {
+	if c.recv(fd) {
+		c.sleeps.Store(c.sleeps.Load() + 1)
+		return false
+	}
+	return true
+}
 
 // readPollWait arms the read deadline (only when it changed: re-arming a
 // runtime timer per call is measurable) and reads through the netpoller.
@@ -320,6 +327,7 @@ func (c *Conn) readThread(fd uintptr) bool {
 			c.rtsp = uintptr(unsafe.Pointer(&c.rts))
 		}
 		c.rpfd[0] = unix.PollFd{Fd: int32(fd), Events: unix.POLLIN}
+		c.sleeps.Store(c.sleeps.Load() + 1)
 		// Control holds a reference on the eventfd so Close cannot recycle
 		// its number while we sleep on it.
 		if c.erc.Control(c.pollFn) != nil {

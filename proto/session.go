@@ -142,6 +142,7 @@ func (s *Session) Receive(env *Env, now Nanotime, d []byte) {
 		s.drop(ReasonOf(err))
 		return
 	}
+	s.stats.RecvDecodedBytes += uint64(len(p))
 	s.dispatch(env, now, p, Unsequenced, 0)
 }
 
@@ -211,6 +212,7 @@ func (s *Session) dispatch(env *Env, now Nanotime, p []byte, stream, depth int) 
 	case OpSessionStatReply:
 		if r, err := ParseSessionStatResponse(p); err == nil {
 			s.stats.PeerSent, s.stats.PeerRecv = r.ServerSent, r.ServerRecv
+			s.stats.markPeer()
 		} else {
 			s.drop(ReasonOf(err))
 		}
@@ -369,6 +371,7 @@ func (s *Session) onStatRequest(env *Env, now Nanotime, p []byte) {
 		return
 	}
 	s.stats.PeerSent, s.stats.PeerRecv = req.PacketsSent, req.PacketsRecv
+	s.stats.markPeer()
 	// SPEC §17.3: server time is the low 32 bits of a monotonic ms clock
 	// (the recommendation; RS sends 0 in practice).
 	resp := SessionStatResponse{
@@ -589,6 +592,7 @@ func (s *Session) sendNow(env *Env, now Nanotime, x []byte) {
 	dst := env.Coder.AppendEncode(&s.params, env.Sink.Buffer()[:0], x)
 	s.stats.SentPackets++
 	s.stats.SentBytes += uint64(len(x))
+	s.stats.SentWireBytes += uint64(len(dst))
 	env.Sink.Send(dst)
 }
 

@@ -35,6 +35,7 @@ func (s *Shard) send(i int32, stream int, data []byte, reliable bool) error {
 	s.touch(i)
 	switch err {
 	case nil:
+		s.counters.Hist.msg(len(data))
 		return nil
 	case proto.ErrNotConnected:
 		return ErrNoSession

@@ -1,9 +1,6 @@
 package shard
 
-import (
-	"math/bits"
-	"sync/atomic"
-)
+import "sync/atomic"
 
 // Counters are one shard's statistics. The shard goroutine is the only
 // writer of every field except InboxDrops (written by whoever failed to push
@@ -41,6 +38,8 @@ type Counters struct {
 	BatchSum  atomic.Uint64                  // datagrams over all batches
 	Wakeups   atomic.Uint64                  // loop iterations that slept in the kernel
 	LoopFatal atomic.Uint64                  // socket errors other than close
+
+	Hist Histograms // per-shard distributions (histograms.go)
 }
 
 // NumPacketDrops sizes PacketDrops: one bucket per proto.Reason.
@@ -56,14 +55,7 @@ func add(c *atomic.Uint64, n uint64) { c.Store(c.Load() + n) }
 func (c *Counters) outcome(o Outcome) { add(&c.Outcomes[o], 1) }
 
 func (c *Counters) batch(n int) {
-	b := 0
-	if n > 1 {
-		b = bits.Len(uint(n - 1))
-	}
-	if b >= NumBatchBuckets {
-		b = NumBatchBuckets - 1
-	}
-	add(&c.Batches[b], 1)
+	add(&c.Batches[batchBucket(n)], 1)
 	add(&c.BatchSum, uint64(n))
 }
 

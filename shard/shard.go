@@ -225,6 +225,7 @@ func (s *Shard) run() {
 		if s.refill() > 0 {
 			n, err = s.sock.ReadBatchUntil(s.rx[:s.rxN], s.sleepUntil())
 			s.sleeping.Store(false)
+			s.countSleeps()
 		} else {
 			// Every buffer is lent to peers that are busy with them (they
 			// hold them in their handoff rings): leave the datagrams in the
@@ -568,6 +569,8 @@ func (s *Shard) fold(st *proto.Stats, m statsMark) {
 	if st.RTTSamples != m.rttN {
 		add(&s.counters.RTTCount, st.RTTSamples-m.rttN)
 		add(&s.counters.RTTSumMicro, uint64((st.RTTSum-m.rttSum)/time.Microsecond))
+		n := st.RTTSamples - m.rttN
+		s.counters.Hist.rtt((st.RTTSum-m.rttSum)/time.Duration(n), n)
 	}
 }
 
@@ -681,6 +684,7 @@ func (s *Shard) writeTx() {
 	}
 	msgs := s.tx[:s.txN]
 	s.txN = 0
+	s.counters.Hist.sendBatch(len(msgs))
 	sent, err := s.sock.WriteBatch(msgs)
 	var bytes uint64
 	for i := range msgs {
@@ -718,6 +722,7 @@ var _ proto.Handler = (*protoHandler)(nil)
 func (h *protoHandler) Opened(ps *proto.Session) { h.s.h.Open(h.s, h.id(ps)) }
 
 func (h *protoHandler) Deliver(ps *proto.Session, stream int, app []byte) {
+	h.s.counters.Hist.msg(len(app))
 	h.s.h.Message(h.s, h.id(ps), stream, app)
 }
 
