@@ -3,7 +3,9 @@ package shard
 // Optional Socket methods (batchio.Conn has them; test sockets need not):
 // what the kernel says about the socket now, read at scrape time.
 type (
-	gsoReporter   interface{ GSO() (on bool, disabledBy error) }
+	gsoReporter interface {
+		GSO() (on bool, disabledBy error)
+	}
 	dropReporter  interface{ KernelDrops() (uint64, error) }
 	sleepReporter interface{ Sleeps() uint64 }
 )
