@@ -31,7 +31,10 @@ import (
 //	eqgate_resends_total
 //	eqgate_inbox_drops_total
 //	eqgate_receive_batch_size (histogram, datagrams per recvmmsg)
-//	eqgate_rtt_seconds (summary: count and sum of RTT samples)
+//	eqgate_rtt_seconds (histogram, per shard)
+//	eqgate_send_batch_size, eqgate_message_size_bytes (histograms)
+//	eqgate_kernel_receive_drops_total          SO_MEMINFO drops (receive queue full)
+//	eqgate_socket_errors_total, eqgate_buffer_misses_total, eqgate_wakeups_total
 //	eqgate_shard_up (gauge, 1 while the shard's loop runs)
 //
 // and, from Facts, what the kernel granted the shard's socket (the same for
@@ -41,18 +44,20 @@ import (
 //	eqgate_socket_receive_buffer_bytes, eqgate_socket_send_buffer_bytes
 //	                                           (getsockopt values: twice the usable size)
 //	eqgate_socket_buffer_forced                1 when SO_RCVBUFFORCE/SO_SNDBUFFORCE worked
-//	eqgate_steering_enabled, eqgate_gso_enabled
+//	eqgate_steering_enabled, eqgate_gso_enabled (GSO read at scrape time:
+//	                                           a socket turns it off on EIO)
 //
 // The drop, handoff and out_of_session counters repeat outcome buckets under
 // the names dashboards already use.
 type Collector struct {
 	g *shard.Group
 
-	dgIn, bytesIn, dgOut, bytesOut, dropped, txDrops  *prometheus.Desc
-	handoffs, handoffIn, oos, open, opened, closed    *prometheus.Desc
-	pktDrops, resends, inboxDrops, batchSize, rttDesc *prometheus.Desc
-	outcomes, up                                      *prometheus.Desc
-	rcvbuf, sndbuf, forced, steering, gso             *prometheus.Desc
+	dgIn, bytesIn, dgOut, bytesOut, dropped, txDrops *prometheus.Desc
+	handoffs, handoffIn, oos, open, opened, closed   *prometheus.Desc
+	pktDrops, resends, inboxDrops, batchSize         *prometheus.Desc
+	outcomes, up                                     *prometheus.Desc
+	rcvbuf, sndbuf, forced, steering, gso            *prometheus.Desc
+	ops                                              opsMetrics
 }
 
 var _ prometheus.Collector = (*Collector)(nil)
@@ -63,6 +68,7 @@ func newCollector(g *shard.Group) *Collector {
 	}
 	return &Collector{
 		g:          g,
+		ops:        newOpsMetrics(d),
 		outcomes:   d("datagrams_total", "Received datagrams (from the socket or a handoff ring), by outcome; each counts in exactly one.", "outcome"),
 		up:         d("shard_up", "1 while the shard's loop goroutine runs."),
 		rcvbuf:     d("socket_receive_buffer_bytes", "SO_RCVBUF granted per socket, as getsockopt reports it (the kernel doubles the request, then clamps to net.core.rmem_max unless forced)."),
@@ -86,7 +92,6 @@ func newCollector(g *shard.Group) *Collector {
 		resends:    d("resends_total", "Reliable packets sent again."),
 		inboxDrops: d("inbox_drops_total", "Send/Post calls refused because the shard inbox was full."),
 		batchSize:  d("receive_batch_size", "Datagrams per receive batch."),
-		rttDesc:    d("rtt_seconds", "Round-trip time samples from acknowledged packets."),
 	}
 }
 
@@ -94,10 +99,11 @@ func newCollector(g *shard.Group) *Collector {
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.dgIn, c.bytesIn, c.dgOut, c.bytesOut, c.dropped, c.txDrops,
 		c.handoffs, c.handoffIn, c.oos, c.open, c.opened, c.closed, c.pktDrops, c.resends,
-		c.inboxDrops, c.batchSize, c.rttDesc, c.outcomes, c.up, c.rcvbuf, c.sndbuf, c.forced,
+		c.inboxDrops, c.batchSize, c.outcomes, c.up, c.rcvbuf, c.sndbuf, c.forced,
 		c.steering, c.gso} {
 		ch <- d
 	}
+	c.ops.describe(ch)
 }
 
 // Collect implements prometheus.Collector.
@@ -120,7 +126,8 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		gauge(c.sndbuf, float64(f.SendBuffer))
 		gauge(c.forced, b2f(f.BufferForced))
 		gauge(c.steering, b2f(f.Steering))
-		gauge(c.gso, b2f(f.GSO))
+		si := c.g.Shard(i).SocketInfo()
+		gauge(c.gso, b2f(si.GSO)) // now, not at Listen: a socket turns GSO off on EIO
 		counter(c.dgIn, k.DatagramsIn.Load())
 		counter(c.bytesIn, k.BytesIn.Load())
 		counter(c.dgOut, k.DatagramsOut.Load())
@@ -153,7 +160,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		}
 		count = cum
 		ch <- prometheus.MustNewConstHistogram(c.batchSize, count, float64(k.BatchSum.Load()), buckets, sh)
-		ch <- prometheus.MustNewConstSummary(c.rttDesc, k.RTTCount.Load(), float64(k.RTTSumMicro.Load())/1e6, nil, sh)
+		c.ops.collect(ch, c.g.Shard(i), si, sh)
 	}
 }
 
