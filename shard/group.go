@@ -99,6 +99,7 @@ type Group struct {
 
 	total atomic.Int64 // sessions over the group, for MaxSessions
 	perIP ipLimiter
+	drain drainGroup // drain.go
 
 	started   bool
 	closeOnce sync.Once
@@ -149,6 +150,7 @@ func NewGroup(cfg Config, socks []Socket, h Handler) (*Group, error) {
 		return nil, errors.New("eqgate: shard count out of range")
 	}
 	g := &Group{cfg: cfg, h: h, epoch: time.Now()}
+	g.drain.idleCh = make(chan struct{})
 	if cfg.Role == RoleServer {
 		g.perIP = newIPLimiter(cfg.MaxSessionsPerIP)
 	}

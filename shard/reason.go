@@ -21,6 +21,7 @@ const (
 	OutcomeDropOutOfSession // unknown endpoint, an OutOfSession (no reply, SPEC §6.3)
 	OutcomeDropUnknown      // client: datagram from an endpoint it did not dial
 	OutcomeDropClosing      // arrived while the shard was shutting down
+	OutcomeDropDraining     // SessionRequest refused: the server is draining
 	NumOutcomes
 )
 
@@ -42,6 +43,7 @@ var outcomeNames = [NumOutcomes]string{
 	OutcomeDropOutOfSession: "out_of_session_loop",
 	OutcomeDropUnknown:      "unknown_endpoint",
 	OutcomeDropClosing:      "closing",
+	OutcomeDropDraining:     "draining",
 }
 
 // String returns a snake_case name, usable as a metric label.

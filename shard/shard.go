@@ -142,6 +142,7 @@ type Shard struct {
 	inboxBuf  []inboxItem
 	wakePeer  []bool
 	owner     ownerCheck
+	drain     drainShard // drain.go
 }
 
 // Index is the shard's position in its group.
@@ -316,6 +317,7 @@ func (s *Shard) afterReceive() {
 	s.flushDirty()
 	s.writeTx()
 	s.freeDead()
+	s.drainStep()
 	s.wakePeers()
 }
 
@@ -483,6 +485,10 @@ func (s *Shard) input(b []byte, from netip.AddrPort) {
 
 // accept creates a server session for a SessionRequest, within the caps.
 func (s *Shard) accept(b []byte, ep *endpoint, h uint64, from netip.AddrPort) {
+	if s.refusing() {
+		s.counters.outcome(OutcomeDropDraining)
+		return
+	}
 	if s.live >= s.cfg.MaxSessionsPerShard {
 		s.counters.outcome(OutcomeDropCapShard)
 		return
@@ -729,7 +735,7 @@ func (h *protoHandler) Deliver(ps *proto.Session, stream int, app []byte) {
 func (h *protoHandler) Closed(ps *proto.Session, r proto.CloseReason) {
 	s := h.s
 	reason := r
-	if s.stopping {
+	if s.stopping || s.drain.closing {
 		reason = proto.CloseShutdown
 	}
 	add(&s.counters.SessionsClosed[reason], 1)
