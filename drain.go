@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"time"
+
+	"github.com/eqgate/eqgate/shard"
 )
 
 // DefaultDrainFlush is how long Shutdown lets each session's unacknowledged
@@ -21,6 +23,10 @@ const drainGrace = time.Second
 // return). Shutdown closed the sockets without waiting for it; Close waits.
 var ErrDrainStuck = errors.New("eqgate: drain: a shard did not finish in time")
 
+// ErrDraining: Send during Shutdown's flush phase (step 3), which lets what
+// is in flight get through and takes no new data.
+var ErrDraining = shard.ErrDraining
+
 // Shutdown drains the server gently, for a restart behind a balancer, and
 // closes it:
 //
@@ -28,7 +34,8 @@ var ErrDrainStuck = errors.New("eqgate: drain: a shard did not finish in time")
 //     eqgate_datagrams_total{outcome="draining"}), so clients go elsewhere.
 //  2. Open sessions carry on until they end by themselves or ctx is done.
 //  3. Then each session still open is closed as soon as everything it sent
-//     has been acknowledged, and at the latest DefaultDrainFlush later:
+//     has been acknowledged (Send refuses new data with ErrDraining from
+//     now on), and at the latest DefaultDrainFlush later:
 //     its hold buffer is flushed, it is sent a SessionDisconnect and
 //     OnClose runs with CloseShutdown.
 //  4. The sockets close and the shard goroutines exit.

@@ -24,6 +24,9 @@ func (s *Shard) send(i int32, stream int, data []byte, reliable bool) error {
 	if stream < 0 || stream >= proto.Streams {
 		return ErrBadStream
 	}
+	if s.flushing() {
+		return ErrDraining
+	}
 	// A Handler may Send to another session while one is being driven:
 	// give the sink its destination back afterwards.
 	prev := s.cur

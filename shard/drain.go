@@ -1,6 +1,7 @@
 package shard
 
 import (
+	"errors"
 	"sync/atomic"
 	"time"
 
@@ -79,6 +80,13 @@ func (g *Group) nudge() {
 // Nudge is nudge for callers that keep a deadline of their own (the
 // flush bound): any goroutine.
 func (g *Group) Nudge() { g.nudge() }
+
+// ErrDraining: the server's drain is flushing what its sessions have in
+// flight before disconnecting them, so Send takes no new data.
+var ErrDraining = errors.New("eqgate: draining: sessions take no new data")
+
+// flushing reports whether the drain is in its flush phase (one load).
+func (s *Shard) flushing() bool { return s.g.drain.phase.Load() == drainFlushing }
 
 // refusing reports whether new sessions are refused (owner; one load).
 func (s *Shard) refusing() bool { return s.g.drain.phase.Load() != drainNone }

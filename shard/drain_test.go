@@ -1,6 +1,7 @@
 package shard
 
 import (
+	"errors"
 	"net/netip"
 	"testing"
 	"time"
@@ -65,6 +66,10 @@ func TestDrainVirtualTime(t *testing.T) {
 	}
 	if a.sess.State() == proto.StateConnected {
 		t.Fatal("a got no SessionDisconnect")
+	}
+	// While flushing, sessions take no new data.
+	if err := s.Send(s.liveIDs()[1], 0, msg, true); !errors.Is(err, ErrDraining) {
+		t.Fatalf("Send while flushing: %v", err)
 	}
 	select {
 	case <-g.Idle():
