@@ -52,10 +52,11 @@ const (
 	// EQ2CompressOver: a prepared payload is deflated when its 2 sequence
 	// bytes + flag + opcode form + body exceed this.
 	EQ2CompressOver = 128
-	// EQ2CombineUnder: an AppCombined OP_Packet, counting its 2 sequence
-	// bytes, its 00 19 and every element with its length byte, stays
-	// below this (EQ2EMu's EQ2Packet::AppCombine; 248 payload bytes at most).
-	EQ2CombineUnder = 255
+	// EQ2CombinedMax is the most bytes an AppCombined payload (00 19, then
+	// every element with its length byte) holds: EQ2EMu's
+	// EQ2Packet::AppCombine combines while size + 2 sequence bytes + 4 stay
+	// under 255 (SPEC §22.6 "under 255 bytes"; eq2_login line 122 has 248).
+	EQ2CombinedMax = 248
 	// EQ2KeyPacketMin is the least application bytes EQ2EMu takes as the
 	// key packet (69 counting the 2 sequence bytes).
 	EQ2KeyPacketMin = 67

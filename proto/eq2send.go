@@ -75,8 +75,8 @@ func (a *EQ2App) tickAfter(now Nanotime) Nanotime {
 
 // push appends app to the queue.
 func (a *EQ2App) push(c *EQ2Coder, now Nanotime, app []byte) error {
-	used := len(a.q) - a.qHead
-	if a.qCount >= a.cfg.QueuePackets || used+4+len(app) > a.cfg.QueueBytes+4*a.cfg.QueuePackets {
+	used := len(a.q) - a.qHead - 4*a.qCount // packet bytes, without the length words
+	if a.qCount >= a.cfg.QueuePackets || used+len(app) > a.cfg.QueueBytes {
 		return ErrEQ2QueueFull
 	}
 	if a.qCount == 0 {
@@ -165,17 +165,17 @@ func (a *EQ2App) emit(p []byte, combined bool, ev EQ2Events) {
 // eq2AppCombine packs prepared payload e into cur (EQ2EMu's
 // EQ2Packet::AppCombine): cur is already an AppCombined when combined is
 // set, else a single prepared payload that becomes the first element. It
-// fails when the result, with 2 sequence bytes, would reach
-// EQ2CombineUnder. Every length fits one byte under that bound.
+// fails when the result would pass EQ2CombinedMax. Every length fits one
+// byte under that bound.
 func eq2AppCombine(cur, e []byte, combined bool) ([]byte, bool) {
 	if combined {
-		if 2+len(cur)+1+len(e) >= EQ2CombineUnder {
+		if len(cur)+1+len(e) > EQ2CombinedMax {
 			return cur, false
 		}
 		cur = append(cur, byte(len(e)))
 		return append(cur, e...), true
 	}
-	if len(cur) == 0 || len(e) == 0 || 2+2+1+len(cur)+1+len(e) >= EQ2CombineUnder {
+	if len(cur) == 0 || len(e) == 0 || 2+1+len(cur)+1+len(e) > EQ2CombinedMax {
 		return cur, false
 	}
 	n := len(cur)

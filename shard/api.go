@@ -8,24 +8,31 @@ import (
 
 // ---- owner goroutine only ----
 
-// Send queues an application packet on session id (owner only). The bytes
+// Send sends an application packet on session id (owner only). The bytes
 // are copied into the session's send path (hold buffer or stored reliable
 // packet) before Send returns, and go out at the end of the current batch.
+// When the window is full (or a client session still connecting), the
+// bytes are copied into the session's queue instead and sent in order as
+// acks make room; ErrSendQueue when the queue is full too (sendq.go).
 func (s *Shard) Send(id ID, stream int, data []byte, reliable bool) error {
 	s.owner.check()
 	i := s.lookup(id)
 	if i < 0 {
-		return ErrNoSession
+		return s.counters.Sends.refuse(ErrNoSession)
 	}
-	return s.send(i, stream, data, reliable)
+	if stream < 0 || stream >= proto.Streams {
+		return s.counters.Sends.refuse(ErrBadStream)
+	}
+	if s.flushing() {
+		return s.counters.Sends.refuse(ErrDraining)
+	}
+	return s.counters.Sends.refuse(s.sendOrQueue(i, stream, data, reliable, false))
 }
 
+// send passes one packet to slot i's session now.
 func (s *Shard) send(i int32, stream int, data []byte, reliable bool) error {
 	if stream < 0 || stream >= proto.Streams {
 		return ErrBadStream
-	}
-	if s.flushing() {
-		return ErrDraining
 	}
 	// A Handler may Send to another session while one is being driven:
 	// give the sink its destination back afterwards.
@@ -36,9 +43,16 @@ func (s *Shard) send(i int32, stream int, data []byte, reliable bool) error {
 	s.fold(ps.Stats(), mark)
 	s.cur = prev
 	s.touch(i)
+	if err == nil {
+		s.counters.Hist.msg(len(data))
+	}
+	return s.sendErr(err)
+}
+
+// sendErr maps proto's send errors to the shard's.
+func (s *Shard) sendErr(err error) error {
 	switch err {
 	case nil:
-		s.counters.Hist.msg(len(data))
 		return nil
 	case proto.ErrNotConnected:
 		return ErrNoSession
@@ -115,14 +129,41 @@ func (s *Shard) Post(fn func()) error {
 	return s.push(inboxItem{kind: inboxPost, fn: fn})
 }
 
-// SendAsync queues Send for the shard goroutine; data is copied first. A
-// session that is gone by then drops the packet.
+// SendAsync queues Send for the shard goroutine from any goroutine; data
+// is copied first. The outcome is decided here, on the caller's goroutine:
+// nil means the session's queue credit was reserved for data (sendq.go),
+// so the shard will put it in the window in order and loses it only if the
+// session closes first (SendsDiscarded; Handler.Close tells). Otherwise
+// ErrSendQueue (queue full: retry after Room grows), ErrTooBig (longer
+// than the session will ever carry), ErrNoSession, ErrBadStream,
+// ErrInboxFull or ErrClosed, each counted in Sends.Refused. It never
+// blocks.
 func (s *Shard) SendAsync(id ID, stream int, data []byte, reliable bool) error {
+	return s.counters.Sends.refuse(s.sendAsync(id, stream, data, reliable))
+}
+
+func (s *Shard) sendAsync(id ID, stream int, data []byte, reliable bool) error {
 	if stream < 0 || stream >= proto.Streams {
 		return ErrBadStream
 	}
-	if len(data) == 0 || len(data) > s.cfg.Proto.MaxFragmentSize {
+	if len(data) == 0 {
 		return ErrTooBig
+	}
+	if s.stop.Load() {
+		return ErrClosed
+	}
+	if s.flushing() {
+		return ErrDraining
+	}
+	if id.Shard() != s.idx {
+		return ErrNoSession
+	}
+	w := s.credits.slot(id.Slot())
+	if w == nil {
+		return ErrNoSession
+	}
+	if err := w.reserve(id.Gen(), len(data)); err != nil {
+		return err
 	}
 	k := inboxSend
 	if !reliable {
@@ -130,7 +171,11 @@ func (s *Shard) SendAsync(id ID, stream int, data []byte, reliable bool) error {
 	}
 	// TODO(alloc): one copy per cross-goroutine send; a per-shard buffer
 	// ring would avoid it if Server.Send ever becomes a hot path.
-	return s.push(inboxItem{kind: k, id: id, stream: int8(stream), data: append([]byte(nil), data...)})
+	if err := s.push(inboxItem{kind: k, id: id, stream: int8(stream), data: append([]byte(nil), data...)}); err != nil {
+		w.refund(id.Gen(), len(data))
+		return err
+	}
+	return nil
 }
 
 // CloseAsync queues CloseSession for the shard goroutine.
@@ -199,10 +244,14 @@ func (s *Shard) runItem(it *inboxItem) {
 	case inboxPost:
 		it.fn()
 	case inboxSend, inboxSendUnreliable:
-		if i := s.lookup(it.id); i >= 0 {
-			// Errors here have nobody to go to: the caller has moved on.
-			// The session's own counters record refused sends.
-			_ = s.send(i, int(it.stream), it.data, it.kind == inboxSend)
+		// The caller reserved queue credit, so the window or the queue
+		// takes it; only a session that closed meanwhile loses it.
+		i := s.lookup(it.id)
+		if i < 0 {
+			s.counters.Sends.Discarded.Add(1) // its credit died with the session
+		} else if s.sendOrQueue(i, int(it.stream), it.data, it.kind == inboxSend, true) != nil {
+			s.counters.Sends.Discarded.Add(1) // closing: refused by proto
+			s.credits.slot(i).refund(it.id.Gen(), len(it.data))
 		}
 	case inboxClose:
 		if i := s.lookup(it.id); i >= 0 {

@@ -38,6 +38,8 @@ type Counters struct {
 	InboxDrops atomic.Uint64 // Post/Send refused: inbox full (any goroutine)
 	InboxRuns  atomic.Uint64 // inbox items run
 
+	Sends SendCounters // send outcomes (sendq.go)
+
 	Batches   [NumBatchBuckets]atomic.Uint64 // receive batch sizes, bucket i: size <= 1<<i
 	BatchSum  atomic.Uint64                  // datagrams over all batches
 	Wakeups   atomic.Uint64                  // loop iterations that slept in the kernel

@@ -88,6 +88,9 @@ var ErrDraining = errors.New("eqgate: draining: sessions take no new data")
 // flushing reports whether the drain is in its flush phase (one load).
 func (s *Shard) flushing() bool { return s.g.drain.phase.Load() == drainFlushing }
 
+// queued reports whether slot i has sends waiting for window room.
+func (s *Shard) queued(i int32) bool { return s.queues[i] != nil }
+
 // refusing reports whether new sessions are refused (owner; one load).
 func (s *Shard) refusing() bool { return s.g.drain.phase.Load() != drainNone }
 
@@ -130,7 +133,7 @@ func (s *Shard) scanDrain(flushing, all bool) int {
 		}
 		ps := s.session(i)
 		st := ps.State()
-		if st == proto.StateConnected && flushing && (all || ps.Unacked() == 0) {
+		if st == proto.StateConnected && flushing && (all || ps.Unacked() == 0 && !s.queued(i)) {
 			s.closeSlot(i)
 			st = ps.State()
 		}

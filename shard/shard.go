@@ -131,6 +131,13 @@ type Shard struct {
 	ph    protoHandler
 	cur   netip.AddrPort // destination of the session being driven
 
+	// Send queues (sendq.go): credit words for any goroutine, and the
+	// queues of sessions whose window is full (owner only).
+	credits     credits
+	queues      map[int32]*sendQueue
+	spareQueues []*sendQueue
+	maxSendPre  int // proto.MaxSendFor: the limit before a session is established
+
 	// Cross-goroutine.
 	inbox     *ring.MPSC[inboxItem]
 	handoffIn []*ring.SPSC[handoff]     // [peer] datagrams from peer's socket
@@ -184,6 +191,9 @@ func newShard(g *Group, idx int, sock Socket) *Shard {
 		}
 	}
 	s.index = newIndex(64)
+	s.credits = newCredits(cfg.MaxSessionsPerShard)
+	s.queues = make(map[int32]*sendQueue)
+	s.maxSendPre = proto.MaxSendFor(&cfg.Proto)
 	s.wheel = newWheel(int64(cfg.TimerSlot), int64(s.now))
 	s.inboxBuf = make([]inboxItem, 64)
 	s.sink.s = s
@@ -313,6 +323,9 @@ func (s *Shard) afterReceive() {
 	s.drainReturns()
 	s.drainHandoffs()
 	s.drainInbox()
+	if len(s.queues) > 0 {
+		s.drainQueues()
+	}
 	s.runTimers()
 	s.flushDirty()
 	s.writeTx()
@@ -522,6 +535,7 @@ func (s *Shard) newSlot(ep *endpoint, h uint64) int32 {
 	}
 	m := s.meta.meta(i)
 	m.ep, m.hash, m.state = *ep, h, slotLive
+	s.credits.open(i, m.gen, s.cfg.MaxQueuedBytes, s.maxSendPre)
 	s.index.insert(h, i)
 	s.live++
 	add(&s.counters.SessionsOpened, 1)
@@ -650,6 +664,8 @@ func (s *Shard) freeDead() {
 			s.g.perIP.release(ipHash(&m.ep.addr))
 			s.g.giveTotal()
 		}
+		s.credits.close(i)
+		s.dropQueue(i)
 		s.session(i).Release(&s.env)
 		s.meta.release(i)
 		s.live--
@@ -725,7 +741,14 @@ type protoHandler struct{ s *Shard }
 
 var _ proto.Handler = (*protoHandler)(nil)
 
-func (h *protoHandler) Opened(ps *proto.Session) { h.s.h.Open(h.s, h.id(ps)) }
+func (h *protoHandler) Opened(ps *proto.Session) {
+	id := h.id(ps)
+	// The negotiated parameters are known now: publish the real limit.
+	if w := h.s.credits.slot(id.Slot()); w != nil {
+		w.limit.Store(uint64(id.Gen())<<32 | uint64(uint32(ps.MaxSend())))
+	}
+	h.s.h.Open(h.s, id)
+}
 
 func (h *protoHandler) Deliver(ps *proto.Session, stream int, app []byte) {
 	h.s.counters.Hist.msg(len(app))
@@ -739,7 +762,10 @@ func (h *protoHandler) Closed(ps *proto.Session, r proto.CloseReason) {
 		reason = proto.CloseShutdown
 	}
 	add(&s.counters.SessionsClosed[reason], 1)
-	s.h.Close(s, h.id(ps), reason)
+	id := h.id(ps)
+	s.credits.close(id.Slot()) // later sends: ErrNoSession
+	s.dropQueue(id.Slot())
+	s.h.Close(s, id, reason)
 }
 
 // PacketDropName names PacketDrops bucket i: the proto.Reason, "" for
