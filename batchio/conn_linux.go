@@ -18,10 +18,6 @@ import (
 // as cheap per datagram, faster to wake, and it never holds a P while asleep.
 const defaultWait = WaitNetpoll
 
-// cmsgSpace holds one UDP_SEGMENT control message: CMSG_SPACE(2) is 24 bytes
-// on 64-bit Linux; uint64 elements keep it 8-byte aligned as cmsghdr needs.
-type cmsgSpace [3]uint64
-
 // Conn is one socket of a Group. One goroutine reads and one writes at a
 // time (usually the same shard goroutine); Wake, GSO and Close are safe from
 // any goroutine.
@@ -52,6 +48,7 @@ type Conn struct {
 	rhdr       []unix.Mmsghdr
 	riov       []unix.Iovec
 	rname      []unix.RawSockaddrInet6
+	rcmsg      []rcmsgSpace // packet info per slot; nil unless Options.PacketInfo (pktinfo_linux.go)
 	rwant      int
 	rn         int
 	rerr       syscall.Errno
@@ -123,6 +120,19 @@ func newConn(index int, fd int, local netip.AddrPort, v6 bool, opt Options, gso 
 		}
 	}
 	c.allocBatch(opt.Batch)
+	if opt.PacketInfo {
+		if err := enablePacketInfo(fd, v6); err != nil {
+			c.f.Close()
+			if c.efd != nil {
+				c.efd.Close()
+			}
+			return nil, err
+		}
+		c.rcmsg = make([]rcmsgSpace, opt.Batch)
+		for i := range c.rhdr {
+			c.rhdr[i].Hdr.Control = (*byte)(unsafe.Pointer(&c.rcmsg[i]))
+		}
+	}
 	c.gso.Store(gso)
 	switch c.mode {
 	case WaitThread:
@@ -239,6 +249,9 @@ func (c *Conn) prepRead(msgs []Message) int {
 		c.riov[i].SetLen(len(b))
 		c.rhdr[i].Hdr.Namelen = unix.SizeofSockaddrInet6
 		c.rhdr[i].Hdr.Flags = 0
+		if c.rcmsg != nil {
+			c.rhdr[i].Hdr.SetControllen(int(unsafe.Sizeof(c.rcmsg[i]))) // the kernel overwrites it
+		}
 	}
 	return n
 }
@@ -253,6 +266,10 @@ func (c *Conn) finishRead(msgs []Message, sock uint32) {
 		m.Truncated = h.Hdr.Flags&unix.MSG_TRUNC != 0
 		m.Addr = decodeSockaddr(&c.rname[i])
 		m.Sock = sock
+		m.Local = netip.Addr{}
+		if c.rcmsg != nil {
+			m.Local = parsePacketInfo(&c.rcmsg[i], int(h.Hdr.Controllen))
+		}
 	}
 }
 
@@ -506,24 +523,14 @@ func (c *Conn) fillWrite(msgs []Message) {
 		h.Iov = &c.wiov[r.start]
 		h.SetIovlen(int(r.end - r.start))
 		h.Namelen = encodeSockaddr(&c.wname[k], msgs[r.start].Addr, c.v6)
-		if r.seg > 0 {
-			setGSOSize(&c.wcmsg[k], uint16(r.seg))
+		if n := fillControl(&c.wcmsg[k], int(r.seg), msgs[r.start].Local, c.v6); n > 0 {
 			h.Control = (*byte)(unsafe.Pointer(&c.wcmsg[k]))
-			h.SetControllen(int(unsafe.Sizeof(c.wcmsg[k])))
+			h.SetControllen(n)
 		} else {
 			h.Control = nil
 			h.SetControllen(0)
 		}
 	}
-}
-
-// setGSOSize writes a SOL_UDP/UDP_SEGMENT control message carrying size.
-func setGSOSize(cm *cmsgSpace, size uint16) {
-	h := (*unix.Cmsghdr)(unsafe.Pointer(cm))
-	h.Level = unix.SOL_UDP
-	h.Type = unix.UDP_SEGMENT
-	h.SetLen(unix.CmsgLen(2))
-	*(*uint16)(unsafe.Pointer(uintptr(unsafe.Pointer(cm)) + uintptr(unix.CmsgLen(0)))) = size
 }
 
 // writeOnce is the RawConn.Write callback: sendmmsg from run wi until all

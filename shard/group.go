@@ -133,6 +133,7 @@ func Open(addr netip.AddrPort, shards int, cfg Config, h Handler) (*Group, error
 		Steering:   cfg.Steering,
 		GSO:        cfg.GSO,
 		Batch:      cfg.Batch,
+		PacketInfo: packetInfo(addr, cfg.Role),
 	})
 	if err != nil {
 		return nil, err

@@ -59,9 +59,10 @@ var (
 // handoff is a datagram that arrived on another shard's socket: the buffer
 // stays in its origin shard's pool and comes back over the return ring.
 type handoff struct {
-	b    []byte      // the datagram, in a buffer of the origin shard
-	buf  pool.Handle // that buffer's handle in the origin shard's pool
-	addr netip.AddrPort
+	b     []byte      // the datagram, in a buffer of the origin shard
+	buf   pool.Handle // that buffer's handle in the origin shard's pool
+	addr  netip.AddrPort
+	local netip.Addr // where it was sent to (packet info), or zero
 }
 
 // inboxKind says what an inbox item asks for.
@@ -129,7 +130,7 @@ type Shard struct {
 	alloc pool.Sized
 	sink  sink
 	ph    protoHandler
-	cur   netip.AddrPort // destination of the session being driven
+	cur   dest // destination of the session being driven
 
 	// Send queues (sendq.go): credit words for any goroutine, and the
 	// queues of sessions whose window is full (owner only).
@@ -378,7 +379,7 @@ func (s *Shard) fromSocket(k int) {
 			return
 		}
 	}
-	s.input(m.Buf[:m.N], m.Addr)
+	s.input(m.Buf[:m.N], m.Addr, m.Local)
 }
 
 // handOff gives rx slot k's buffer to shard o and puts a fresh buffer in
@@ -393,7 +394,7 @@ func (s *Shard) handOff(k, o int) {
 	}
 	m := &s.rx[k]
 	peer := s.g.shards[o]
-	if !peer.handoffIn[s.idx].Push(handoff{b: m.Buf[:m.N], buf: s.rxH[k], addr: m.Addr}) {
+	if !peer.handoffIn[s.idx].Push(handoff{b: m.Buf[:m.N], buf: s.rxH[k], addr: m.Addr, local: m.Local}) {
 		s.counters.outcome(OutcomeDropHandoffFull)
 		return
 	}
@@ -434,7 +435,7 @@ func (s *Shard) drainHandoffs() {
 				break
 			}
 			add(&s.counters.HandoffIn, 1)
-			s.input(h.b, h.addr)
+			s.input(h.b, h.addr, h.local)
 			// Cannot fail: origin lends at most HandoffSize buffers to us,
 			// and the return ring holds HandoffSize.
 			origin.returnIn[s.idx].Push(h.buf)
@@ -461,7 +462,7 @@ func (s *Shard) drainReturns() {
 
 // input handles one datagram owned by this shard (SPEC §9 steps 3 and 4,
 // §6.3).
-func (s *Shard) input(b []byte, from netip.AddrPort) {
+func (s *Shard) input(b []byte, from netip.AddrPort, local netip.Addr) {
 	if s.stopping {
 		s.counters.outcome(OutcomeDropClosing)
 		return
@@ -474,6 +475,7 @@ func (s *Shard) input(b []byte, from netip.AddrPort) {
 	h := ep.hash()
 	if i := s.index.find(h, &ep, &s.meta); i >= 0 {
 		s.counters.outcome(OutcomeSession)
+		s.meta.meta(i).setLocal(local)
 		s.receive(i, b)
 		return
 	}
@@ -483,10 +485,10 @@ func (s *Shard) input(b []byte, from netip.AddrPort) {
 	}
 	switch proto.ClassifyNoSession(b) {
 	case proto.NoSessionCreate:
-		s.accept(b, &ep, h, from)
+		s.accept(b, &ep, h, local)
 	case proto.NoSessionOutOfSession:
 		s.counters.outcome(OutcomeOutOfSession)
-		s.queueRaw(from, proto.AppendOutOfSession(s.txBuf()))
+		s.queueRaw(dest{from, local}, proto.AppendOutOfSession(s.txBuf()))
 	default:
 		if len(b) >= 2 && b[0] == 0 && proto.Opcode(b[1]) == proto.OpOutOfSession {
 			s.counters.outcome(OutcomeDropOutOfSession)
@@ -497,7 +499,7 @@ func (s *Shard) input(b []byte, from netip.AddrPort) {
 }
 
 // accept creates a server session for a SessionRequest, within the caps.
-func (s *Shard) accept(b []byte, ep *endpoint, h uint64, from netip.AddrPort) {
+func (s *Shard) accept(b []byte, ep *endpoint, h uint64, local netip.Addr) {
 	if s.refusing() {
 		s.counters.outcome(OutcomeDropDraining)
 		return
@@ -517,6 +519,7 @@ func (s *Shard) accept(b []byte, ep *endpoint, h uint64, from netip.AddrPort) {
 		return
 	}
 	i := s.newSlot(ep, h)
+	s.meta.meta(i).setLocal(local)
 	ps := s.session(i)
 	ps.Tag = uint64(s.idOf(i))
 	if err := ps.InitServer(&s.cfg.Proto, s.env.Random(), s.now); err != nil {
@@ -535,6 +538,7 @@ func (s *Shard) newSlot(ep *endpoint, h uint64) int32 {
 	}
 	m := s.meta.meta(i)
 	m.ep, m.hash, m.state = *ep, h, slotLive
+	m.hasLocal = false
 	s.credits.open(i, m.gen, s.cfg.MaxQueuedBytes, s.maxSendPre)
 	s.index.insert(h, i)
 	s.live++
@@ -546,7 +550,8 @@ func (s *Shard) newSlot(ep *endpoint, h uint64) int32 {
 // drive makes slot i the current session (sink destination).
 func (s *Shard) drive(i int32) *proto.Session {
 	s.owner.check()
-	s.cur = s.meta.meta(i).ep.AddrPort()
+	m := s.meta.meta(i)
+	s.cur = dest{m.ep.AddrPort(), m.localAddr()}
 	return s.session(i)
 }
 
@@ -685,8 +690,8 @@ func (s *Shard) txBuf() []byte {
 	return s.tx[s.txN].Buf[:0]
 }
 
-// queueRaw commits the transmit slot txBuf returned, holding b, to addr.
-func (s *Shard) queueRaw(addr netip.AddrPort, b []byte) {
+// queueRaw commits the transmit slot txBuf returned, holding b, to d.
+func (s *Shard) queueRaw(d dest, b []byte) {
 	m := &s.tx[s.txN]
 	if len(b) > 0 && &b[0] != &m.Buf[:1][0] {
 		// The encoder outgrew the slot (cannot happen with Buffer's
@@ -694,7 +699,7 @@ func (s *Shard) queueRaw(addr netip.AddrPort, b []byte) {
 		m.Buf = append(m.Buf[:0], b...)
 	}
 	m.N = len(b)
-	m.Addr = addr
+	m.Addr, m.Local = d.addr, d.local
 	s.txN++
 }
 

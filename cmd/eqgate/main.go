@@ -221,7 +221,7 @@ func logFacts(log *slog.Logger, srv *eqgate.Server, cfg eqgate.Config) {
 	listen := srv.Addr().String()
 	log.Info("sockets", "listen", listen, "sockets", f.Sockets,
 		"rcvbuf_granted", f.RecvBuffer, "sndbuf_granted", f.SendBuffer, "buffer_forced", f.BufferForced,
-		"steering", f.Steering, "gso", f.GSO, "gso_supported", f.GSOSupported)
+		"steering", f.Steering, "gso", f.GSO, "gso_supported", f.GSOSupported, "packet_info", f.PacketInfo)
 	// getsockopt reports twice the usable size (the kernel's bookkeeping).
 	if f.RecvBuffer > 0 && f.RecvBuffer/2 < cfg.RecvBuffer {
 		log.Warn("rcvbuf clamped by the kernel; raise net.core.rmem_max or run with CAP_NET_ADMIN",
