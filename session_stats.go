@@ -56,6 +56,17 @@ type SessionStats struct {
 	Dropped                uint64 // packets dropped inside the session, any reason
 	Unacked                int    // bytes sent and not yet acknowledged
 	Streams                [proto.Streams]StreamQueue
+
+	// Wire is what decoding the session's datagrams takes (eqgate decode).
+	Wire WireParams
+}
+
+// WireParams are a session's negotiated wire parameters (SPEC §5.2).
+type WireParams struct {
+	Key       uint32
+	CRCBytes  int
+	Encode    [2]string // pass names: none, compress, xor
+	MaxPacket int
 }
 
 // StreamQueue is one reliable stream's backlog.
@@ -93,6 +104,8 @@ func sessionStatsOf(d *shard.SessionInfo) SessionStats {
 	for i, q := range d.Queues {
 		s.Streams[i] = StreamQueue(q)
 	}
+	p := &d.Params
+	s.Wire = WireParams{Key: p.Key, CRCBytes: p.CRCBytes, Encode: [2]string{p.Passes[0].String(), p.Passes[1].String()}, MaxPacket: p.MaxPacket}
 	return s
 }
 

@@ -110,7 +110,8 @@ type Group struct {
 
 	total atomic.Int64 // sessions over the group, for MaxSessions
 	perIP ipLimiter
-	drain drainGroup // drain.go
+	drain drainGroup          // drain.go
+	tap   atomic.Pointer[Tap] // tap.go
 
 	started   bool
 	closeOnce sync.Once

@@ -21,6 +21,7 @@ type SessionInfo struct {
 	Unacked int           // bytes sent and not yet acknowledged, all streams
 	Queues  [proto.Streams]proto.QueueDepth
 	Stats   proto.Stats
+	Params  proto.Params // key, CRC length, passes: what a trace decoder needs
 }
 
 // info fills a SessionInfo for live slot i (owner only).
@@ -35,6 +36,7 @@ func (s *Shard) info(i int32, d *SessionInfo) {
 		Unacked: ps.Unacked(),
 		Queues:  ps.Queues(),
 		Stats:   *ps.Stats(),
+		Params:  ps.Params(),
 	}
 }
 

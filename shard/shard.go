@@ -369,6 +369,7 @@ func (s *Shard) fromSocket(k int) {
 	m := &s.rx[k]
 	add(&s.counters.DatagramsIn, 1)
 	add(&s.counters.BytesIn, uint64(m.N))
+	s.tapIn(m.Addr, m.Local, m.Buf[:min(m.N, len(m.Buf))])
 	if m.Truncated {
 		s.counters.outcome(OutcomeDropTruncated)
 		return
@@ -712,6 +713,11 @@ func (s *Shard) writeTx() {
 	msgs := s.tx[:s.txN]
 	s.txN = 0
 	s.counters.Hist.sendBatch(len(msgs))
+	if t := s.g.tap.Load(); t != nil {
+		for i := range msgs {
+			s.tapOut(t, msgs[i].Addr, msgs[i].Local, msgs[i].Buf[:msgs[i].N])
+		}
+	}
 	sent, err := s.sock.WriteBatch(msgs)
 	var bytes uint64
 	for i := range msgs {

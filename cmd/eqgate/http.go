@@ -103,6 +103,7 @@ func newMux(reg *prometheus.Registry, h *health, withPprof bool) *http.ServeMux 
 	sp := &sessionsPage{servers: h.servers}
 	mux.HandleFunc("GET /debug/sessions", sp.list)
 	mux.HandleFunc("GET /debug/sessions/{id...}", sp.one)
+	mux.Handle("GET /debug/trace", &tracePage{servers: h.servers})
 	if withPprof {
 		mux.HandleFunc("/debug/pprof/", pprof.Index)
 		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)

@@ -49,6 +49,9 @@ func main() {
 
 // run is the whole program; it returns the exit status.
 func run(args []string, stdout, stderr io.Writer, sig <-chan os.Signal) int {
+	if len(args) > 0 && args[0] == "decode" {
+		return runDecode(args[1:], stdout, stderr)
+	}
 	o, err := parseFlags(args)
 	if errors.Is(err, flag.ErrHelp) {
 		usage(stdout)
@@ -139,6 +142,7 @@ wait:
 				logTotals(log, "totals", servers)
 				continue
 			}
+			hl.draining.Store(true) // before the log line: a script may check /healthz on it
 			log.Info("draining", "signal", s.String(), "timeout", o.drainTimeout.String(), "flush", o.drainFlush.String())
 			break wait
 		case err := <-httpErr:
