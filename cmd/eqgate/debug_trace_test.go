@@ -107,10 +107,7 @@ func TestTraceAndDecode(t *testing.T) {
 		}
 	}
 
-	tshark, err := exec.LookPath("tshark")
-	if err != nil {
-		t.Skip("tshark not installed: the pcap was not opened in Wireshark's reader")
-	}
+	tshark := needTool(t, "tshark") // skips, outside CI, when absent
 	ts := exec.Command(tshark, "-r", full, "-T", "fields", "-e", "udp.srcport", "-e", "udp.dstport", "-e", "udp.length")
 	ts.Env = append(os.Environ(), "HOME="+dir) // tshark wants a writable profile dir
 	got, err := ts.CombinedOutput()
