@@ -20,7 +20,9 @@ func TestWildcardRepliesFromDestination(t *testing.T) {
 	}{
 		{"0.0.0.0:0", true, []string{"127.0.0.2", "127.0.0.1", "127.0.0.2"}},
 		{"0.0.0.0:0", false, []string{"127.0.0.2", "127.0.0.1"}},
-		{"[::]:0", true, []string{"::1", "127.0.0.2", "127.0.0.1"}}, // dual stack: IPv4 arrives mapped
+		// Dual stack: IPv4 arrives mapped. (IPv6 clients are covered in
+		// batchio: Dial cannot open an IPv6 socket today.)
+		{"[::]:0", true, []string{"127.0.0.2", "127.0.0.1"}},
 	} {
 		steer := tc.steer
 		srv, err := Listen(tc.bind, Config{Shards: 2, Steering: steer}, &echoHandler{})

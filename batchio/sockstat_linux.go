@@ -38,3 +38,29 @@ func (c *Conn) KernelDrops() (uint64, error) {
 // Sleeps counts reads that found the socket empty and waited (in the
 // netpoller or in ppoll): the loop's wake-ups. Any goroutine.
 func (c *Conn) Sleeps() uint64 { return c.sleeps.Load() }
+
+// GSO is the main Conn's (a Set without one reports whether its members
+// coalesce).
+func (s *Set) GSO() (on bool, disabledBy error) {
+	if s.main != nil {
+		return s.main.GSO()
+	}
+	return s.gso, nil
+}
+
+// KernelDrops is the main Conn's; ErrNotSupported without one.
+func (s *Set) KernelDrops() (uint64, error) {
+	if s.main == nil {
+		return 0, ErrNotSupported
+	}
+	return s.main.KernelDrops()
+}
+
+// Sleeps is the main Conn's (a Set that sleeps in epoll, over members,
+// does not count).
+func (s *Set) Sleeps() uint64 {
+	if s.main == nil {
+		return 0
+	}
+	return s.main.Sleeps()
+}

@@ -2,7 +2,6 @@ package shard
 
 import (
 	"math/bits"
-	"sync/atomic"
 	"time"
 )
 
@@ -10,16 +9,16 @@ import (
 // bucket counts (not cumulative) and sums, single writer (the shard
 // goroutine), read atomically at scrape time like Counters.
 type Histograms struct {
-	RTT        [NumRTTBuckets]atomic.Uint64 // RTT samples; bucket i: <= RTTBucketBound(i), the last unbounded
-	RTTSumNano atomic.Uint64
+	RTT        [NumRTTBuckets]Counter // RTT samples; bucket i: <= RTTBucketBound(i), the last unbounded
+	RTTSumNano Counter
 
-	SendBatches  [NumBatchBuckets]atomic.Uint64 // datagrams per sendmmsg batch, bounds as Batches
-	SendBatchSum atomic.Uint64
+	SendBatches  [NumBatchBuckets]Counter // datagrams per sendmmsg batch, bounds as Batches
+	SendBatchSum Counter
 
 	// Application packets, both directions: delivered to the Handler and
 	// accepted by Send. Bucket i: <= MsgBucketBound(i), the last unbounded.
-	MsgSizes [NumMsgBuckets]atomic.Uint64
-	MsgBytes atomic.Uint64
+	MsgSizes [NumMsgBuckets]Counter
+	MsgBytes Counter
 }
 
 // NumRTTBuckets is the number of RTT buckets, the last one unbounded.

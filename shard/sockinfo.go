@@ -39,8 +39,8 @@ func (s *Shard) SocketInfo() SocketInfo {
 // Counters.Wakeups (owner only; one load and one store per iteration).
 func (s *Shard) countSleeps() {
 	if r, ok := s.sock.(sleepReporter); ok {
-		if n := r.Sleeps(); n != s.counters.Wakeups.Load() {
-			s.counters.Wakeups.Store(n)
+		if n, had := r.Sleeps(), s.counters.Wakeups.Load(); n > had {
+			add(&s.counters.Wakeups, n-had)
 		}
 	}
 }
