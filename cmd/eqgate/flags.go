@@ -27,6 +27,7 @@ type options struct {
 	drainFlush   time.Duration
 	logFormat    string
 	logLevel     slog.Level
+	logEvery     time.Duration
 }
 
 // defaultListen is used when no -listen is given.
@@ -84,6 +85,7 @@ func newFlagSet(o *options) *flag.FlagSet {
 		drainFlush:   eqgate.DefaultDrainFlush,
 		logFormat:    "text",
 		logLevel:     slog.LevelInfo,
+		logEvery:     10 * time.Second,
 	}
 	// 0 means "same as -max-sessions"; DefaultConfig fills in the number,
 	// which would then stay fixed when only -max-sessions is lowered.
@@ -102,6 +104,7 @@ func newFlagSet(o *options) *flag.FlagSet {
 	fs.DurationVar(&o.drainFlush, "drain-flush", o.drainFlush, "after -drain-timeout, give each session this long to get its unacknowledged data through before its SessionDisconnect")
 	fs.StringVar(&o.logFormat, "log-format", o.logFormat, "log `format`: text or json")
 	fs.TextVar(&o.logLevel, "log-level", &o.logLevel, "log `level`: debug, info, warn or error")
+	fs.DurationVar(&o.logEvery, "log-every", o.logEvery, "at most one line per runtime event kind and port this often (refused sessions, kernel drops, socket errors), with counts since the last")
 
 	// Protocol (SPEC §18.2).
 	fs.IntVar(&c.MaxPacketSize, "max-packet", c.MaxPacketSize, "largest datagram in `bytes` offered in SessionResponse (64-65536)")
@@ -170,6 +173,9 @@ func parseFlags(args []string) (*options, error) {
 	}
 	if o.drainTimeout <= 0 {
 		return nil, fmt.Errorf("invalid value %v for flag -drain-timeout: must be positive", o.drainTimeout)
+	}
+	if o.logEvery <= 0 {
+		return nil, fmt.Errorf("invalid value %v for flag -log-every: must be positive", o.logEvery)
 	}
 	if o.drainFlush < 0 {
 		return nil, fmt.Errorf("invalid value %v for flag -drain-flush: must not be negative", o.drainFlush)

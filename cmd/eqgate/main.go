@@ -121,7 +121,7 @@ func run(args []string, stdout, stderr io.Writer, sig <-chan os.Signal) int {
 	}
 	fmt.Fprintf(stdout, "eqgate: listening udp %s shards=%d handler=%s metrics=%s\n",
 		strings.Join(addrs, ","), servers[0].Shards(), o.handler, metricsURL)
-	log.Info("ready", "listen", addrs, "shards", servers[0].Shards(), "handler", o.handler,
+	log.Info("ready", "listen", strings.Join(addrs, ","), "shards", servers[0].Shards(), "handler", o.handler,
 		"metrics", metricsURL, "pprof", o.pprof, "steer", cfg.Steering, "gso", cfg.GSO,
 		"batch", cfg.Batch, "rcvbuf", cfg.RecvBuffer, "sndbuf", cfg.SendBuffer,
 		"max_packet", cfg.MaxPacketSize, "crc_bytes", cfg.CRCBytes,
@@ -130,6 +130,10 @@ func run(args []string, stdout, stderr io.Writer, sig <-chan os.Signal) int {
 	for _, srv := range servers {
 		logFacts(log, srv, cfg)
 	}
+
+	watchCtx, stopWatch := context.WithCancel(context.Background())
+	defer stopWatch()
+	go newEventWatch(log, servers).run(watchCtx, o.logEvery)
 
 	// Serve until a stop signal (or the HTTP endpoint dies: an operator
 	// relying on /healthz would otherwise see a healthy-looking corpse).
@@ -143,7 +147,7 @@ wait:
 				continue
 			}
 			hl.draining.Store(true) // before the log line: a script may check /healthz on it
-			log.Info("draining", "signal", s.String(), "timeout", o.drainTimeout.String(), "flush", o.drainFlush.String())
+			log.Info("draining", "signal", s.String(), "timeout", o.drainTimeout, "flush", o.drainFlush)
 			break wait
 		case err := <-httpErr:
 			log.Error("metrics endpoint failed; draining", "err", err)
@@ -268,6 +272,7 @@ func flagHint(err error) string {
 func newLogger(o *options, w io.Writer) *slog.Logger {
 	ho := &slog.HandlerOptions{Level: o.logLevel}
 	if o.logFormat == "json" {
+		ho.ReplaceAttr = replaceDurations
 		return slog.New(slog.NewJSONHandler(w, ho))
 	}
 	return slog.New(slog.NewTextHandler(w, ho))
