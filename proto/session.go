@@ -36,6 +36,15 @@ type Session struct {
 	rateAt      Nanotime
 	unacked     int // sent-but-unacked bytes, all streams
 
+	// LEGACY and EQ2 (variant_session.go).
+	ackDirty  bool     // an in-order packet arrived since the last cumulative Ack
+	draining  bool     // Close waits for the unacked data (SPEC §21.5)
+	ackAt     Nanotime // when the deferred Ack is due
+	peerBase  Seq      // client: the peer's oldest unacked sequence as it sees it (SPEC §21.2 (b))
+	rto       int64    // ms: the fixed or adaptive retransmit timeout
+	avgDelta  int64    // ms: the peer's average_delta (2500 until a SessionStatRequest says)
+	requests  int      // SessionRequests with a new code while established
+
 	hb      holdBuf
 	streams [Streams]stream
 	stats   Stats
@@ -51,7 +60,7 @@ func (s *Session) InitServer(cfg *Config, key uint32, now Nanotime) error {
 	if err := s.init(cfg, now); err != nil {
 		return err
 	}
-	p, err := NewParams(key, cfg.CRCBytes, cfg.EncodePasses, cfg.MaxPacketSize)
+	p, err := s.variantParams(key, cfg.EncodePasses, cfg.MaxPacketSize)
 	if err != nil {
 		return err
 	}
@@ -68,8 +77,14 @@ func (s *Session) InitClient(cfg *Config, connectCode uint32, now Nanotime) erro
 	if err := s.init(cfg, now); err != nil {
 		return err
 	}
-	// Before the response: no CRC and no passes (SPEC §19).
-	s.params, _ = NewParams(0, 0, [2]Pass{}, cfg.MaxPacketSize)
+	// Before the response: no CRC and no passes (SPEC §19), except where
+	// the variant's key is fixed and a response may arrive inside an
+	// OP_Combined (SPEC §21.1, §22.2).
+	if s.rules.fixedKey != 0 {
+		s.params, _ = s.variantParams(0, cfg.EncodePasses, cfg.MaxPacketSize)
+	} else {
+		s.params, _ = NewParams(0, 0, [2]Pass{}, cfg.MaxPacketSize)
+	}
 	s.client = true
 	s.code = connectCode
 	s.state = StateConnecting
@@ -86,6 +101,9 @@ func (s *Session) init(cfg *Config, now Nanotime) error {
 	s.rules = &variants[cfg.Variant]
 	s.created, s.lastRecv, s.lastSend = now, now, now
 	s.nextResend = Never
+	s.ackAt = Never
+	s.rto = ms(cfg.ResendDelayMin)
+	s.avgDelta = 2500
 	s.rollingPing = ms(cfg.InitialPing)
 	s.stats.RollingPing = cfg.InitialPing
 	if cfg.OutgoingDataRate > 0 {
@@ -131,10 +149,13 @@ func (s *Session) Receive(env *Env, now Nanotime, d []byte) {
 	s.lastRecv = now
 	s.discReplied = false
 	p, err := env.Coder.Decode(&s.params, d)
+	if err == ErrBadCRC && (s.cfg.LenientZeroCRC || s.cfg.Lenient0019) {
+		p, err = s.decodeLenient(env, d)
+	}
 	if err != nil {
 		if err == ErrKeepAlive {
 			s.stats.KeepAlivesRecv++
-			if s.rules.echoKeepAlive && s.state == StateConnected && s.established {
+			if s.rules.echoKeepAlive && !s.client && s.state == StateConnected && s.established {
 				s.sendKeepAlive(env, now)
 			}
 			return
@@ -167,9 +188,15 @@ func (s *Session) dispatch(env *Env, now Nanotime, p []byte, stream, depth int) 
 		return
 	}
 	if !s.established {
-		// Before the handshake only the handshake itself means anything.
+		// Before the handshake only the handshake itself means anything
+		// (and, on LEGACY and EQ2, an OP_Combined that may carry it).
 		switch Opcode(p[1]) {
 		case OpSessionRequest, OpSessionResponse, OpSessionDisconnect, OpOutOfSession:
+		case OpCombined:
+			if s.rules.fixedKey == 0 || !s.client {
+				s.drop(ReasonBadParams)
+				return
+			}
 		default:
 			s.drop(ReasonBadParams)
 			return
@@ -183,10 +210,11 @@ func (s *Session) dispatch(env *Env, now Nanotime, p []byte, stream, depth int) 
 	case OpSessionResponse:
 		s.onResponse(env, now, p)
 	case OpCombined:
-		if s.refuseData(env, now) {
+		if s.established && s.refuseData(env, now) {
 			return
 		}
 		it := NewCombinedIter(p)
+		it.long = s.rules.combinedLong
 		for e, ok := it.Next(); ok && s.state != StateDisconnected; e, ok = it.Next() {
 			s.dispatch(env, now, e, stream, depth+1)
 		}
@@ -287,6 +315,10 @@ func (s *Session) onRequest(env *Env, now Nanotime, p []byte) {
 	if s.state != StateConnected {
 		return // SPEC §6.3: ignored while Disconnecting
 	}
+	if s.established && req.ConnectCode != s.code && s.rules.requestReinit {
+		s.onRequestAgain(env, now, req)
+		return
+	}
 	if !s.established {
 		m := min(s.cfg.MaxPacketSize, int(min(req.MaxPacketSize, MaxDatagram)))
 		if m < MinPacketSize {
@@ -315,12 +347,22 @@ func (s *Session) onResponse(env *Env, now Nanotime, p []byte) {
 		return
 	}
 	if !s.client || s.state != StateConnecting || r.ConnectCode != s.code {
+		// EQ2EMu answers a second SessionStatRequest with its response
+		// again: ignore it (SPEC §22.7).
 		s.drop(ReasonBadParams)
 		return
 	}
 	// Fields are BE on the wire (SPEC §6.4: RS's own client gets this wrong).
 	m := min(int(min(r.MaxPacketSize, MaxDatagram)), s.cfg.MaxPacketSize)
-	params, err := NewParams(r.Key, int(r.CRCBytes), r.Passes, m)
+	var params Params
+	if s.rules.legacyResponse {
+		params, err = s.variantParams(r.Key, legacyPasses(byte(r.Passes[0])), m)
+		if r.CRCBytes != 2 {
+			err = ErrBadCRCBytes
+		}
+	} else {
+		params, err = NewParams(r.Key, int(r.CRCBytes), r.Passes, m)
+	}
 	if err != nil || m < MinPacketSize {
 		s.drop(ReasonBadParams)
 		s.finish(env, CloseProtocol)
@@ -329,6 +371,9 @@ func (s *Session) onResponse(env *Env, now Nanotime, p []byte) {
 	s.params = params
 	s.state = StateConnected
 	s.established = true
+	if s.rules.legacyResponse {
+		s.sendStatRequest(env, now)
+	}
 	env.Handler.Opened(s)
 }
 
@@ -343,6 +388,8 @@ func (s *Session) onDisconnect(env *Env, now Nanotime) {
 		s.sendDisconnect(env, now)
 		s.state = StateDisconnecting
 		s.finalizeAt = now
+		// LEGACY and EQ2 peers answer once (SPEC §21.5, §22.4).
+		s.quiet = s.rules.legacyResponse
 		s.report(env, ClosePeer)
 	case StateDisconnecting:
 		// We already said goodbye: finish at the next Tick without another
@@ -369,6 +416,9 @@ func (s *Session) onStatRequest(env *Env, now Nanotime, p []byte) {
 		return
 	}
 	s.stats.PeerSent, s.stats.PeerRecv = req.PacketsSent, req.PacketsRecv
+	if s.rules.legacyResponse {
+		s.onStatVariant(req)
+	}
 	// SPEC §17.3: server time is the low 32 bits of a monotonic ms clock
 	// (the recommendation; RS sends 0 in practice).
 	resp := SessionStatResponse{
@@ -378,6 +428,11 @@ func (s *Session) onStatRequest(env *Env, now Nanotime, p []byte) {
 		ClientRecv: req.PacketsRecv,
 		ServerSent: s.stats.SentPackets,
 		ServerRecv: s.stats.RecvPackets,
+	}
+	if s.rules.disconnectTail {
+		// EQ2's layout: the server's own counters in all four slots
+		// (SPEC §22.7 step 1).
+		resp.ClientSent, resp.ClientRecv = s.stats.RecvPackets, s.stats.SentPackets
 	}
 	s.sendNow(env, now, resp.AppendTo(env.ctl[:0]))
 }
@@ -392,6 +447,10 @@ func (s *Session) closeWith(env *Env, now Nanotime, reason CloseReason) {
 	case StateConnecting:
 		s.finish(env, reason)
 	case StateConnected:
+		if reason == CloseLocal && s.rules.closeDrains && s.unacked > 0 {
+			s.draining = true // closed by the ack that empties the queue
+			return
+		}
 		s.Flush(env, now)
 		s.sendDisconnect(env, now)
 		s.state = StateDisconnecting
@@ -475,7 +534,7 @@ func (s *Session) Tick(env *Env, now Nanotime) Nanotime {
 			s.finish(env, CloseStale)
 			return Never
 		}
-		if c.KeepAliveDelay > 0 && s.established && now-s.lastSend > Nanotime(c.KeepAliveDelay) {
+		if s.sendsKeepAlive() && now-s.lastSend > Nanotime(c.KeepAliveDelay) {
 			s.sendKeepAlive(env, now)
 		}
 	}
@@ -499,8 +558,8 @@ func (s *Session) Next() Nanotime {
 	case StateConnecting:
 		return min(s.lastSend+Nanotime(c.ConnectDelay)+1, s.lastRecv+Nanotime(c.ConnectStale)+1)
 	case StateConnected:
-		t := min(s.lastRecv+Nanotime(c.StaleConnection)+1, s.nextResend)
-		if c.KeepAliveDelay > 0 {
+		t := min(s.lastRecv+Nanotime(c.StaleConnection)+1, s.nextResend, s.ackAt)
+		if s.sendsKeepAlive() {
 			t = min(t, s.lastSend+Nanotime(c.KeepAliveDelay)+1)
 		}
 		if s.hb.count > 0 {
@@ -511,9 +570,15 @@ func (s *Session) Next() Nanotime {
 		}
 		return t
 	case StateDisconnecting:
-		return min(s.finalizeAt, s.nextResend)
+		return min(s.finalizeAt, s.nextResend, s.ackAt)
 	}
 	return Never
+}
+
+// sendsKeepAlive reports whether Tick sends keepalives: not on a LEGACY or
+// EQ2 server, which echoes the client's instead.
+func (s *Session) sendsKeepAlive() bool {
+	return s.cfg.KeepAliveDelay > 0 && s.established && (s.client || !s.rules.echoKeepAlive)
 }
 
 // releasable reports whether maybeRelease would hand anything back.
@@ -557,13 +622,13 @@ func (s *Session) sendResponse(env *Env, now Nanotime) {
 		Passes:        s.params.Passes,
 		MaxPacketSize: uint32(s.params.MaxPacket),
 	}
-	var b []byte
 	if s.rules.legacyResponse {
-		b = r.AppendLegacyTo(env.ctl[:0])
-	} else {
-		b = r.AppendTo(env.ctl[:0])
+		// Through the non-sequenced queue: it may share an OP_Combined
+		// (SPEC §21.1, §22.2 (a)).
+		s.hold(env, now, r.AppendLegacyTo(env.ctl[:0]))
+		return
 	}
-	s.sendNow(env, now, b)
+	s.sendNow(env, now, r.AppendTo(env.ctl[:0]))
 }
 
 func (s *Session) sendDisconnect(env *Env, now Nanotime) {

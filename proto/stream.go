@@ -80,13 +80,19 @@ func (s *Session) Send(env *Env, now Nanotime, stream int, app []byte, reliable 
 	if len(app) == 0 {
 		return ErrEmptyPacket
 	}
+	if len(app) < s.rules.minApp && s.params.Passes[0] != PassXOR {
+		return ErrPacketTooShort
+	}
+	if s.draining {
+		return ErrClosing
+	}
 	esc := app[0] == 0
 	n := len(app)
 	if esc {
 		n++
 	}
 	if !reliable {
-		if n <= s.params.MaxUnreliable() {
+		if n <= s.params.MaxUnreliable() && !s.rules.reliableOnly {
 			s.holdApp(env, now, app, esc)
 			return nil
 		}
@@ -96,10 +102,9 @@ func (s *Session) Send(env *Env, now Nanotime, stream int, app []byte, reliable 
 		return ErrPacketTooLarge
 	}
 	str := &s.streams[stream]
-	mraw := s.params.MaxUnfragmented()
-	first, rest := s.params.FragmentSizes()
+	whole, first, rest := s.fragPlan(n, len(app))
 	cnt, size := 1, SeqHeaderLen+n
-	if n > mraw {
+	if !whole {
 		cnt = FragmentCount(n, first, rest)
 		size = n + SeqHeaderLen*cnt + 4
 	}
@@ -119,10 +124,14 @@ func (s *Session) Send(env *Env, now Nanotime, stream int, app []byte, reliable 
 		s.hold(env, now, b)
 		return nil
 	}
+	last := n // where the last fragment starts, when it must be moved
+	if s.rules.fragRule != fragRS {
+		last = lastChunkSafe(app, esc, n, first+(n-first-1)/rest*rest)
+	}
 	for pos := 0; pos < n; {
 		var b []byte
 		if pos == 0 {
-			k := min(first, n)
+			k := min(first, n, last)
 			b = env.get(FirstFragmentHeaderLen + k)
 			b = appendSeqHeader(b[:0], OpFragment, stream, str.out)
 			b = binary.BigEndian.AppendUint32(b, uint32(n))
@@ -130,6 +139,9 @@ func (s *Session) Send(env *Env, now Nanotime, stream int, app []byte, reliable 
 			pos = k
 		} else {
 			k := min(rest, n-pos)
+			if pos < last {
+				k = min(k, last-pos)
+			}
 			b = env.get(SeqHeaderLen + k)
 			b = appendSeqHeader(b[:0], OpFragment, stream, str.out)
 			b = appendEscapedRange(b, app, esc, pos, pos+k)
@@ -156,6 +168,9 @@ func appendEscapedRange(b, app []byte, esc bool, a, e int) []byte {
 
 // resendDelay is SPEC §12.1 for the current rolling ping.
 func (s *Session) resendDelay() Nanotime {
+	if s.rules.fixedResend {
+		return Nanotime(s.rto) * Nanotime(time.Millisecond)
+	}
 	return Nanotime(resendDelayMS(s.rollingPing, s.cfg)) * Nanotime(time.Millisecond)
 }
 
@@ -203,6 +218,7 @@ func (s *Session) onAck(env *Env, now Nanotime, stn int, q Seq) {
 		str.base++
 	}
 	str.skipAcked()
+	s.drained(env, now)
 }
 
 // onOutOfOrderAck acknowledges q alone.
@@ -213,7 +229,19 @@ func (s *Session) onOutOfOrderAck(env *Env, now Nanotime, stn int, q Seq) {
 		if e := &str.sent[int(q)&(len(str.sent)-1)]; e.buf != nil {
 			s.acked(env, now, e)
 		}
+		if s.rules.ooaResend {
+			s.ooaResend(env, now, str, q)
+		}
 		str.skipAcked()
+	}
+	s.drained(env, now)
+}
+
+// drained finishes a LEGACY Close once nothing is left unacked.
+func (s *Session) drained(env *Env, now Nanotime) {
+	if s.draining && s.unacked == 0 {
+		s.draining = false
+		s.closeWith(env, now, CloseLocal)
 	}
 }
 
@@ -289,7 +317,7 @@ func (s *Session) resend(env *Env, now Nanotime) {
 				// RTT-based delay instead, so a lossy but live link does not
 				// drift to 5 s retries and hit ResendTimeout. A black hole
 				// still gets the full doubling of SPEC §12.3.
-				if s.lastAck > e.lastSent {
+				if s.lastAck > e.lastSent || s.rules.fixedResend {
 					e.delay = s.resendDelay()
 				} else {
 					e.delay = Nanotime(clampMS(2*int64(e.delay/Nanotime(time.Millisecond)), c)) * Nanotime(time.Millisecond)
@@ -328,7 +356,7 @@ func (s *Session) onSequenced(env *Env, now Nanotime, p []byte, stn int, q Seq, 
 			env.put(b)
 		}
 		str.in++
-		s.holdAck(env, now, OpAck, stn, q)
+		s.ackInOrder(env, now, stn, q)
 		s.sequencedContent(env, now, p, stn, depth)
 		for s.state != StateDisconnected {
 			b := str.takeReorder(str.in)
@@ -337,11 +365,21 @@ func (s *Session) onSequenced(env *Env, now Nanotime, p []byte, stn int, q Seq, 
 			}
 			q := str.in
 			str.in++
-			s.holdAck(env, now, OpAck, stn, q)
+			s.ackInOrder(env, now, stn, q)
 			s.sequencedContent(env, now, b, stn, depth)
 			env.put(b)
 		}
 	}
+}
+
+// ackInOrder acks in-order packet q: at once through the hold buffer (RS),
+// or by the deferred cumulative Ack (LEGACY, EQ2).
+func (s *Session) ackInOrder(env *Env, now Nanotime, stn int, q Seq) {
+	if s.rules.deferredAck {
+		s.noteInOrder(now)
+		return
+	}
+	s.holdAck(env, now, OpAck, stn, q)
 }
 
 func (s *Session) sequencedContent(env *Env, now Nanotime, p []byte, stn, depth int) {
