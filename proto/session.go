@@ -37,13 +37,13 @@ type Session struct {
 	unacked     int // sent-but-unacked bytes, all streams
 
 	// LEGACY and EQ2 (variant_session.go).
-	ackDirty  bool     // an in-order packet arrived since the last cumulative Ack
-	draining  bool     // Close waits for the unacked data (SPEC §21.5)
-	ackAt     Nanotime // when the deferred Ack is due
-	peerBase  Seq      // client: the peer's oldest unacked sequence as it sees it (SPEC §21.2 (b))
-	rto       int64    // ms: the fixed or adaptive retransmit timeout
-	avgDelta  int64    // ms: the peer's average_delta (2500 until a SessionStatRequest says)
-	requests  int      // SessionRequests with a new code while established
+	ackDirty bool     // an in-order packet arrived since the last cumulative Ack
+	draining bool     // Close waits for the unacked data (SPEC §21.5)
+	ackAt    Nanotime // when the deferred Ack is due
+	peerBase Seq      // client: the peer's oldest unacked sequence as it sees it (SPEC §21.2 (b))
+	rto      int64    // ms: the fixed or adaptive retransmit timeout
+	avgDelta int64    // ms: the peer's average_delta (2500 until a SessionStatRequest says)
+	requests int      // SessionRequests with a new code while established
 
 	hb      holdBuf
 	streams [Streams]stream
