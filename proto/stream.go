@@ -340,7 +340,7 @@ func (s *Session) onSequenced(env *Env, now Nanotime, p []byte, stn int, q Seq, 
 	switch CompareWindow(str.in, q, s.rules.window) {
 	case Future:
 		s.stats.OutOfOrder++
-		if s.rules.futureOOA {
+		if s.rules.futureOOA || (s.client && s.rules.clientFutureOOA) {
 			s.holdAck(env, now, OpOutOfOrderAck, stn, q)
 		}
 		s.queueFuture(env, str, q, p)

@@ -45,7 +45,11 @@ type variantRules struct {
 	legacyResponse bool   // send the 21-byte SessionResponse (SPEC §5.2)
 	disconnectTail bool   // EQ2: SessionDisconnect is code + 00 06 (SPEC §22.4)
 	futureOOA      bool   // RS: OutOfOrderAck(q) for a future packet; LEGACY/EQ2 queue silently
-	pastOOA        bool   // LEGACY/EQ2: OutOfOrderAck(q) for a past packet; RS: Ack(in-1)
+	// clientFutureOOA: eqgate's LEGACY client still sends OutOfOrderAck(q)
+	// for a packet after a gap, the only resend trigger of a LEGACY login
+	// or chat server (SPEC §21.2).
+	clientFutureOOA bool
+	pastOOA         bool // LEGACY/EQ2: OutOfOrderAck(q) for a past packet; RS: Ack(in-1)
 	// echoKeepAlive: a LEGACY/EQ2 server echoes every KeepAlive (SPEC §21.5,
 	// §22.4). eqgate's client never echoes (two echoing peers would bounce
 	// one forever), and an echoing server sends none of its own for the
@@ -79,7 +83,7 @@ var variants = [NumVariants]variantRules{
 	},
 	VariantLegacy: {
 		name: "legacy", window: 2048, streams: 1, fixedKey: 0x11223344,
-		legacyResponse: true, pastOOA: true, echoKeepAlive: true, deferredAck: true,
+		legacyResponse: true, pastOOA: true, clientFutureOOA: true, echoKeepAlive: true, deferredAck: true,
 		peerAckDefect: true, combineLimit: 255, fixedResend: true, adaptiveRTO: true,
 		ooaResend: true, byteBudget: true, legacyPasses: true, fragRule: fragLegacy,
 		reliableOnly: true, requestReinit: true, closeDrains: true, minApp: 2,
