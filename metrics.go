@@ -13,7 +13,8 @@ import (
 // shard and the shards pay nothing for being observed. Register it with
 // prometheus.MustRegister(srv.Collector()).
 //
-// Metrics (label shard = shard index; base units; counters end in _total):
+// Metrics (label shard = shard index, and on every series the constant
+// label variant = rs, legacy or eq2; base units; counters end in _total):
 //
 //	eqgate_datagrams_total{outcome}            every received datagram in exactly one
 //	                                           outcome (shard.Outcome names), so per shard
@@ -58,8 +59,9 @@ type Collector struct {
 var _ prometheus.Collector = (*Collector)(nil)
 
 func newCollector(g *shard.Group) *Collector {
+	v := prometheus.Labels{"variant": g.Variant().String()}
 	d := func(name, help string, labels ...string) *prometheus.Desc {
-		return prometheus.NewDesc("eqgate_"+name, help, append([]string{"shard"}, labels...), nil)
+		return prometheus.NewDesc("eqgate_"+name, help, append([]string{"shard"}, labels...), v)
 	}
 	return &Collector{
 		g:          g,
