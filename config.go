@@ -19,17 +19,17 @@ import (
 // DefaultConfig returns the recommended settings with every field filled in.
 type Config struct {
 	// Variant is the protocol family of every session of the listener or
-	// dial (SPEC §1.1): proto.VariantRS (the default), VariantLegacy or
+	// dial (SPEC §1.1): VariantRS (the default), VariantLegacy or
 	// VariantEQ2. The protocol defaults below follow it (proto.ConfigFor),
-	// except EncodePasses, which selects a LEGACY service: compress for
-	// world/zone, xor for chat, none for login.
-	Variant proto.Variant
+	// except Encoding, which selects a LEGACY service: EncodeCompress for
+	// world/zone, EncodeXOR for chat, EncodeNone for login.
+	Variant Variant
 
 	// Protocol (SPEC §18.2; RS defaults).
 
 	MaxPacketSize     int           // cap on the negotiated datagram size; 512
 	CRCBytes          int           // CRC trailer offered in SessionResponse: 0 means the default 2, -1 none, or 4
-	EncodePasses      [2]proto.Pass // [none, none]; EQEmu zones use [compress, none]
+	Encoding          Encoding      // encode passes offered; EncodeNone (EQEmu zones: EncodeCompress)
 	KeepaliveDelay    time.Duration // a KeepAlive after this long with nothing sent; 9 s (negative: never)
 	ResendDelayBase   time.Duration // additive base of the resend delay; 30 ms (EQEmu world/zone: 100 ms)
 	ResendDelayFactor float64       // multiplier on the rolling ping; 1.25 (EQEmu world/zone: 1.5)
@@ -195,6 +195,8 @@ func (c *Config) validate() error {
 		return configError("out of range [64, 65536]", "MaxPacketSize")
 	case c.CRCBytes != -1 && c.CRCBytes != 2 && c.CRCBytes != 4:
 		return configError("must be -1 (none), 2 or 4", "CRCBytes")
+	case c.Encoding >= numEncodings:
+		return configError("unknown Encoding", "Encoding")
 	case c.Shards < 1 || c.Shards > MaxShards:
 		return configError("out of range [1, 256]", "Shards")
 	case c.Batch < 1 || c.Batch > 1024:
@@ -206,7 +208,7 @@ func (c *Config) validate() error {
 	case c.MaxSessions < 1:
 		return configError("must be positive", "MaxSessions")
 	case c.MaxSessionsPerShard < 1 || c.MaxSessionsPerShard > MaxSessionsPerShard:
-		return configError("out of range [1, 1<<24]", "MaxSessionsPerShard")
+		return configError("out of range [1, 1<<24-1]", "MaxSessionsPerShard")
 	case c.MaxSessionsPerIP < 1:
 		return configError("must be positive", "MaxSessionsPerIP")
 	case c.InboxSize < 1:
@@ -236,7 +238,7 @@ func bad(first bool, a, b string) string {
 // Engine limits fixed by the SessionID layout.
 const (
 	MaxShards           = 256
-	MaxSessionsPerShard = 1 << 24
+	MaxSessionsPerShard = shard.MaxSlots - 1 // what a shard's slab can index
 )
 
 // shardConfig maps the public Config (filled and validated) to the engine's.
@@ -244,7 +246,7 @@ func (c *Config) shardConfig(role shard.Role) shard.Config {
 	p := proto.ConfigFor(c.Variant)
 	p.MaxPacketSize = c.MaxPacketSize
 	p.CRCBytes = max(c.CRCBytes, 0)
-	p.EncodePasses = c.EncodePasses
+	p.EncodePasses = c.Encoding.passes()
 	p.KeepAliveDelay = max(c.KeepaliveDelay, 0)
 	p.ResendDelayBase = c.ResendDelayBase
 	p.ResendDelayFactor = c.ResendDelayFactor

@@ -6,8 +6,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-
-	"github.com/eqgate/eqgate/proto"
 )
 
 // TestVariantEcho: eqgate's client against eqgate's server on loopback for
@@ -17,19 +15,19 @@ func TestVariantEcho(t *testing.T) {
 	defer checkLeaks(t)()
 	cases := []struct {
 		name    string
-		variant proto.Variant
-		passes  [2]proto.Pass
+		variant Variant
+		enc     Encoding
 	}{
-		{"rs", proto.VariantRS, [2]proto.Pass{}},
-		{"legacy_world", proto.VariantLegacy, [2]proto.Pass{proto.PassCompress, proto.PassNone}},
-		{"legacy_chat", proto.VariantLegacy, [2]proto.Pass{proto.PassXOR, proto.PassNone}},
-		{"legacy_login", proto.VariantLegacy, [2]proto.Pass{}},
-		{"eq2", proto.VariantEQ2, [2]proto.Pass{}},
+		{"rs", VariantRS, EncodeNone},
+		{"legacy_world", VariantLegacy, EncodeCompress},
+		{"legacy_chat", VariantLegacy, EncodeXOR},
+		{"legacy_login", VariantLegacy, EncodeNone},
+		{"eq2", VariantEQ2, EncodeNone},
 	}
 	sizes := []int{2, 12, 64, 200, 254, 255, 256, 502, 503, 505, 506, 507, 1400, 4000, 16 << 10, 64 << 10}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			cfg := Config{Variant: tc.variant, EncodePasses: tc.passes, Shards: 2}
+			cfg := Config{Variant: tc.variant, Encoding: tc.enc, Shards: 2}
 			if err := cfg.Validate(); err != nil {
 				t.Fatal(err)
 			}

@@ -403,7 +403,7 @@ func (s *Session) onOutOfSession(env *Env) {
 	// RS has no handler. A client told that the server has no session ends
 	// silently: answering would only start a disconnect/OutOfSession loop.
 	if s.client && (s.state == StateConnecting || s.state == StateConnected) {
-		s.finish(env, CloseOutOfSession)
+		s.finish(env, CloseRefused)
 		return
 	}
 	s.drop(ReasonIgnored)
@@ -531,7 +531,7 @@ func (s *Session) Tick(env *Env, now Nanotime) Nanotime {
 		return s.Next()
 	case StateConnected:
 		if now-s.lastRecv > Nanotime(c.StaleConnection) {
-			s.finish(env, CloseStale)
+			s.finish(env, CloseTimeout)
 			return Never
 		}
 		if s.sendsKeepAlive() && now-s.lastSend > Nanotime(c.KeepAliveDelay) {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/eqgate/eqgate/batchio"
+	"github.com/eqgate/eqgate/pool"
 	"github.com/eqgate/eqgate/proto"
 )
 
@@ -72,7 +73,7 @@ func step(s *Shard) bool {
 // echo is a Handler that sends every message back.
 type echo struct {
 	opened, closed int
-	reasons        []CloseReason
+	reasons        []proto.CloseReason
 	msgs           int
 }
 
@@ -86,7 +87,10 @@ func (e *echo) Message(sh *Shard, id ID, stream int, data []byte) {
 		panic(err)
 	}
 }
-func (e *echo) Close(_ *Shard, _ ID, r CloseReason) { e.closed++; e.reasons = append(e.reasons, r) }
+func (e *echo) Close(_ *Shard, _ ID, r proto.CloseReason) {
+	e.closed++
+	e.reasons = append(e.reasons, r)
+}
 
 // peer is a client proto.Session driven by the test against a shard over a
 // memSocket.
@@ -94,7 +98,7 @@ type peer struct {
 	sess  proto.Session
 	env   proto.Env
 	coder proto.Coder
-	pool  proto.Pool
+	pool  pool.Sized
 	cfg   proto.Config
 	addr  netip.AddrPort
 	sock  *memSocket
