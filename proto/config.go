@@ -64,6 +64,9 @@ type Config struct {
 	// Lenient0019 accepts any packet whose bytes 2..3 are 00 19 (EQ2).
 	LenientZeroCRC bool
 	Lenient0019    bool
+	// EQ2 holds the EQ2 application layer's options (SPEC §22.6, §22.7);
+	// zero fields take DefaultEQ2Config's values.
+	EQ2 EQ2Config
 
 	// IdleRelease is how long a session with nothing in flight keeps its
 	// lazily grown rings and hold buffer before handing them back.
@@ -198,6 +201,10 @@ func (c *Config) Validate() error {
 	}
 	if err := c.validateVariant(); err != nil {
 		return err
+	}
+	c.EQ2 = c.EQ2.filled()
+	if c.EQ2.KeyPacketLen < EQ2KeyPacketMin {
+		return ErrBadConfig
 	}
 	for i, p := range c.EncodePasses {
 		if p != PassCompress && p != PassXOR {

@@ -44,6 +44,10 @@ type Session struct {
 	rto      int64    // ms: the fixed or adaptive retransmit timeout
 	avgDelta int64    // ms: the peer's average_delta (2500 until a SessionStatRequest says)
 	requests int      // SessionRequests with a new code while established
+	keyAsked bool     // EQ2 server: the key request went out
+	app      *EQ2App  // EQ2: the application layer (variant_eq2.go)
+	evEnv    *Env     // set only during an EQ2App call
+	evNow    Nanotime
 
 	hb      holdBuf
 	streams [Streams]stream
@@ -66,6 +70,7 @@ func (s *Session) InitServer(cfg *Config, key uint32, now Nanotime) error {
 	}
 	s.params = p
 	s.state = StateConnected
+	s.initEQ2(s.app, now)
 	return nil
 }
 
@@ -88,6 +93,7 @@ func (s *Session) InitClient(cfg *Config, connectCode uint32, now Nanotime) erro
 	s.client = true
 	s.code = connectCode
 	s.state = StateConnecting
+	s.initEQ2(s.app, now)
 	s.lastSend = now - Nanotime(cfg.ConnectDelay) - 1 // request at the first Tick
 	return nil
 }
@@ -96,6 +102,7 @@ func (s *Session) init(cfg *Config, now Nanotime) error {
 	if cfg == nil || !cfg.validated {
 		return ErrConfigNotValidated
 	}
+	app := s.app
 	*s = Session{Tag: s.Tag}
 	s.cfg = cfg
 	s.rules = &variants[cfg.Variant]
@@ -104,6 +111,7 @@ func (s *Session) init(cfg *Config, now Nanotime) error {
 	s.ackAt = Never
 	s.rto = ms(cfg.ResendDelayMin)
 	s.avgDelta = 2500
+	s.app = app
 	s.rollingPing = ms(cfg.InitialPing)
 	s.stats.RollingPing = cfg.InitialPing
 	if cfg.OutgoingDataRate > 0 {
@@ -329,6 +337,9 @@ func (s *Session) onRequest(env *Env, now Nanotime, p []byte) {
 		s.code = req.ConnectCode
 		s.params.MaxPacket = m
 		s.established = true
+		if s.app != nil {
+			s.app.SetMaxPacket(m)
+		}
 		s.sendResponse(env, now)
 		env.Handler.Opened(s)
 		return
@@ -371,6 +382,9 @@ func (s *Session) onResponse(env *Env, now Nanotime, p []byte) {
 	s.params = params
 	s.state = StateConnected
 	s.established = true
+	if s.app != nil {
+		s.app.SetMaxPacket(params.MaxPacket)
+	}
 	if s.rules.legacyResponse {
 		s.sendStatRequest(env, now)
 	}
@@ -429,10 +443,11 @@ func (s *Session) onStatRequest(env *Env, now Nanotime, p []byte) {
 		ServerSent: s.stats.SentPackets,
 		ServerRecv: s.stats.RecvPackets,
 	}
-	if s.rules.disconnectTail {
-		// EQ2's layout: the server's own counters in all four slots
-		// (SPEC §22.7 step 1).
-		resp.ClientSent, resp.ClientRecv = s.stats.RecvPackets, s.stats.SentPackets
+	if s.app != nil {
+		resp = EQ2StatResponse(req, resp.ServerTime, uint32(s.stats.SentPackets), uint32(s.stats.RecvPackets))
+		s.hold(env, now, resp.AppendTo(env.ctl[:0]))
+		s.eq2KeyRequest(env, now)
+		return
 	}
 	s.sendNow(env, now, resp.AppendTo(env.ctl[:0]))
 }
@@ -447,6 +462,10 @@ func (s *Session) closeWith(env *Env, now Nanotime, reason CloseReason) {
 	case StateConnecting:
 		s.finish(env, reason)
 	case StateConnected:
+		if s.app != nil {
+			c, ev := s.eq2(env, now)
+			s.app.Flush(c, ev) // the combine queue leaves before the disconnect
+		}
 		if reason == CloseLocal && s.rules.closeDrains && s.unacked > 0 {
 			s.draining = true // closed by the ack that empties the queue
 			return
@@ -497,6 +516,9 @@ func (s *Session) Release(env *Env) {
 }
 
 func (s *Session) releaseAll(env *Env) {
+	if s.app != nil && env.EQ2 != nil {
+		s.app.Release(env.EQ2)
+	}
 	for i := range s.streams {
 		s.streams[i].release(env, true)
 	}
@@ -538,6 +560,10 @@ func (s *Session) Tick(env *Env, now Nanotime) Nanotime {
 			s.sendKeepAlive(env, now)
 		}
 	}
+	if s.eq2Ready() && s.state == StateConnected && now >= s.app.Next() {
+		c, ev := s.eq2(env, now)
+		s.app.Tick(c, now, ev)
+	}
 	if now >= s.nextResend {
 		s.resend(env, now)
 		if s.state == StateDisconnected {
@@ -567,6 +593,9 @@ func (s *Session) Next() Nanotime {
 		}
 		if s.releasable() {
 			t = min(t, max(s.lastSend, s.lastRecv)+Nanotime(c.IdleRelease))
+		}
+		if s.eq2Ready() {
+			t = min(t, s.app.Next())
 		}
 		return t
 	case StateDisconnecting:

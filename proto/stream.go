@@ -86,6 +86,24 @@ func (s *Session) Send(env *Env, now Nanotime, stream int, app []byte, reliable 
 	if s.draining {
 		return ErrClosing
 	}
+	if s.app != nil {
+		// The application layer prepares the payloads; refuse here what
+		// the session could not take once they are encrypted.
+		// Queued packets count as sent: they leave unrefusable.
+		q := len(s.app.q) - s.app.qHead
+		frags := FragmentCount(q+len(app)+8, s.params.MaxPacket-10, s.params.MaxPacket-6) + s.app.Queued()
+		if s.unacked+q+len(app)+64 > s.cfg.MaxUnackedBytes || s.streams[0].inflight()+frags > s.cfg.MaxUnackedPackets {
+			s.stats.SendQueueFull++
+			return ErrSendQueueFull
+		}
+		c, ev := s.eq2(env, now)
+		err := s.app.Send(c, now, app, ev)
+		if err == ErrEQ2QueueFull {
+			s.stats.SendQueueFull++
+			return ErrSendQueueFull // one back-pressure error for every variant
+		}
+		return err
+	}
 	esc := app[0] == 0
 	n := len(app)
 	if esc {
@@ -98,7 +116,14 @@ func (s *Session) Send(env *Env, now Nanotime, stream int, app []byte, reliable 
 		}
 		stream = 0
 	}
-	if n > s.cfg.MaxFragmentSize {
+	return s.queueReliable(env, now, stream, app, esc, n, false)
+}
+
+// queueReliable stores and holds app (n bytes, escaped when esc) as one
+// OP_Packet or a fragment set. force takes it past the unacked caps: EQ2
+// payloads are encrypted already and cannot be refused.
+func (s *Session) queueReliable(env *Env, now Nanotime, stream int, app []byte, esc bool, n int, force bool) error {
+	if n > s.cfg.MaxFragmentSize && !force {
 		return ErrPacketTooLarge
 	}
 	str := &s.streams[stream]
@@ -108,10 +133,10 @@ func (s *Session) Send(env *Env, now Nanotime, stream int, app []byte, reliable 
 		cnt = FragmentCount(n, first, rest)
 		size = n + SeqHeaderLen*cnt + 4
 	}
-	if size > s.cfg.MaxUnackedBytes {
+	if size > s.cfg.MaxUnackedBytes && !force {
 		return ErrPacketTooLarge
 	}
-	if s.unacked+size > s.cfg.MaxUnackedBytes || str.inflight()+cnt > s.cfg.MaxUnackedPackets {
+	if !force && (s.unacked+size > s.cfg.MaxUnackedBytes || str.inflight()+cnt > s.cfg.MaxUnackedPackets) {
 		s.stats.SendQueueFull++
 		return ErrSendQueueFull
 	}
@@ -119,7 +144,7 @@ func (s *Session) Send(env *Env, now Nanotime, stream int, app []byte, reliable 
 	if cnt == 1 {
 		b := env.get(SeqHeaderLen + n)
 		b = appendSeqHeader(b[:0], OpPacket, stream, str.out)
-		b = AppendEscaped(b, app)
+		b = appendEscapedRange(b, app, esc, 0, n)
 		s.pushSent(now, str, b, delay)
 		s.hold(env, now, b)
 		return nil
@@ -388,6 +413,10 @@ func (s *Session) sequencedContent(env *Env, now Nanotime, p []byte, stn, depth 
 			s.drop(ReasonShort) // OP_Packet carries at least one byte
 			return
 		}
+		if s.app != nil {
+			s.eq2Receive(env, now, p[SeqHeaderLen:], false)
+			return
+		}
 		s.dispatch(env, now, p[SeqHeaderLen:], stn, depth+1)
 		return
 	}
@@ -492,7 +521,11 @@ func (s *Session) onFragment(env *Env, now Nanotime, p []byte, stn, depth int) {
 	buf, discard := str.frag, str.fragDiscard
 	str.frag, str.fragActive, str.fragDiscard = nil, false, false
 	if !discard {
-		s.dispatch(env, now, buf, stn, depth+1)
+		if s.app != nil {
+			s.eq2Receive(env, now, buf, true)
+		} else {
+			s.dispatch(env, now, buf, stn, depth+1)
+		}
 	}
 	env.put(buf)
 }
