@@ -45,9 +45,16 @@ type Session struct {
 	avgDelta int64    // ms: the peer's average_delta (2500 until a SessionStatRequest says)
 	requests int      // SessionRequests with a new code while established
 	keyAsked bool     // EQ2 server: the key request went out
-	app      *EQ2App  // EQ2: the application layer (variant_eq2.go)
-	evEnv    *Env     // set only during an EQ2App call
-	evNow    Nanotime
+	// The byte budget of SPEC §21.2 (server role): the last waiting
+	// packets of stream 0 are stored but not yet sent.
+	waiting     int
+	budgetUsed  int64 // bytes written, decayed every 20 ms
+	budgetMax   int64
+	budgetDecay int64
+	budgetAt    Nanotime
+	app         *EQ2App // EQ2: the application layer (variant_eq2.go)
+	evEnv       *Env    // set only during an EQ2App call
+	evNow       Nanotime
 
 	hb      holdBuf
 	streams [Streams]stream
@@ -111,6 +118,7 @@ func (s *Session) init(cfg *Config, now Nanotime) error {
 	s.ackAt = Never
 	s.rto = ms(cfg.ResendDelayMin)
 	s.avgDelta = 2500
+	s.budgetMax, s.budgetDecay, s.budgetAt = 1048576/250, 78642/250, now
 	s.app = app
 	s.rollingPing = ms(cfg.InitialPing)
 	s.stats.RollingPing = cfg.InitialPing
@@ -523,6 +531,7 @@ func (s *Session) releaseAll(env *Env) {
 		s.streams[i].release(env, true)
 	}
 	s.unacked = 0
+	s.waiting = 0
 	s.hb.release(env)
 	s.nextResend = Never
 }

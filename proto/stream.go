@@ -146,7 +146,7 @@ func (s *Session) queueReliable(env *Env, now Nanotime, stream int, app []byte, 
 		b = appendSeqHeader(b[:0], OpPacket, stream, str.out)
 		b = appendEscapedRange(b, app, esc, 0, n)
 		s.pushSent(now, str, b, delay)
-		s.hold(env, now, b)
+		s.holdSequenced(env, now, b)
 		return nil
 	}
 	last := n // where the last fragment starts, when it must be moved
@@ -173,9 +173,20 @@ func (s *Session) queueReliable(env *Env, now Nanotime, stream int, app []byte, 
 			pos += k
 		}
 		s.pushSent(now, str, b, delay)
-		s.hold(env, now, b)
+		s.holdSequenced(env, now, b)
 	}
 	return nil
+}
+
+// holdSequenced sends a newly stored packet, or leaves it waiting for the
+// byte budget behind the ones already waiting (LEGACY, EQ2 servers).
+func (s *Session) holdSequenced(env *Env, now Nanotime, b []byte) {
+	if s.limited() && (s.waiting > 0 || !s.spendBudget(now, len(b))) {
+		s.waiting++
+		s.nextResend = min(s.nextResend, s.budgetAt+budgetTick)
+		return
+	}
+	s.hold(env, now, b)
 }
 
 // appendEscapedRange appends bytes [a, e) of the inner packet P, where P is
@@ -318,7 +329,11 @@ func (s *Session) resend(env *Env, now Nanotime) {
 			continue
 		}
 		pk, by := 0, 0
-		for q := str.base; q != str.out; q++ {
+		end := str.out
+		if i == 0 && s.waiting > 0 {
+			end -= Seq(min(s.waiting, str.inflight())) // not sent yet: sendWaiting's
+		}
+		for q := str.base; q != end; q++ {
 			e := &str.sent[int(q)&(len(str.sent)-1)]
 			if e.buf == nil {
 				continue
@@ -332,6 +347,10 @@ func (s *Session) resend(env *Env, now Nanotime) {
 			if now-e.lastSent > e.delay {
 				if pk >= c.ResendBurstPackets || by+len(e.buf) > c.ResendBurstBytes {
 					s.nextResend = min(s.nextResend, now+Nanotime(c.TickInterval))
+					continue
+				}
+				if s.limited() && !s.spendBudget(now, len(e.buf)) {
+					s.nextResend = min(s.nextResend, s.budgetAt+budgetTick)
 					continue
 				}
 				pk++
@@ -355,6 +374,9 @@ func (s *Session) resend(env *Env, now Nanotime) {
 			}
 			s.nextResend = min(s.nextResend, e.lastSent+e.delay+1, e.firstSent+timeout)
 		}
+	}
+	if s.waiting > 0 && s.state != StateDisconnected {
+		s.sendWaiting(env, now)
 	}
 }
 

@@ -81,6 +81,9 @@ func (s *Session) onStatVariant(req SessionStatRequest) {
 		avg = 2500
 	}
 	s.avgDelta = avg
+	if a := int64(req.AvgPing); a >= 1 && a <= 2500 {
+		s.budgetMax, s.budgetDecay = 1048576/a, 78642/a
+	}
 	if s.rules.adaptiveRTO {
 		rto := 3*max(int64(req.StatPing)+int64(req.LastPing), 2*int64(req.AvgPing)) + 300
 		s.rto = min(rto, ms(s.cfg.ResendDelayMax))
@@ -171,4 +174,46 @@ func escapedAt(app []byte, esc bool, i int) byte {
 		return 0
 	}
 	return app[i-1]
+}
+
+// budgetTick is the byte budget's decay period (SPEC §21.2).
+const budgetTick = 20 * Nanotime(time.Millisecond)
+
+// limited reports whether the byte budget applies: LEGACY and EQ2 servers.
+func (s *Session) limited() bool { return s.rules.byteBudget && !s.client }
+
+// spendBudget is LEGACY's writer limit (SPEC §21.2): a sequenced packet
+// leaves while the bytes written, decayed by budgetDecay every 20 ms, stay
+// at or under budgetMax; it then adds its length.
+func (s *Session) spendBudget(now Nanotime, n int) bool {
+	if k := (now - s.budgetAt) / budgetTick; k > 0 {
+		s.budgetUsed = max(0, s.budgetUsed-int64(k)*s.budgetDecay)
+		s.budgetAt += k * budgetTick
+	}
+	if s.budgetUsed > s.budgetMax {
+		return false
+	}
+	s.budgetUsed += int64(n)
+	return true
+}
+
+// sendWaiting sends the stored packets the budget held back, in order,
+// while it allows; the rest wait for the next decay.
+func (s *Session) sendWaiting(env *Env, now Nanotime) {
+	str := &s.streams[0]
+	s.waiting = min(s.waiting, str.inflight()) // a peer may ack what it never got
+	for s.waiting > 0 {
+		e := &str.sent[int(str.out-Seq(s.waiting))&(len(str.sent)-1)]
+		if e.buf != nil {
+			if !s.spendBudget(now, len(e.buf)) {
+				break
+			}
+			e.firstSent, e.lastSent = now, now
+			s.hold(env, now, e.buf)
+		}
+		s.waiting--
+	}
+	if s.waiting > 0 {
+		s.nextResend = min(s.nextResend, s.budgetAt+budgetTick)
+	}
 }
