@@ -107,7 +107,7 @@ func (s *Session) holdAck(env *Env, now Nanotime, base Opcode, stn int, q Seq) {
 // receive batch, after Sends, or on a timer; Tick also calls it.
 func (s *Session) Flush(env *Env, now Nanotime) {
 	h := &s.hb
-	if s.ackDirty && (h.count > 0 || now >= s.ackAt) {
+	if s.vs != nil && s.vs.ackDirty && (h.count > 0 || now >= s.vs.ackAt) {
 		s.holdCumulativeAck(env, now)
 	}
 	if h.count == 0 {

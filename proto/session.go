@@ -36,25 +36,10 @@ type Session struct {
 	rateAt      Nanotime
 	unacked     int // sent-but-unacked bytes, all streams
 
-	// LEGACY and EQ2 (variant_session.go).
-	ackDirty bool     // an in-order packet arrived since the last cumulative Ack
-	draining bool     // Close waits for the unacked data (SPEC §21.5)
-	ackAt    Nanotime // when the deferred Ack is due
-	peerBase Seq      // client: the peer's oldest unacked sequence as it sees it (SPEC §21.2 (b))
-	rto      int64    // ms: the fixed or adaptive retransmit timeout
-	avgDelta int64    // ms: the peer's average_delta (2500 until a SessionStatRequest says)
-	requests int      // SessionRequests with a new code while established
-	keyAsked bool     // EQ2 server: the key request went out
-	// The byte budget of SPEC §21.2 (server role): the last waiting
-	// packets of stream 0 are stored but not yet sent.
-	waiting     int
-	budgetUsed  int64 // bytes written, decayed every 20 ms
-	budgetMax   int64
-	budgetDecay int64
-	budgetAt    Nanotime
-	app         *EQ2App // EQ2: the application layer (variant_eq2.go)
-	evEnv       *Env    // set only during an EQ2App call
-	evNow       Nanotime
+	// LEGACY and EQ2 (variant_session.go), nil on RS so an RS session
+	// stays as small as it was.
+	vs  *variantState
+	app *EQ2App // EQ2: the application layer (variant_eq2.go)
 
 	hb      holdBuf
 	streams [Streams]stream
@@ -109,17 +94,16 @@ func (s *Session) init(cfg *Config, now Nanotime) error {
 	if cfg == nil || !cfg.validated {
 		return ErrConfigNotValidated
 	}
-	app := s.app
+	app, vs := s.app, s.vs
 	*s = Session{Tag: s.Tag}
 	s.cfg = cfg
 	s.rules = &variants[cfg.Variant]
 	s.created, s.lastRecv, s.lastSend = now, now, now
 	s.nextResend = Never
-	s.ackAt = Never
-	s.rto = ms(cfg.ResendDelayMin)
-	s.avgDelta = 2500
-	s.budgetMax, s.budgetDecay, s.budgetAt = 1048576/250, 78642/250, now
-	s.app = app
+	if cfg.Variant == VariantEQ2 {
+		s.app = app // initEQ2 starts it
+	}
+	s.initVariant(vs, now)
 	s.rollingPing = ms(cfg.InitialPing)
 	s.stats.RollingPing = cfg.InitialPing
 	if cfg.OutgoingDataRate > 0 {
@@ -475,7 +459,7 @@ func (s *Session) closeWith(env *Env, now Nanotime, reason CloseReason) {
 			s.app.Flush(c, ev) // the combine queue leaves before the disconnect
 		}
 		if reason == CloseLocal && s.rules.closeDrains && s.unacked > 0 {
-			s.draining = true // closed by the ack that empties the queue
+			s.vs.draining = true // closed by the ack that empties the queue
 			return
 		}
 		s.Flush(env, now)
@@ -531,7 +515,9 @@ func (s *Session) releaseAll(env *Env) {
 		s.streams[i].release(env, true)
 	}
 	s.unacked = 0
-	s.waiting = 0
+	if s.vs != nil {
+		s.vs.waiting = 0
+	}
 	s.hb.release(env)
 	s.nextResend = Never
 }
@@ -593,7 +579,10 @@ func (s *Session) Next() Nanotime {
 	case StateConnecting:
 		return min(s.lastSend+Nanotime(c.ConnectDelay)+1, s.lastRecv+Nanotime(c.ConnectStale)+1)
 	case StateConnected:
-		t := min(s.lastRecv+Nanotime(c.StaleConnection)+1, s.nextResend, s.ackAt)
+		t := min(s.lastRecv+Nanotime(c.StaleConnection)+1, s.nextResend)
+		if s.vs != nil {
+			t = min(t, s.vs.ackAt)
+		}
 		if s.sendsKeepAlive() {
 			t = min(t, s.lastSend+Nanotime(c.KeepAliveDelay)+1)
 		}
@@ -608,7 +597,10 @@ func (s *Session) Next() Nanotime {
 		}
 		return t
 	case StateDisconnecting:
-		return min(s.finalizeAt, s.nextResend, s.ackAt)
+		if s.vs != nil {
+			return min(s.finalizeAt, s.nextResend, s.vs.ackAt)
+		}
+		return min(s.finalizeAt, s.nextResend)
 	}
 	return Never
 }

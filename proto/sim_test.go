@@ -104,7 +104,7 @@ func (x *simSide) Opened(s *Session) {
 		// data before Opened), so both ends agree on the new start.
 		st := &s.streams[0]
 		st.in, st.out, st.base = q, q, q
-		s.peerBase = q
+		s.vs.peerBase = q
 	}
 }
 func (x *simSide) Closed(s *Session, r CloseReason) { x.closed = append(x.closed, r) }

@@ -83,7 +83,7 @@ func (s *Session) Send(env *Env, now Nanotime, stream int, app []byte, reliable 
 	if len(app) < s.rules.minApp && s.params.Passes[0] != PassXOR {
 		return ErrPacketTooShort
 	}
-	if s.draining {
+	if s.vs != nil && s.vs.draining {
 		return ErrClosing
 	}
 	if s.app != nil {
@@ -181,9 +181,9 @@ func (s *Session) queueReliable(env *Env, now Nanotime, stream int, app []byte, 
 // holdSequenced sends a newly stored packet, or leaves it waiting for the
 // byte budget behind the ones already waiting (LEGACY, EQ2 servers).
 func (s *Session) holdSequenced(env *Env, now Nanotime, b []byte) {
-	if s.limited() && (s.waiting > 0 || !s.spendBudget(now, len(b))) {
-		s.waiting++
-		s.nextResend = min(s.nextResend, s.budgetAt+budgetTick)
+	if s.limited() && (s.vs.waiting > 0 || !s.spendBudget(now, len(b))) {
+		s.vs.waiting++
+		s.nextResend = min(s.nextResend, s.vs.budgetAt+budgetTick)
 		return
 	}
 	s.hold(env, now, b)
@@ -205,7 +205,7 @@ func appendEscapedRange(b, app []byte, esc bool, a, e int) []byte {
 // resendDelay is SPEC §12.1 for the current rolling ping.
 func (s *Session) resendDelay() Nanotime {
 	if s.rules.fixedResend {
-		return Nanotime(s.rto) * Nanotime(time.Millisecond)
+		return Nanotime(s.vs.rto) * Nanotime(time.Millisecond)
 	}
 	return Nanotime(resendDelayMS(s.rollingPing, s.cfg)) * Nanotime(time.Millisecond)
 }
@@ -275,8 +275,8 @@ func (s *Session) onOutOfOrderAck(env *Env, now Nanotime, stn int, q Seq) {
 
 // drained finishes a LEGACY Close once nothing is left unacked.
 func (s *Session) drained(env *Env, now Nanotime) {
-	if s.draining && s.unacked == 0 {
-		s.draining = false
+	if s.vs != nil && s.vs.draining && s.unacked == 0 {
+		s.vs.draining = false
 		s.closeWith(env, now, CloseLocal)
 	}
 }
@@ -330,8 +330,8 @@ func (s *Session) resend(env *Env, now Nanotime) {
 		}
 		pk, by := 0, 0
 		end := str.out
-		if i == 0 && s.waiting > 0 {
-			end -= Seq(min(s.waiting, str.inflight())) // not sent yet: sendWaiting's
+		if i == 0 && s.vs != nil && s.vs.waiting > 0 {
+			end -= Seq(min(s.vs.waiting, str.inflight())) // not sent yet: sendWaiting's
 		}
 		for q := str.base; q != end; q++ {
 			e := &str.sent[int(q)&(len(str.sent)-1)]
@@ -350,7 +350,7 @@ func (s *Session) resend(env *Env, now Nanotime) {
 					continue
 				}
 				if s.limited() && !s.spendBudget(now, len(e.buf)) {
-					s.nextResend = min(s.nextResend, s.budgetAt+budgetTick)
+					s.nextResend = min(s.nextResend, s.vs.budgetAt+budgetTick)
 					continue
 				}
 				pk++
@@ -375,7 +375,7 @@ func (s *Session) resend(env *Env, now Nanotime) {
 			s.nextResend = min(s.nextResend, e.lastSent+e.delay+1, e.firstSent+timeout)
 		}
 	}
-	if s.waiting > 0 && s.state != StateDisconnected {
+	if s.vs != nil && s.vs.waiting > 0 && s.state != StateDisconnected {
 		s.sendWaiting(env, now)
 	}
 }

@@ -13,12 +13,12 @@ type eq2Events Session
 
 func (e *eq2Events) EQ2Send(payload []byte) {
 	s := (*Session)(e)
-	s.queueReliable(s.evEnv, s.evNow, 0, payload, false, len(payload), true)
+	s.queueReliable(s.vs.evEnv, s.vs.evNow, 0, payload, false, len(payload), true)
 }
 
 func (e *eq2Events) EQ2Deliver(app []byte) {
 	s := (*Session)(e)
-	s.deliver(s.evEnv, 0, app)
+	s.deliver(s.vs.evEnv, 0, app)
 }
 
 // eq2 readies the per-call context and returns the EQ2App's arguments.
@@ -26,7 +26,7 @@ func (s *Session) eq2(env *Env, now Nanotime) (*EQ2Coder, EQ2Events) {
 	if env.EQ2 == nil {
 		env.EQ2 = &EQ2Coder{Alloc: env.Alloc}
 	}
-	s.evEnv, s.evNow = env, now
+	s.vs.evEnv, s.vs.evNow = env, now
 	return env.EQ2, (*eq2Events)(s)
 }
 
@@ -83,10 +83,10 @@ func (s *Session) eq2Receive(env *Env, now Nanotime, p []byte, fragmented bool) 
 // OP_WSLoginRequestMsg as OP_Packet seq 0, after the 08 in the same
 // OP_Combined (SPEC §22.7 step 1).
 func (s *Session) eq2KeyRequest(env *Env, now Nanotime) {
-	if s.client || s.keyAsked || s.app.Keyed() {
+	if s.client || s.vs.keyAsked || s.app.Keyed() {
 		return
 	}
-	s.keyAsked = true
+	s.vs.keyAsked = true
 	var b [EQ2KeyRequestLen]byte
 	kr := AppendEQ2KeyRequest(b[:0])
 	s.queueReliable(env, now, 0, kr, false, len(kr), true)

@@ -5,6 +5,43 @@ import "time"
 // The LEGACY and EQ2 parts of the session (SPEC §21, §22). Each function
 // here is reached through one variantRules field; RS never calls them.
 
+// variantState is what a LEGACY or EQ2 session keeps beyond an RS one.
+type variantState struct {
+	ackDirty bool     // an in-order packet arrived since the last cumulative Ack
+	draining bool     // Close waits for the unacked data (SPEC §21.5)
+	keyAsked bool     // EQ2 server: the key request went out
+	requests int      // SessionRequests with a new code while established
+	ackAt    Nanotime // when the deferred Ack is due
+	peerBase Seq      // client: the peer's oldest unacked sequence as it sees it (SPEC §21.2 (b))
+	rto      int64    // ms: the fixed or adaptive retransmit timeout
+	avgDelta int64    // ms: the peer's average_delta (2500 until a SessionStatRequest says)
+	// The byte budget of SPEC §21.2 (server role): the last waiting
+	// packets of stream 0 are stored but not yet sent.
+	waiting     int
+	budgetUsed  int64 // bytes written, decayed every 20 ms
+	budgetMax   int64
+	budgetDecay int64
+	budgetAt    Nanotime
+	evEnv       *Env // set only during an EQ2App call
+	evNow       Nanotime
+}
+
+// initVariant gives a LEGACY or EQ2 session its variantState (kept across
+// reuse of the slot), reset for a session starting at now.
+func (s *Session) initVariant(vs *variantState, now Nanotime) {
+	if s.cfg.Variant == VariantRS {
+		return
+	}
+	if vs == nil {
+		vs = new(variantState)
+	}
+	*vs = variantState{
+		ackAt: Never, rto: ms(s.cfg.ResendDelayMin), avgDelta: 2500,
+		budgetMax: 1048576 / 250, budgetDecay: 78642 / 250, budgetAt: now,
+	}
+	s.vs = vs
+}
+
 // variantParams builds the session's Params: the variant's fixed key in
 // place of key, a 2-byte CRC, and LEGACY's one pass and deflate test.
 func (s *Session) variantParams(key uint32, passes [2]Pass, maxPacket int) (Params, error) {
@@ -42,8 +79,8 @@ func (s *Session) decodeLenient(env *Env, d []byte) ([]byte, error) {
 // the new code and fresh sequence numbers. A repeat of the current code is
 // a retransmission and gets the same answer, as on RS.
 func (s *Session) onRequestAgain(env *Env, now Nanotime, req SessionRequest) {
-	s.requests++
-	if s.stats.Delivered > 0 || s.requests > 30 {
+	s.vs.requests++
+	if s.stats.Delivered > 0 || s.vs.requests > 30 {
 		s.closeWith(env, now, CloseProtocol)
 		return
 	}
@@ -52,7 +89,7 @@ func (s *Session) onRequestAgain(env *Env, now Nanotime, req SessionRequest) {
 		s.streams[i] = stream{}
 	}
 	s.hb.release(env)
-	s.unacked, s.nextResend, s.ackDirty, s.ackAt = 0, Never, false, Never
+	s.unacked, s.nextResend, s.vs.ackDirty, s.vs.ackAt = 0, Never, false, Never
 	s.code = req.ConnectCode
 	s.params.MaxPacket = max(MinPacketSize, min(s.cfg.MaxPacketSize, int(min(req.MaxPacketSize, MaxDatagram))))
 	s.sendResponse(env, now)
@@ -80,22 +117,22 @@ func (s *Session) onStatVariant(req SessionStatRequest) {
 	if avg < 1 || avg > 2500 {
 		avg = 2500
 	}
-	s.avgDelta = avg
+	s.vs.avgDelta = avg
 	if a := int64(req.AvgPing); a >= 1 && a <= 2500 {
-		s.budgetMax, s.budgetDecay = 1048576/a, 78642/a
+		s.vs.budgetMax, s.vs.budgetDecay = 1048576/a, 78642/a
 	}
 	if s.rules.adaptiveRTO {
 		rto := 3*max(int64(req.StatPing)+int64(req.LastPing), 2*int64(req.AvgPing)) + 300
-		s.rto = min(rto, ms(s.cfg.ResendDelayMax))
+		s.vs.rto = min(rto, ms(s.cfg.ResendDelayMax))
 	}
 }
 
 // noteInOrder records that stream 0 advanced: the deferred cumulative Ack
 // leaves with the next datagram, or AckDelay from now (SPEC §21.2).
 func (s *Session) noteInOrder(now Nanotime) {
-	if !s.ackDirty {
-		s.ackDirty = true
-		s.ackAt = now + Nanotime(s.cfg.AckDelay)
+	if !s.vs.ackDirty {
+		s.vs.ackDirty = true
+		s.vs.ackAt = now + Nanotime(s.cfg.AckDelay)
 	}
 }
 
@@ -104,14 +141,14 @@ func (s *Session) noteInOrder(now Nanotime) {
 // its oldest unacked sequence adds OutOfOrderAck(q), which that peer does
 // honour (SPEC §21.2 (b), §22.4 (b)).
 func (s *Session) holdCumulativeAck(env *Env, now Nanotime) {
-	s.ackDirty, s.ackAt = false, Never
+	s.vs.ackDirty, s.vs.ackAt = false, Never
 	q := s.streams[0].in - 1
 	s.holdAck(env, now, OpAck, 0, q)
 	if s.client && s.rules.peerAckDefect {
-		if q == s.peerBase {
+		if q == s.vs.peerBase {
 			s.holdAck(env, now, OpOutOfOrderAck, 0, q)
 		} else {
-			s.peerBase = q + 1
+			s.vs.peerBase = q + 1
 		}
 	}
 }
@@ -119,7 +156,7 @@ func (s *Session) holdCumulativeAck(env *Env, now Nanotime) {
 // ooaResend is the OutOfOrderAck(q) rule of SPEC §21.2: packets older than
 // q that were last sent over 2·AverageDelta+100 ms ago are sent again now.
 func (s *Session) ooaResend(env *Env, now Nanotime, str *stream, q Seq) {
-	age := Nanotime(2*s.avgDelta+100) * Nanotime(time.Millisecond)
+	age := Nanotime(2*s.vs.avgDelta+100) * Nanotime(time.Millisecond)
 	for p := str.base; p != q && p != str.out; p++ {
 		e := &str.sent[int(p)&(len(str.sent)-1)]
 		if e.buf == nil || now-e.lastSent <= age {
@@ -186,14 +223,14 @@ func (s *Session) limited() bool { return s.rules.byteBudget && !s.client }
 // leaves while the bytes written, decayed by budgetDecay every 20 ms, stay
 // at or under budgetMax; it then adds its length.
 func (s *Session) spendBudget(now Nanotime, n int) bool {
-	if k := (now - s.budgetAt) / budgetTick; k > 0 {
-		s.budgetUsed = max(0, s.budgetUsed-int64(k)*s.budgetDecay)
-		s.budgetAt += k * budgetTick
+	if k := (now - s.vs.budgetAt) / budgetTick; k > 0 {
+		s.vs.budgetUsed = max(0, s.vs.budgetUsed-int64(k)*s.vs.budgetDecay)
+		s.vs.budgetAt += k * budgetTick
 	}
-	if s.budgetUsed > s.budgetMax {
+	if s.vs.budgetUsed > s.vs.budgetMax {
 		return false
 	}
-	s.budgetUsed += int64(n)
+	s.vs.budgetUsed += int64(n)
 	return true
 }
 
@@ -201,9 +238,9 @@ func (s *Session) spendBudget(now Nanotime, n int) bool {
 // while it allows; the rest wait for the next decay.
 func (s *Session) sendWaiting(env *Env, now Nanotime) {
 	str := &s.streams[0]
-	s.waiting = min(s.waiting, str.inflight()) // a peer may ack what it never got
-	for s.waiting > 0 {
-		e := &str.sent[int(str.out-Seq(s.waiting))&(len(str.sent)-1)]
+	s.vs.waiting = min(s.vs.waiting, str.inflight()) // a peer may ack what it never got
+	for s.vs.waiting > 0 {
+		e := &str.sent[int(str.out-Seq(s.vs.waiting))&(len(str.sent)-1)]
 		if e.buf != nil {
 			if !s.spendBudget(now, len(e.buf)) {
 				break
@@ -211,9 +248,9 @@ func (s *Session) sendWaiting(env *Env, now Nanotime) {
 			e.firstSent, e.lastSent = now, now
 			s.hold(env, now, e.buf)
 		}
-		s.waiting--
+		s.vs.waiting--
 	}
-	if s.waiting > 0 {
-		s.nextResend = min(s.nextResend, s.budgetAt+budgetTick)
+	if s.vs.waiting > 0 {
+		s.nextResend = min(s.nextResend, s.vs.budgetAt+budgetTick)
 	}
 }

@@ -217,8 +217,8 @@ func TestVariantByteBudget(t *testing.T) {
 	if data != 11 {
 		t.Fatalf("%d packets after the stat request, want the 11 waiting", data)
 	}
-	if p.s.rto != 3*max(10+10, 2*10)+300 {
-		t.Fatalf("retransmit timeout %d ms, want 360", p.s.rto)
+	if p.s.vs.rto != 3*max(10+10, 2*10)+300 {
+		t.Fatalf("retransmit timeout %d ms, want 360", p.s.vs.rto)
 	}
 }
 
