@@ -162,6 +162,13 @@ func ConfigFor(v Variant) Config {
 		c.StaleConnection = 45 * time.Second
 		c.Lenient0019 = true
 	}
+	// A fixed retransmit timeout makes every unacked packet due at once;
+	// pace those resends (16 per 16 ms tick, about 500 KB/s, above the
+	// upstream writer's 393 KB/s budget) so a burst neither overflows the
+	// peer's socket buffer nor keeps a shard re-encoding resends instead
+	// of reading its socket.
+	c.ResendBurstPackets = 16
+	c.ResendBurstBytes = 8 << 10
 	// No attempt limit upstream: a packet is retried until the stream
 	// times out.
 	c.ResendTimeout = c.StaleConnection

@@ -361,8 +361,14 @@ func (s *Session) resend(env *Env, now Nanotime) {
 				// RTT-based delay instead, so a lossy but live link does not
 				// drift to 5 s retries and hit ResendTimeout. A black hole
 				// still gets the full doubling of SPEC §12.3.
-				if s.lastAck > e.lastSent || s.rules.fixedResend {
+				if s.lastAck > e.lastSent {
 					e.delay = s.resendDelay()
+				} else if s.rules.fixedResend {
+					// LEGACY/EQ2: the retransmit timeout while acks come;
+					// doubled up to ResendDelayMax while the peer is silent
+					// (EQ2's max is its 1500 ms: fixed), so a stalled peer
+					// does not get every packet again every 1.5 s.
+					e.delay = min(2*e.delay, Nanotime(c.ResendDelayMax))
 				} else {
 					e.delay = Nanotime(clampMS(2*int64(e.delay/Nanotime(time.Millisecond)), c)) * Nanotime(time.Millisecond)
 				}
