@@ -5,7 +5,6 @@ import (
 	"runtime"
 	"time"
 
-	"github.com/eqgate/eqgate/batchio"
 	"github.com/eqgate/eqgate/proto"
 	"github.com/eqgate/eqgate/shard"
 )
@@ -51,6 +50,22 @@ type Config struct {
 	// 0 (the default) is off.
 	DataRate float64
 
+	// Send window and queue, per session (Session.Send, Server.Send).
+
+	// MaxUnackedBytes caps a session's sent-but-unacknowledged bytes, its
+	// send window; 512 KiB. It also bounds one application packet
+	// (Session.MaxSend).
+	MaxUnackedBytes int
+	// MaxUnackedPackets caps sent-but-unacknowledged packets per stream,
+	// rounded up to a power of two; at most 8192, default 2048.
+	MaxUnackedPackets int
+	// MaxQueuedBytes is the queue in front of the window: a send made while
+	// the window is full waits there, in order, until acks make room, and
+	// costs its length plus 64 bytes meanwhile. A send that finds the queue
+	// full too is refused with ErrSendQueueFull, never dropped. 1 MiB, at
+	// most 1<<31-1.
+	MaxQueuedBytes int
+
 	// Engine.
 
 	// Shards is the number of shards: sockets in the SO_REUSEPORT group and
@@ -88,6 +103,10 @@ type Config struct {
 	HandoffSize int
 	// TimerSlot is the granularity of each shard's timer wheel; 4 ms.
 	TimerSlot time.Duration
+	// HandlerPanic is what a panic in a Handler callback does: PanicCrash
+	// (the zero value: the process dies, as Go programs do) or PanicClose
+	// (recover, count, close that session with ClosePanic).
+	HandlerPanic PanicPolicy
 	// Rand, when set, supplies session keys and client connect codes
 	// instead of math/rand/v2 (for replaying captures or reproducible
 	// tests). It is called on shard goroutines, concurrently when there are
@@ -161,8 +180,11 @@ func (c Config) Filled() Config {
 	def(&c.StaleConnection, p.StaleConnection)
 	def(&c.CloseLinger, p.CloseLinger)
 	defi(&c.HoldSize, p.HoldSize)
+	defi(&c.MaxUnackedBytes, p.MaxUnackedBytes)
+	defi(&c.MaxUnackedPackets, p.MaxUnackedPackets)
+	defi(&c.MaxQueuedBytes, shard.DefaultMaxQueuedBytes)
 	defi(&c.Shards, runtime.GOMAXPROCS(0))
-	defi(&c.Batch, batchio.DefaultBatch)
+	defi(&c.Batch, shard.DefaultBatch)
 	defi(&c.DatagramBuffer, shard.DefaultDatagramBuffer)
 	defi(&c.RecvBuffer, 4<<20)
 	defi(&c.SendBuffer, 4<<20)
@@ -211,6 +233,12 @@ func (c *Config) validate() error {
 		return configError("out of range [1, 1<<24-1]", "MaxSessionsPerShard")
 	case c.MaxSessionsPerIP < 1:
 		return configError("must be positive", "MaxSessionsPerIP")
+	case c.MaxUnackedBytes < 1:
+		return configError("must be positive", "MaxUnackedBytes")
+	case c.MaxUnackedPackets < 1 || c.MaxUnackedPackets > proto.MaxUnackedPacketsLimit:
+		return configError("out of range [1, 8192]", "MaxUnackedPackets")
+	case c.MaxQueuedBytes < 1 || c.MaxQueuedBytes > shard.MaxQueuedBytesLimit:
+		return configError("out of range [1, 1<<31-1]", "MaxQueuedBytes")
 	case c.InboxSize < 1:
 		return configError("must be positive", "InboxSize")
 	case c.HandoffSize < 1:
@@ -221,6 +249,8 @@ func (c *Config) validate() error {
 		return configError("must not be negative", "ResendDelayFactor")
 	case c.DataRate < 0:
 		return configError("must not be negative", "DataRate")
+	case c.HandlerPanic >= numPanicPolicies:
+		return configError("unknown PanicPolicy", "HandlerPanic")
 	case c.HoldDelay < 0:
 		return configError("must not be negative", "HoldDelay")
 	}
@@ -259,6 +289,8 @@ func (c *Config) shardConfig(role shard.Role) shard.Config {
 	p.CloseLinger = c.CloseLinger
 	p.HoldSize = c.HoldSize
 	p.OutgoingDataRate = c.DataRate
+	p.MaxUnackedBytes = c.MaxUnackedBytes
+	p.MaxUnackedPackets = c.MaxUnackedPackets
 	return shard.Config{
 		Role:                role,
 		Proto:               p,
@@ -273,6 +305,7 @@ func (c *Config) shardConfig(role shard.Role) shard.Config {
 		MaxSessionsPerIP:    c.MaxSessionsPerIP,
 		InboxSize:           c.InboxSize,
 		HandoffSize:         c.HandoffSize,
+		MaxQueuedBytes:      c.MaxQueuedBytes,
 		TimerSlot:           c.TimerSlot,
 		HoldDelay:           c.HoldDelay,
 		Rand:                c.Rand,

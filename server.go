@@ -8,7 +8,8 @@ import (
 	"net/netip"
 	"sync"
 
-	"github.com/eqgate/eqgate/batchio"
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/eqgate/eqgate/shard"
 )
 
@@ -17,6 +18,7 @@ import (
 // and counters. Methods are safe from any goroutine.
 type Server struct {
 	g         *shard.Group
+	guard     *guard
 	collector *Collector
 	closeOnce sync.Once
 	closeErr  error
@@ -36,12 +38,14 @@ func Listen(addr string, cfg Config, h Handler) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	g, err := shard.Open(ap, cfg.Shards, cfg.shardConfig(shard.RoleServer), handlerAdapter{h})
+	gd := newGuard(cfg.HandlerPanic, cfg.Shards)
+	g, err := shard.Open(ap, cfg.Shards, cfg.shardConfig(shard.RoleServer), &handlerAdapter{h, gd})
 	if err != nil {
 		return nil, err
 	}
 	g.Start()
-	return &Server{g: g, collector: newCollector(g)}, nil
+	labels := prometheus.Labels{"listen": g.Addr().String()}
+	return &Server{g: g, guard: gd, collector: newCollector(g, gd, labels)}, nil
 }
 
 // resolve turns "host:port" into an address; an empty host is 0.0.0.0 (the
@@ -69,11 +73,14 @@ func (s *Server) Addr() netip.AddrPort { return s.g.Addr() }
 func (s *Server) Shards() int { return s.g.Len() }
 
 // Send queues a reliable application packet for session id on stream 0 to
-// 3 from any goroutine. data is copied before Send returns. The shard is
-// woken within a millisecond and sends it with its next batch. A full inbox
-// returns ErrInboxFull at once; a session that has closed by the time the
-// shard runs the request drops it (the shard cannot report back to the
-// caller without blocking it), so use Handler.OnClose to know.
+// 3 from any goroutine, without blocking. data is copied before Send
+// returns. nil means the packet was accepted: the session's queue room was
+// reserved for it here, so the shard sends it, in order, as soon as the
+// window has room, and it is lost only if the session closes first
+// (OnClose). Otherwise the error says why nothing was queued:
+// ErrSendQueueFull (window and queue full: see SendRoom, SendContext),
+// ErrTooBig, ErrNoSession, ErrInboxFull, ErrBadStream or ErrClosed. The
+// shard is woken within a millisecond and sends with its next batch.
 func (s *Server) Send(id SessionID, stream int, data []byte) error {
 	return s.shardOf(id).SendAsync(shard.ID(id), stream, data, true)
 }
@@ -113,9 +120,11 @@ func (s *Server) Session(id SessionID) Session {
 }
 
 // Stats returns a copy of every shard's counters.
-func (s *Server) Stats() Stats { return statsOf(s.g) }
+func (s *Server) Stats() Stats { return statsOf(s.g, s.guard) }
 
 // Collector returns the Prometheus collector for this server's counters.
+// Its series carry listen="<bound address>", so the collectors of several
+// Servers (and Clients) register in one registry side by side.
 func (s *Server) Collector() *Collector { return s.collector }
 
 // Close drains and stops the server: every session is sent a
@@ -176,8 +185,8 @@ func healthy(g *shard.Group) error {
 // whether steering and GSO are in use (with the reason when not).
 func (s *Server) Facts() Facts { return s.g.Facts() }
 
-// Facts is what the kernel granted a socket group; see batchio.Facts.
-type Facts = batchio.Facts
+// Facts is what the kernel granted a socket group (shard.Facts).
+type Facts = shard.Facts
 
 // Steering reports whether the kernel steering program is attached (each
 // endpoint delivered to its owner shard's socket), and why not otherwise.

@@ -14,6 +14,7 @@ type refInflater struct {
 	window int
 	out    []byte // the whole stream's output so far
 	final  bool
+	header bool // for callers: the zlib header has been read
 }
 
 type refBits struct {

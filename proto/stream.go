@@ -71,83 +71,40 @@ func (st *stream) release(env *Env, all bool) {
 // ErrSendQueueFull means MaxUnackedBytes or MaxUnackedPackets would be
 // passed: nothing was queued; retry after acks arrive.
 func (s *Session) Send(env *Env, now Nanotime, stream int, app []byte, reliable bool) error {
-	if s.state != StateConnected || !s.established {
-		return ErrNotConnected
-	}
-	if uint(stream) >= uint(s.rules.streams) {
-		return ErrBadStream
-	}
-	if len(app) == 0 {
-		return ErrEmptyPacket
-	}
-	if len(app) < s.rules.minApp && s.params.Passes[0] != PassXOR {
-		return ErrPacketTooShort
-	}
-	if s.vs != nil && s.vs.draining {
-		return ErrClosing
-	}
-	if s.app != nil {
-		// The application layer prepares the payloads; refuse here what
-		// the session could not take once they are encrypted.
-		// Queued packets count as sent: they leave unrefusable.
-		q := len(s.app.q) - s.app.qHead
-		frags := FragmentCount(q+len(app)+8, s.params.MaxPacket-10, s.params.MaxPacket-6) + s.app.Queued()
-		if s.unacked+q+len(app)+64 > s.cfg.MaxUnackedBytes || s.streams[0].inflight()+frags > s.cfg.MaxUnackedPackets {
-			s.stats.SendQueueFull++
-			return ErrSendQueueFull
-		}
-		c, ev := s.eq2(env, now)
-		err := s.app.Send(c, now, app, ev)
-		if err == ErrEQ2QueueFull {
-			s.stats.SendQueueFull++
-			return ErrSendQueueFull // one back-pressure error for every variant
-		}
+	pl, err := s.plan(stream, app, reliable)
+	if err != nil {
 		return err
 	}
-	esc := app[0] == 0
-	n := len(app)
-	if esc {
-		n++
+	if s.app != nil {
+		return s.sendEQ2(env, now, app)
 	}
-	if !reliable {
-		if n <= s.params.MaxUnreliable() && !s.rules.reliableOnly {
-			s.holdApp(env, now, app, esc)
-			return nil
-		}
-		stream = 0
+	if pl.raw {
+		s.holdApp(env, now, app, pl.esc)
+		return nil
 	}
-	return s.queueReliable(env, now, stream, app, esc, n, false)
-}
-
-// queueReliable stores and holds app (n bytes, escaped when esc) as one
-// OP_Packet or a fragment set. force takes it past the unacked caps: EQ2
-// payloads are encrypted already and cannot be refused.
-func (s *Session) queueReliable(env *Env, now Nanotime, stream int, app []byte, esc bool, n int, force bool) error {
-	if n > s.cfg.MaxFragmentSize && !force {
-		return ErrPacketTooLarge
-	}
-	str := &s.streams[stream]
-	whole, first, rest := s.fragPlan(n, len(app))
-	cnt, size := 1, SeqHeaderLen+n
-	if !whole {
-		cnt = FragmentCount(n, first, rest)
-		size = n + SeqHeaderLen*cnt + 4
-	}
-	if size > s.cfg.MaxUnackedBytes && !force {
-		return ErrPacketTooLarge
-	}
-	if !force && (s.unacked+size > s.cfg.MaxUnackedBytes || str.inflight()+cnt > s.cfg.MaxUnackedPackets) {
+	if !s.fits(&s.streams[pl.stream], pl) {
 		s.stats.SendQueueFull++
 		return ErrSendQueueFull
 	}
+	s.store(env, now, pl.stream, app, pl.esc, pl.n)
+	return nil
+}
+
+// store stores app (n bytes, escaped when esc) on stream as one OP_Packet
+// or a fragment set (SPEC §13, §21.4, §22.6) and holds it for sending.
+// The caller has checked the window; EQ2 payloads, encrypted already, are
+// stored unconditionally.
+func (s *Session) store(env *Env, now Nanotime, stream int, app []byte, esc bool, n int) {
+	str := &s.streams[stream]
+	whole, first, rest := s.fragPlan(n, len(app))
 	delay := s.resendDelay()
-	if cnt == 1 {
+	if whole {
 		b := env.get(SeqHeaderLen + n)
 		b = appendSeqHeader(b[:0], OpPacket, stream, str.out)
 		b = appendEscapedRange(b, app, esc, 0, n)
 		s.pushSent(now, str, b, delay)
 		s.holdSequenced(env, now, b)
-		return nil
+		return
 	}
 	last := n // where the last fragment starts, when it must be moved
 	if s.rules.fragRule != fragRS {
@@ -175,7 +132,6 @@ func (s *Session) queueReliable(env *Env, now Nanotime, stream int, app []byte, 
 		s.pushSent(now, str, b, delay)
 		s.holdSequenced(env, now, b)
 	}
-	return nil
 }
 
 // holdSequenced sends a newly stored packet, or leaves it waiting for the

@@ -13,7 +13,7 @@ type eq2Events Session
 
 func (e *eq2Events) EQ2Send(payload []byte) {
 	s := (*Session)(e)
-	s.queueReliable(s.vs.evEnv, s.vs.evNow, 0, payload, false, len(payload), true)
+	s.store(s.vs.evEnv, s.vs.evNow, 0, payload, false, len(payload))
 }
 
 func (e *eq2Events) EQ2Deliver(app []byte) {
@@ -89,7 +89,7 @@ func (s *Session) eq2KeyRequest(env *Env, now Nanotime) {
 	s.vs.keyAsked = true
 	var b [EQ2KeyRequestLen]byte
 	kr := AppendEQ2KeyRequest(b[:0])
-	s.queueReliable(env, now, 0, kr, false, len(kr), true)
+	s.store(env, now, 0, kr, false, len(kr))
 }
 
 // eq2Ready reports whether the combine queue may be prepared: a server
@@ -98,4 +98,23 @@ func (s *Session) eq2KeyRequest(env *Env, now Nanotime) {
 // encrypts (EQ2EMu sends nothing before login, which needs the key).
 func (s *Session) eq2Ready() bool {
 	return s.app != nil && (s.client || s.app.Keyed())
+}
+
+// sendEQ2 hands app to the application layer, which prepares it now or at
+// its combine timer; the window check counts what already waits there,
+// since prepared payloads cannot be refused.
+func (s *Session) sendEQ2(env *Env, now Nanotime, app []byte) error {
+	q := len(s.app.q) - s.app.qHead
+	frags := FragmentCount(q+len(app)+8, s.params.MaxPacket-10, s.params.MaxPacket-6) + s.app.Queued()
+	if s.unacked+q+len(app)+64 > s.cfg.MaxUnackedBytes || s.streams[0].inflight()+frags > s.cfg.MaxUnackedPackets {
+		s.stats.SendQueueFull++
+		return ErrSendQueueFull
+	}
+	c, ev := s.eq2(env, now)
+	err := s.app.Send(c, now, app, ev)
+	if err == ErrEQ2QueueFull {
+		s.stats.SendQueueFull++
+		return ErrSendQueueFull // one back-pressure error for every variant
+	}
+	return err
 }

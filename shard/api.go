@@ -8,31 +8,43 @@ import (
 
 // ---- owner goroutine only ----
 
-// Send queues an application packet on session id (owner only). The bytes
+// Send sends an application packet on session id (owner only). The bytes
 // are copied into the session's send path (hold buffer or stored reliable
 // packet) before Send returns, and go out at the end of the current batch.
+// When the window is full (or a client session still connecting), the
+// bytes are copied into the session's queue instead and sent in order as
+// acks make room; ErrSendQueue when the queue is full too (sendq.go).
 func (s *Shard) Send(id ID, stream int, data []byte, reliable bool) error {
 	s.owner.check()
 	i := s.lookup(id)
 	if i < 0 {
-		return ErrNoSession
+		return s.counters.Sends.refuse(ErrNoSession)
 	}
-	return s.send(i, stream, data, reliable)
+	if stream < 0 || stream >= proto.Streams {
+		return s.counters.Sends.refuse(ErrBadStream)
+	}
+	return s.counters.Sends.refuse(s.sendOrQueue(i, stream, data, reliable, false))
 }
 
+// send passes one packet to slot i's session now.
 func (s *Shard) send(i int32, stream int, data []byte, reliable bool) error {
 	if stream < 0 || stream >= proto.Streams {
 		return ErrBadStream
 	}
 	// A Handler may Send to another session while one is being driven:
 	// give the sink its destination back afterwards.
-	prev := s.cur
+	prev, prevSock := s.cur, s.curSock
 	ps := s.drive(i)
 	mark := markOf(ps.Stats())
 	err := ps.Send(&s.env, s.now, stream, data, reliable)
 	s.fold(ps.Stats(), mark)
-	s.cur = prev
+	s.cur, s.curSock = prev, prevSock
 	s.touch(i)
+	return s.sendErr(err)
+}
+
+// sendErr maps proto's send errors to the shard's.
+func (s *Shard) sendErr(err error) error {
 	switch err {
 	case nil:
 		return nil
@@ -50,23 +62,37 @@ func (s *Shard) send(i int32, stream int, data []byte, reliable bool) error {
 
 // CloseSession starts an orderly close of session id (owner only): flush,
 // SessionDisconnect, Handler.Close, linger (SPEC §19).
-func (s *Shard) CloseSession(id ID) error {
+func (s *Shard) CloseSession(id ID) error { return s.CloseSessionWith(id, proto.CloseLocal) }
+
+func (s *Shard) closeSlot(i int32) { s.closeSlotWith(i, proto.CloseLocal) }
+
+// CloseSessionWith is CloseSession reporting reason (owner only), for the
+// engine's own reasons, such as a Handler that panicked.
+func (s *Shard) CloseSessionWith(id ID, reason proto.CloseReason) error {
 	s.owner.check()
 	i := s.lookup(id)
 	if i < 0 {
 		return ErrNoSession
 	}
-	s.closeSlot(i)
+	s.closeSlotWith(i, reason)
+	if len(s.hangup) > 0 {
+		// A dialled session hangs up now, after its SessionDisconnect:
+		// when CloseSession returns, its socket is closed and its
+		// Handler's Close has run.
+		prev, prevSock := s.cur, s.curSock
+		s.hangUps()
+		s.cur, s.curSock = prev, prevSock
+	}
 	return nil
 }
 
-func (s *Shard) closeSlot(i int32) {
-	prev := s.cur
+func (s *Shard) closeSlotWith(i int32, reason proto.CloseReason) {
+	prev, prevSock := s.cur, s.curSock
 	ps := s.drive(i)
 	mark := markOf(ps.Stats())
-	ps.Close(&s.env, s.now)
+	ps.CloseWith(&s.env, s.now, reason)
 	s.fold(ps.Stats(), mark)
-	s.cur = prev
+	s.cur, s.curSock = prev, prevSock
 	s.touch(i)
 }
 
@@ -81,28 +107,6 @@ func (s *Shard) Remote(id ID) (netip.AddrPort, bool) {
 	return s.meta.meta(i).ep.AddrPort(), true
 }
 
-// dialLocal opens a client session to remote (owner only).
-func (s *Shard) dialLocal(remote netip.AddrPort) (ID, error) {
-	ep := endpointOf(remote)
-	h := ep.hash()
-	if s.index.find(h, &ep, &s.meta) >= 0 {
-		return 0, ErrDialBusy
-	}
-	if s.live >= s.cfg.MaxSessionsPerShard {
-		return 0, ErrSessionCap
-	}
-	i := s.newSlot(&ep, h)
-	ps := s.session(i)
-	id := s.idOf(i)
-	ps.Tag = uint64(id)
-	if err := ps.InitClient(&s.cfg.Proto, s.env.Random(), s.now); err != nil {
-		panic("shard: InitClient: " + err.Error())
-	}
-	// The first Tick sends the SessionRequest: fire it in this iteration.
-	s.wheel.arm(&s.meta, i, int64(s.now))
-	return id, nil
-}
-
 // ---- any goroutine ----
 
 // Post runs fn on the shard goroutine. It never blocks: ErrInboxFull when
@@ -111,14 +115,35 @@ func (s *Shard) Post(fn func()) error {
 	return s.push(inboxItem{kind: inboxPost, fn: fn})
 }
 
-// SendAsync queues Send for the shard goroutine; data is copied first. A
-// session that is gone by then drops the packet.
+// SendAsync queues Send for the shard goroutine from any goroutine; data
+// is copied first. The outcome is decided here, on the caller's goroutine:
+// nil means the session's queue credit was reserved for data (sendq.go),
+// so the shard will put it in the window in order and loses it only if the
+// session closes first (SendsDiscarded; Handler.Close tells). Otherwise
+// ErrSendQueue (queue full: retry after Room grows), ErrTooBig (longer
+// than the session will ever carry), ErrNoSession, ErrBadStream,
+// ErrInboxFull or ErrClosed, each counted in Sends.Refused. It never
+// blocks.
 func (s *Shard) SendAsync(id ID, stream int, data []byte, reliable bool) error {
+	return s.counters.Sends.refuse(s.sendAsync(id, stream, data, reliable))
+}
+
+func (s *Shard) sendAsync(id ID, stream int, data []byte, reliable bool) error {
 	if stream < 0 || stream >= proto.Streams {
 		return ErrBadStream
 	}
-	if len(data) == 0 || len(data) > s.cfg.Proto.MaxFragmentSize {
+	if len(data) == 0 {
 		return ErrTooBig
+	}
+	if s.stop.Load() {
+		return ErrClosed
+	}
+	w := s.creditOf(id)
+	if w == nil {
+		return ErrNoSession
+	}
+	if err := w.reserve(id.Gen(), len(data)); err != nil {
+		return err
 	}
 	k := inboxSend
 	if !reliable {
@@ -126,7 +151,11 @@ func (s *Shard) SendAsync(id ID, stream int, data []byte, reliable bool) error {
 	}
 	// TODO(alloc): one copy per cross-goroutine send; a per-shard buffer
 	// ring would avoid it if Server.Send ever becomes a hot path.
-	return s.push(inboxItem{kind: k, id: id, stream: int8(stream), data: append([]byte(nil), data...)})
+	if err := s.push(inboxItem{kind: k, id: id, stream: int8(stream), data: append([]byte(nil), data...)}); err != nil {
+		w.refund(id.Gen(), len(data))
+		return err
+	}
+	return nil
 }
 
 // CloseAsync queues CloseSession for the shard goroutine.
@@ -134,9 +163,8 @@ func (s *Shard) CloseAsync(id ID) error {
 	return s.push(inboxItem{kind: inboxClose, id: id})
 }
 
-// Dial opens a client session to remote from any goroutine and returns its
-// ID once the shard has created it. Handler.Open follows when the server
-// answers; Handler.Close if it never does.
+// Dial is DialFrom (any address, the group's Handler) from any goroutine:
+// it returns the session's ID once the shard has created it.
 func (s *Shard) Dial(remote netip.AddrPort) (ID, error) {
 	type result struct {
 		id  ID
@@ -144,7 +172,7 @@ func (s *Shard) Dial(remote netip.AddrPort) (ID, error) {
 	}
 	ch := make(chan result, 1)
 	if err := s.Post(func() {
-		id, err := s.dialLocal(remote)
+		id, _, err := s.DialFrom(netip.Addr{}, remote, nil)
 		ch <- result{id, err}
 	}); err != nil {
 		return 0, err
@@ -171,12 +199,14 @@ func (s *Shard) push(it inboxItem) error {
 	return nil
 }
 
-// drainInbox runs queued requests from other goroutines.
-func (s *Shard) drainInbox() {
-	for {
+// drainInbox runs queued requests from other goroutines, at most
+// maxInboxRounds batches of them, and reports whether it stopped at that
+// bound (more may be queued).
+func (s *Shard) drainInbox() (more bool) {
+	for range maxInboxRounds {
 		n := s.inbox.PopN(s.inboxBuf)
 		if n == 0 {
-			return
+			return false
 		}
 		for j := range n {
 			it := &s.inboxBuf[j]
@@ -185,9 +215,10 @@ func (s *Shard) drainInbox() {
 		}
 		add(&s.counters.InboxRuns, uint64(n))
 		if n < len(s.inboxBuf) {
-			return
+			return false
 		}
 	}
+	return true
 }
 
 func (s *Shard) runItem(it *inboxItem) {
@@ -195,10 +226,14 @@ func (s *Shard) runItem(it *inboxItem) {
 	case inboxPost:
 		it.fn()
 	case inboxSend, inboxSendUnreliable:
-		if i := s.lookup(it.id); i >= 0 {
-			// Errors here have nobody to go to: the caller has moved on.
-			// The session's own counters record refused sends.
-			_ = s.send(i, int(it.stream), it.data, it.kind == inboxSend)
+		// The caller reserved queue credit, so the window or the queue
+		// takes it; only a session that closed meanwhile loses it.
+		i := s.lookup(it.id)
+		if i < 0 {
+			s.counters.Sends.Discarded.add(1) // its credit died with the session
+		} else if s.sendOrQueue(i, int(it.stream), it.data, it.kind == inboxSend, true) != nil {
+			s.counters.Sends.Discarded.add(1) // closing: refused by proto
+			s.credits.slot(i).refund(it.id.Gen(), len(it.data))
 		}
 	case inboxClose:
 		if i := s.lookup(it.id); i >= 0 {
@@ -214,7 +249,8 @@ func (s *Shard) runItem(it *inboxItem) {
 func (s *Shard) shutdown() {
 	s.stopping = true
 	s.drainReturns()
-	s.drainInbox() // Posts queued before Close still run
+	for s.drainInbox() { // Posts queued before Close still run, all of them
+	}
 	for p := 0; p < int(s.meta.n); p++ {
 		i := int32(p)
 		if s.meta.meta(i).state != slotLive {
@@ -234,6 +270,7 @@ func (s *Shard) shutdown() {
 	}
 	s.flushDirty()
 	s.writeTx()
+	s.hangUps()
 	s.freeDead()
 }
 
@@ -263,6 +300,9 @@ func (s *Shard) Done() <-chan struct{} { return s.done }
 // queued are lost. Close must still be called (or be running) to wait for
 // the goroutines.
 func (g *Group) CloseSockets() error {
+	for _, set := range g.sets {
+		_ = set.Close() // ends a shard's sleep on its dialled sockets' epoll
+	}
 	if g.socks == nil {
 		return nil
 	}

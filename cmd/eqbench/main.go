@@ -23,6 +23,8 @@ import (
 	"time"
 
 	"github.com/eqgate/eqgate/bench"
+	"github.com/eqgate/eqgate/bench/impair"
+	"github.com/eqgate/eqgate/bench/report"
 	"github.com/eqgate/eqgate/proto"
 )
 
@@ -50,7 +52,7 @@ func run() int {
 		interval   = fs.Duration("interval", time.Second, "sampling interval for the time series and the progress line")
 		loss       = fs.Float64("loss", 0, "impairment: drop probability per datagram, each way (0..1)")
 		dup        = fs.Float64("dup", 0, "impairment: duplicate probability")
-		reorder    = fs.Float64("reorder", 0, "impairment: probability a datagram is held back "+bench.ReorderHold.String())
+		reorder    = fs.Float64("reorder", 0, "impairment: probability a datagram is held back "+impair.ReorderHold.String())
 		delay      = fs.Duration("delay", 0, "impairment: added one-way delay")
 		jitter     = fs.Duration("jitter", 0, "impairment: extra uniform random delay up to this")
 		corrupt    = fs.Float64("corrupt", 0, "impairment: probability one bit is flipped (CRC-protected packets only)")
@@ -140,7 +142,7 @@ func run() int {
 		return 2
 	}
 	opt.Client.Variant = v
-	opt.Impair = bench.Impairment{Loss: *loss, Dup: *dup, Reorder: *reorder, Delay: *delay, Jitter: *jitter, Corrupt: *corrupt}
+	opt.Impair = impair.Impairment{Loss: *loss, Dup: *dup, Reorder: *reorder, Delay: *delay, Jitter: *jitter, Corrupt: *corrupt}
 	if set["flood"] {
 		opt.Flood.Count = *floodN
 	}
@@ -187,7 +189,7 @@ func run() int {
 		}
 	}
 	if *htmlFile != "" {
-		if err := writeFile(*htmlFile, func(f *os.File) error { return bench.WriteHTML(f, res) }); err != nil {
+		if err := writeFile(*htmlFile, func(f *os.File) error { return report.WriteHTML(f, res) }); err != nil {
 			fmt.Fprintln(os.Stderr, "eqbench:", err)
 			status = 2
 		}
