@@ -10,12 +10,14 @@ import (
 // few KiB, so back-references copy inside that buffer: no 32 KiB window, no
 // io.Reader, no per-packet reset of a general decompressor (klauspost's
 // Reset and its decoding tables were the receive side's cost). Fixed-code
-// blocks, what eqgate sends, decode through tables built once; dynamic
-// blocks, what C zlib sends, build a 9-bit table per block.
+// blocks (most of what eqgate sends) decode through tables built once;
+// dynamic blocks (C zlib's usual choice) build tables of up to 9 bits per
+// block, sized to the block's longest code.
 //
 // It accepts exactly what compress/zlib accepts (FuzzInflate compares the
 // two), which for every stream a zlib deflater writes is what C zlib's
-// inflate accepts; a preset dictionary is refused before it gets here.
+// inflate accepts; a preset dictionary (FDICT) is refused, as RS fails on
+// C zlib's Z_NEED_DICT.
 
 // RFC 1951 §3.2.5: base and extra bits of length codes 257..285 and distance
 // codes 0..29.
