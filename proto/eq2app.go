@@ -152,8 +152,10 @@ type EQ2Config struct {
 
 	// Filler is an application packet the server ignores, which eqgate's
 	// client sends to move the RC4 keystream on when a message's
-	// ciphertext would be misread by EQ2EMu (SPEC §22.6 (b)). nil: such a
-	// message fails with ErrEQ2Unsendable (about 1 in 65,536 of some sizes).
+	// ciphertext would be misread by EQ2EMu (SPEC §22.6 (b)) and the
+	// session cannot send it as fragments (EQ2FragmentSender). nil: such a
+	// message fails with ErrEQ2Unsendable (1 in 256 of max_packet_size−10
+	// byte messages, 1 in 65,536 of 4-byte ones).
 	Filler []byte
 }
 
@@ -212,16 +214,31 @@ type EQ2Events interface {
 	EQ2Deliver(app []byte)
 }
 
+// EQ2FragmentSender is an optional extension of EQ2Events for the client
+// role: EQ2SendFragmented hands over a payload that must go as a set of
+// exactly two OP_Fragments although it would fit one OP_Packet, never
+// escaped, the last fragment starting at EQ2SplitForced(payload). The
+// client uses it for the ciphertexts EQ2EMu misreads as one OP_Packet
+// (SPEC §22.6 (b): "02 ff ?? ??", and max_packet_size−10 bytes starting
+// 00), since a reassembled set is decrypted whole and never unescaped.
+// Without it the client needs EQ2Config.Filler for those.
+type EQ2FragmentSender interface {
+	EQ2SendFragmented(payload []byte)
+}
+
 // EQ2Stats counts what one session's application layer did.
 type EQ2Stats struct {
-	Prepared      uint64 // application packets prepared for sending
-	Deflated      uint64 // of those, deflated (server)
-	AppCombined   uint64 // AppCombined payloads sent (server)
-	Fillers       uint64 // filler messages sent to move the keystream (client)
-	Delivered     uint64 // application packets delivered
-	Inflated      uint64 // of those, inflated (client)
-	IgnoredPreKey uint64 // client payloads ignored before the key packet (server)
-	Escapes       uint64 // zero-escapes added on send
+	Prepared    uint64 // application packets prepared for sending
+	Deflated    uint64 // of those, deflated (server)
+	AppCombined uint64 // AppCombined payloads sent (server)
+	Fillers     uint64 // filler messages sent to move the keystream (client)
+	// ForcedFragments: payloads sent as a two-fragment set through
+	// EQ2FragmentSender because EQ2EMu would misread them whole (client).
+	ForcedFragments uint64
+	Delivered       uint64 // application packets delivered
+	Inflated        uint64 // of those, inflated (client)
+	IgnoredPreKey   uint64 // client payloads ignored before the key packet (server)
+	Escapes         uint64 // zero-escapes added on send
 }
 
 // EQ2App is one session's application layer, server or client role. The
