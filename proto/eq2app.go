@@ -18,7 +18,7 @@ import (
 // RC4 once the key exists, and a 00 in front when the first resulting byte
 // is 00. Prepared payloads wait in a combine queue for the 250 ms combine
 // timer, then are packed in order into AppCombined payloads (00 19 [len]
-// [payload]...) while those stay under 255 bytes.
+// [payload]...) of at most EQ2CombinedMax bytes.
 //
 // Client to server, each application packet is [00 escape?] RC4_c2s([opcode
 // form][body]): no flag, no compression, and no escape on a payload that
@@ -29,7 +29,8 @@ import (
 // leaves RC4 off.
 //
 // Ownership and memory: an EQ2App is one session's state (two RC4 ciphers,
-// the combine queue, the client's 8 KiB inflate history) and belongs to the
+// the combine queue, the client's 8 KiB inflate history, the server's
+// optional deflate history) and belongs to the
 // goroutine that owns the session. An EQ2Coder is the scratch space shared by
 // every session of one goroutine (the deflate and inflate engines, the
 // prepare buffers); it is not safe for concurrent use. Payloads handed to
@@ -43,8 +44,8 @@ import (
 // any receiver of the stream inflates it, including one with window bits
 // 13 (the stdlib's and klauspost's level-9 writers use 32 KiB and would
 // not do). The encoder is shared by the shard and restarted for every
-// payload, instead of costing each session C zlib's ~270 KiB (level 9,
-// memLevel 9). By default a payload is compressed on its own; with
+// payload, instead of costing each session what C zlib's deflate does at
+// window bits 13 and memLevel 9: (1<<15) + (1<<18) bytes, 288 KiB (zlib.h). By default a payload is compressed on its own; with
 // EQ2Config.DeflateHistory the encoder is primed with the session's last
 // deflated bytes, so payloads refer to earlier ones as C zlib's do, for
 // that many bytes per session and the CPU to prime it. SPEC §22.6 leaves
