@@ -52,6 +52,7 @@ type Collector struct {
 	handoffs, handoffIn, oos, open, opened, closed    *prometheus.Desc
 	pktDrops, resends, inboxDrops, batchSize, rttDesc *prometheus.Desc
 	outcomes, up                                      *prometheus.Desc
+	responses, proofs, halfOpen, halfPruned           *prometheus.Desc
 	rcvbuf, sndbuf, forced, steering, gso             *prometheus.Desc
 }
 
@@ -79,6 +80,10 @@ func newCollector(g *shard.Group) *Collector {
 		handoffs:   d("handoffs_total", "Datagrams that arrived on this shard and were handed to their owner shard."),
 		handoffIn:  d("handoffs_received_total", "Datagrams received from other shards."),
 		oos:        d("out_of_session_sent_total", "OutOfSession answers to endpoints without a session."),
+		responses:  d("session_responses_total", "SessionRequests answered statelessly (no session until the peer proves the key)."),
+		proofs:     d("admission_proofs_total", "Datagrams from endpoints without a session whose CRC proved the offered key (each opens a session, caps permitting)."),
+		halfOpen:   d("sessions_half_open", "CRC 0 only: sessions without a valid datagram yet."),
+		halfPruned: d("sessions_half_open_pruned_total", "CRC 0 only: half-open sessions dropped to make room."),
 		open:       d("sessions_open", "Sessions currently open."),
 		opened:     d("sessions_opened_total", "Sessions opened."),
 		closed:     d("sessions_closed_total", "Sessions closed, by reason.", "reason"),
@@ -95,7 +100,7 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.dgIn, c.bytesIn, c.dgOut, c.bytesOut, c.dropped, c.txDrops,
 		c.handoffs, c.handoffIn, c.oos, c.open, c.opened, c.closed, c.pktDrops, c.resends,
 		c.inboxDrops, c.batchSize, c.rttDesc, c.outcomes, c.up, c.rcvbuf, c.sndbuf, c.forced,
-		c.steering, c.gso} {
+		c.steering, c.gso, c.responses, c.proofs, c.halfOpen, c.halfPruned} {
 		ch <- d
 	}
 }
@@ -132,6 +137,10 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		counter(c.handoffs, k.Outcomes[shard.OutcomeHandoff].Load())
 		counter(c.handoffIn, k.HandoffIn.Load())
 		counter(c.oos, k.Outcomes[shard.OutcomeOutOfSession].Load())
+		counter(c.responses, k.Outcomes[shard.OutcomeResponded].Load())
+		counter(c.proofs, k.Proofs.Load())
+		ch <- prometheus.MustNewConstMetric(c.halfOpen, prometheus.GaugeValue, float64(k.HalfOpen.Load()), sh)
+		counter(c.halfPruned, k.HalfOpenPruned.Load())
 		ch <- prometheus.MustNewConstMetric(c.open, prometheus.GaugeValue, float64(k.SessionsOpen.Load()), sh)
 		counter(c.opened, k.SessionsOpened.Load())
 		for r := shard.CloseReason(0); r < shard.NumCloseReasons; r++ {

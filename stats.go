@@ -12,6 +12,7 @@ type ShardStats struct {
 	Handoffs               uint64 // datagrams handed to their owner shard
 	ToSession              uint64 // datagrams given to an existing session
 	OutOfSession           uint64 // OutOfSession answers sent
+	Responded              uint64 // SessionRequests answered statelessly
 	Dropped                uint64 // sum of Drops
 	Drops                  map[string]uint64
 	SessionsOpen           int64
@@ -40,6 +41,7 @@ func readShard(c *shard.Counters, names packetDropNames) ShardStats {
 		Handoffs:       c.Outcomes[shard.OutcomeHandoff].Load(),
 		ToSession:      c.Outcomes[shard.OutcomeSession].Load(),
 		OutOfSession:   c.Outcomes[shard.OutcomeOutOfSession].Load(),
+		Responded:      c.Outcomes[shard.OutcomeResponded].Load(),
 		Drops:          map[string]uint64{},
 		SessionsOpen:   c.SessionsOpen.Load(),
 		SessionsOpened: c.SessionsOpened.Load(),
@@ -77,6 +79,7 @@ func (t *ShardStats) add(s *ShardStats) {
 	t.Handoffs += s.Handoffs
 	t.ToSession += s.ToSession
 	t.OutOfSession += s.OutOfSession
+	t.Responded += s.Responded
 	t.Dropped += s.Dropped
 	t.SessionsOpen += s.SessionsOpen
 	t.SessionsOpened += s.SessionsOpened

@@ -20,6 +20,7 @@ type Session struct {
 	state       State
 	client      bool
 	established bool // server: first SessionRequest accepted; client: response adopted
+	proved      bool // the peer sent a datagram that passed the CRC (DESIGN.md, "Admission")
 	quiet       bool // finalize without another SessionDisconnect
 	discReplied bool // one SessionDisconnect answer per received datagram
 	reported    bool // Handler.Closed has run
@@ -126,21 +127,33 @@ func (s *Session) Receive(env *Env, now Nanotime, d []byte) {
 	if s.state == StateDisconnected {
 		return
 	}
-	// Every datagram, even one failing the CRC, refreshes last_recv (SPEC §9
-	// step 5; §24.1 #9 allows either).
-	s.lastRecv = now
+	// Only a datagram that passes the CRC refreshes last_recv (SPEC §9 step
+	// 5 refreshes on any; §24.1 #9 allows either): a spoofer cannot keep a
+	// session alive. A keepalive, which RS discards unchecked, counts when
+	// its trailer verifies, as a real peer's does.
 	s.discReplied = false
+	exempt := CRCExempt(d) // before Decode, which works in place
 	p, err := env.Coder.Decode(&s.params, d)
+	if err == ErrKeepAlive || err == ErrOutboundPing {
+		if s.params.CRCMatches(d) {
+			s.lastRecv = now
+			s.proved = true
+		}
+	}
 	if err != nil {
 		if err == ErrKeepAlive {
 			s.stats.KeepAlivesRecv++
-			if s.rules.echoKeepAlive && s.state == StateConnected && s.established {
+			if s.rules.echoKeepAlive && s.state == StateConnected && s.established && s.proved {
 				s.sendKeepAlive(env, now)
 			}
 			return
 		}
 		s.drop(ReasonOf(err))
 		return
+	}
+	if !exempt {
+		s.lastRecv = now
+		s.proved = true
 	}
 	s.dispatch(env, now, p, Unsequenced, 0)
 }
@@ -288,7 +301,7 @@ func (s *Session) onRequest(env *Env, now Nanotime, p []byte) {
 		return // SPEC §6.3: ignored while Disconnecting
 	}
 	if !s.established {
-		m := min(s.cfg.MaxPacketSize, int(min(req.MaxPacketSize, MaxDatagram)))
+		m := NegotiatedMaxPacket(s.cfg, req.MaxPacketSize)
 		if m < MinPacketSize {
 			s.drop(ReasonBadParams)
 			s.finish(env, CloseProtocol)
@@ -329,7 +342,16 @@ func (s *Session) onResponse(env *Env, now Nanotime, p []byte) {
 	s.params = params
 	s.state = StateConnected
 	s.established = true
+	s.proved = true // the response carries the connect code we chose
+	s.lastRecv = now
+	sent := s.stats.SentPackets
 	env.Handler.Opened(s)
+	// A server with a stateless handshake holds nothing for us until a
+	// datagram proves we got the key: send one at once unless Opened did
+	// (a keepalive; RS servers discard it unread).
+	if s.state == StateConnected && s.stats.SentPackets == sent && s.hb.count == 0 {
+		s.sendKeepAlive(env, now)
+	}
 }
 
 func (s *Session) onDisconnect(env *Env, now Nanotime) {
@@ -475,7 +497,9 @@ func (s *Session) Tick(env *Env, now Nanotime) Nanotime {
 			s.finish(env, CloseStale)
 			return Never
 		}
-		if c.KeepAliveDelay > 0 && s.established && now-s.lastSend > Nanotime(c.KeepAliveDelay) {
+		// Nothing but the response goes to an address that has not proved
+		// itself (DESIGN.md, "Admission").
+		if c.KeepAliveDelay > 0 && s.established && s.proved && now-s.lastSend > Nanotime(c.KeepAliveDelay) {
 			s.sendKeepAlive(env, now)
 		}
 	}
@@ -500,7 +524,7 @@ func (s *Session) Next() Nanotime {
 		return min(s.lastSend+Nanotime(c.ConnectDelay)+1, s.lastRecv+Nanotime(c.ConnectStale)+1)
 	case StateConnected:
 		t := min(s.lastRecv+Nanotime(c.StaleConnection)+1, s.nextResend)
-		if c.KeepAliveDelay > 0 {
+		if c.KeepAliveDelay > 0 && s.proved {
 			t = min(t, s.lastSend+Nanotime(c.KeepAliveDelay)+1)
 		}
 		if s.hb.count > 0 {

@@ -26,6 +26,9 @@ type Counters struct {
 	Outcomes [NumOutcomes]atomic.Uint64 // see Outcome
 
 	SessionsOpen   atomic.Int64 // gauge
+	HalfOpen       atomic.Int64 // gauge: CRC 0 sessions without a valid datagram yet
+	HalfOpenPruned atomic.Uint64
+	Proofs         atomic.Uint64 // datagrams that proved an endpoint's key (stateless handshake)
 	SessionsOpened atomic.Uint64
 	SessionsClosed [NumCloseReasons]atomic.Uint64
 

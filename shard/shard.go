@@ -127,6 +127,7 @@ type Shard struct {
 	env   proto.Env
 	coder proto.Coder
 	alloc proto.Pool
+	adm   admission
 	sink  sink
 	ph    protoHandler
 	cur   netip.AddrPort // destination of the session being driven
@@ -188,6 +189,9 @@ func newShard(g *Group, idx int, sock Socket) *Shard {
 	s.sink.s = s
 	s.ph.s = s
 	s.env = proto.Env{Coder: &s.coder, Sink: &s.sink, Handler: &s.ph, Alloc: &s.alloc, Rand: cfg.Rand}
+	if cfg.Role == RoleServer {
+		s.adm.init(cfg, g.secret)
+	}
 	return s
 }
 
@@ -312,6 +316,7 @@ func (s *Shard) afterReceive() {
 	s.drainHandoffs()
 	s.drainInbox()
 	s.runTimers()
+	s.pruneHalfOpen()
 	s.flushDirty()
 	s.writeTx()
 	s.freeDead()
@@ -465,46 +470,7 @@ func (s *Shard) input(b []byte, from netip.AddrPort) {
 		s.counters.outcome(OutcomeDropUnknown)
 		return
 	}
-	switch proto.ClassifyNoSession(b) {
-	case proto.NoSessionCreate:
-		s.accept(b, &ep, h, from)
-	case proto.NoSessionOutOfSession:
-		s.counters.outcome(OutcomeOutOfSession)
-		s.queueRaw(from, proto.AppendOutOfSession(s.txBuf()))
-	default:
-		if len(b) >= 2 && b[0] == 0 && proto.Opcode(b[1]) == proto.OpOutOfSession {
-			s.counters.outcome(OutcomeDropOutOfSession)
-		} else {
-			s.counters.outcome(OutcomeDropBadRequest)
-		}
-	}
-}
-
-// accept creates a server session for a SessionRequest, within the caps.
-func (s *Shard) accept(b []byte, ep *endpoint, h uint64, from netip.AddrPort) {
-	if s.live >= s.cfg.MaxSessionsPerShard {
-		s.counters.outcome(OutcomeDropCapShard)
-		return
-	}
-	if !s.g.takeTotal() {
-		s.counters.outcome(OutcomeDropCapTotal)
-		return
-	}
-	iph := ipHash(&ep.addr)
-	if !s.g.perIP.acquire(iph) {
-		s.g.giveTotal()
-		s.counters.outcome(OutcomeDropCapIP)
-		return
-	}
-	i := s.newSlot(ep, h)
-	ps := s.session(i)
-	ps.Tag = uint64(s.idOf(i))
-	if err := ps.InitServer(&s.cfg.Proto, s.env.Random(), s.now); err != nil {
-		// Only a Config that skipped Validate gets here; Open validates.
-		panic("shard: InitServer: " + err.Error())
-	}
-	s.counters.outcome(OutcomeOpened)
-	s.receive(i, b)
+	s.noSession(b, &ep, h, from)
 }
 
 // newSlot takes a slab slot for ep and indexes it.
@@ -535,6 +501,9 @@ func (s *Shard) receive(i int32, b []byte) {
 	mark, drops := markOf(st), st.Drops
 	ps.Receive(&s.env, s.now, b)
 	s.fold(st, mark)
+	if s.meta.meta(i).halfOpen {
+		s.provedCheck(i)
+	}
 	// proto counts Drops only while receiving, so only here is the array
 	// compared.
 	if st.Drops != drops {
@@ -638,8 +607,12 @@ func (s *Shard) freeDead() {
 		m := s.meta.meta(i)
 		s.index.remove(m.hash, i)
 		if s.cfg.Role == RoleServer {
-			s.g.perIP.release(ipHash(&m.ep.addr))
+			s.g.perIP.release(&m.ep.addr)
 			s.g.giveTotal()
+		}
+		if m.halfOpen {
+			s.adm.halfLive--
+			s.counters.HalfOpen.Store(int64(s.adm.halfLive))
 		}
 		s.session(i).Release(&s.env)
 		s.meta.release(i)

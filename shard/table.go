@@ -1,9 +1,8 @@
 package shard
 
 import (
+	"hash/maphash"
 	"net/netip"
-
-	"github.com/cespare/xxhash/v2"
 )
 
 // endpoint is a peer address in a pointer-free form: the 16-byte address
@@ -24,11 +23,13 @@ func (e endpoint) AddrPort() netip.AddrPort {
 	return netip.AddrPortFrom(netip.AddrFrom16(e.addr).Unmap(), e.port)
 }
 
+// hash is seeded per process (hashSeed), so a flood of crafted endpoints
+// cannot pile into one probe run of the index.
 func (e *endpoint) hash() uint64 {
 	var b [18]byte
 	copy(b[:16], e.addr[:])
 	b[16], b[17] = byte(e.port), byte(e.port>>8)
-	return xxhash.Sum64(b[:])
+	return maphash.Bytes(hashSeed, b[:])
 }
 
 // index maps endpoint hashes to slab slots: open addressing with linear
@@ -143,11 +144,12 @@ const (
 
 // meta is the engine's pointer-free bookkeeping for one slot.
 type meta struct {
-	ep    endpoint
-	hash  uint64
-	gen   uint32
-	state uint8
-	dirty bool // on the shard's flush list
+	ep       endpoint
+	hash     uint64
+	gen      uint32
+	state    uint8
+	dirty    bool // on the shard's flush list
+	halfOpen bool // CRC 0: created by a SessionRequest, no valid datagram yet
 	// Timer wheel links (slot indexes, -1 for none) and the armed deadline.
 	tNext, tPrev int32
 	tTick        int64 // wheel tick the entry is filed under; -1: not armed

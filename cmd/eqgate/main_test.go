@@ -530,6 +530,7 @@ func checkCounters(t *testing.T, sc scrape, g *gate, clients int, payload float6
 		named := total("eqgate_datagrams_total", "shard", s, "outcome", "session") +
 			total("eqgate_sessions_opened_total", "shard", s) +
 			total("eqgate_out_of_session_sent_total", "shard", s) +
+			total("eqgate_session_responses_total", "shard", s) +
 			total("eqgate_handoffs_total", "shard", s) +
 			total("eqgate_datagrams_dropped_total", "shard", s)
 		if in != named {
