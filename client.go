@@ -116,16 +116,16 @@ func (d *dialHandler) Message(sh *shard.Shard, id shard.ID, stream int, data []b
 	d.h.OnMessage(Session{sh, id}, stream, data)
 }
 
-func (d *dialHandler) Close(sh *shard.Shard, id shard.ID, r shard.CloseReason) {
+func (d *dialHandler) Close(sh *shard.Shard, id shard.ID, r CloseReason) {
 	if !d.signaled {
 		// Never opened: Dial reports the failure; the user's Handler saw no
 		// OnOpen, so it gets no OnClose either.
 		d.signaled = true
-		d.c.reason = CloseReason(r)
+		d.c.reason = r
 		close(d.c.ready)
 		return
 	}
-	d.h.OnClose(Session{sh, id}, CloseReason(r))
+	d.h.OnClose(Session{sh, id}, r)
 }
 
 // ID is the session's ID.
@@ -509,7 +509,7 @@ func (h clientHandler) Message(sh *shard.Shard, id shard.ID, stream int, data []
 	}
 }
 
-func (h clientHandler) Close(sh *shard.Shard, id shard.ID, r shard.CloseReason) {
+func (h clientHandler) Close(sh *shard.Shard, id shard.ID, r CloseReason) {
 	ln := h.lineFor(sh, id)
 	if ln == nil {
 		return
@@ -519,10 +519,10 @@ func (h clientHandler) Close(sh *shard.Shard, id shard.ID, r shard.CloseReason) 
 		// Never opened: Wait reports it; the Handler saw no OnOpen, so
 		// it gets no OnClose either.
 		c.signaled = true
-		c.reason = CloseReason(r)
+		c.reason = r
 		close(c.ready)
 	} else {
-		c.h.OnClose(Session{sh, id}, CloseReason(r))
+		c.h.OnClose(Session{sh, id}, r)
 	}
 	// The session is over; its socket closes once this iteration's
 	// datagrams (the SessionDisconnect) are out.

@@ -22,7 +22,7 @@ type Config struct {
 
 	MaxPacketSize     int           // cap on the negotiated datagram size; 512
 	CRCBytes          int           // CRC trailer offered in SessionResponse: 0 means the default 2, -1 none, or 4
-	EncodePasses      [2]proto.Pass // [none, none]; EQEmu zones use [compress, none]
+	Encoding          Encoding      // encode passes offered; EncodeNone (EQEmu zones: EncodeCompress)
 	KeepaliveDelay    time.Duration // a KeepAlive after this long with nothing sent; 9 s (negative: never)
 	ResendDelayBase   time.Duration // additive base of the resend delay; 30 ms (EQEmu world/zone: 100 ms)
 	ResendDelayFactor float64       // multiplier on the rolling ping; 1.25 (EQEmu world/zone: 1.5)
@@ -186,6 +186,8 @@ func (c *Config) validate() error {
 		return configError("out of range [64, 65536]", "MaxPacketSize")
 	case c.CRCBytes != -1 && c.CRCBytes != 2 && c.CRCBytes != 4:
 		return configError("must be -1 (none), 2 or 4", "CRCBytes")
+	case c.Encoding >= numEncodings:
+		return configError("unknown Encoding", "Encoding")
 	case c.Shards < 1 || c.Shards > MaxShards:
 		return configError("out of range [1, 256]", "Shards")
 	case c.Batch < 1 || c.Batch > 1024:
@@ -197,7 +199,7 @@ func (c *Config) validate() error {
 	case c.MaxSessions < 1:
 		return configError("must be positive", "MaxSessions")
 	case c.MaxSessionsPerShard < 1 || c.MaxSessionsPerShard > MaxSessionsPerShard:
-		return configError("out of range [1, 1<<24]", "MaxSessionsPerShard")
+		return configError("out of range [1, 1<<24-1]", "MaxSessionsPerShard")
 	case c.MaxSessionsPerIP < 1:
 		return configError("must be positive", "MaxSessionsPerIP")
 	case c.InboxSize < 1:
@@ -227,7 +229,7 @@ func bad(first bool, a, b string) string {
 // Engine limits fixed by the SessionID layout.
 const (
 	MaxShards           = 256
-	MaxSessionsPerShard = 1 << 24
+	MaxSessionsPerShard = shard.MaxSlots - 1 // what a shard's slab can index
 )
 
 // shardConfig maps the public Config (filled and validated) to the engine's.
@@ -235,7 +237,7 @@ func (c *Config) shardConfig(role shard.Role) shard.Config {
 	p := proto.DefaultConfig()
 	p.MaxPacketSize = c.MaxPacketSize
 	p.CRCBytes = max(c.CRCBytes, 0)
-	p.EncodePasses = c.EncodePasses
+	p.EncodePasses = c.Encoding.passes()
 	p.KeepAliveDelay = max(c.KeepaliveDelay, 0)
 	p.ResendDelayBase = c.ResendDelayBase
 	p.ResendDelayFactor = c.ResendDelayFactor

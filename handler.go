@@ -1,6 +1,9 @@
 package eqgate
 
-import "github.com/eqgate/eqgate/shard"
+import (
+	"github.com/eqgate/eqgate/proto"
+	"github.com/eqgate/eqgate/shard"
+)
 
 // Handler receives a shard's session events. Callbacks run on the goroutine
 // of the shard that owns the session, one at a time per shard, so a handler
@@ -21,21 +24,25 @@ type Handler interface {
 	OnClose(s Session, reason CloseReason)
 }
 
-// CloseReason says why a session ended.
-type CloseReason uint8
+// CloseReason says why a session ended; String gives the snake_case name
+// that labels eqgate_sessions_closed_total. It is the engine's one enum (an
+// alias of proto's, so the shard and the protocol report it without a
+// mapping); the zero value, CloseNone, is never passed to OnClose.
+type CloseReason = proto.CloseReason
 
 // Close reasons.
 const (
-	CloseLocal          = CloseReason(shard.CloseLocal)          // Session.Close, Server.CloseSession, Conn.Close
-	ClosePeer           = CloseReason(shard.ClosePeer)           // the peer sent SessionDisconnect
-	CloseTimeout        = CloseReason(shard.CloseTimeout)        // nothing received for StaleConnection
-	CloseResendTimeout  = CloseReason(shard.CloseResendTimeout)  // the peer stopped acknowledging
-	CloseConnectTimeout = CloseReason(shard.CloseConnectTimeout) // client: no answer within ConnectStale
-	CloseShutdown       = CloseReason(shard.CloseShutdown)       // Server.Close or Conn's engine closing
-	CloseRefused        = CloseReason(shard.CloseRefused)        // client: the server answered OutOfSession
+	CloseNone           = proto.CloseNone           // still open: never reported
+	CloseLocal          = proto.CloseLocal          // Session.Close, Server.CloseSession, Conn.Close
+	ClosePeer           = proto.ClosePeer           // the peer sent SessionDisconnect
+	CloseTimeout        = proto.CloseTimeout        // nothing received for StaleConnection
+	CloseResendTimeout  = proto.CloseResendTimeout  // the peer stopped acknowledging for ResendTimeout
+	CloseConnectTimeout = proto.CloseConnectTimeout // client: no answer within ConnectStale
+	CloseShutdown       = proto.CloseShutdown       // Server.Close, Client.Close, or a Dial Conn's Close
+	CloseRefused        = proto.CloseRefused        // client: the server answered OutOfSession
+	CloseProtocol       = proto.CloseProtocol       // the peer sent unusable session parameters (SPEC §6)
+	ClosePanic          = proto.ClosePanic          // a Handler callback panicked (Config.HandlerPanic)
 )
-
-func (r CloseReason) String() string { return shard.CloseReason(r).String() }
 
 // handlerAdapter turns shard events into Handler calls with Session values.
 type handlerAdapter struct{ h Handler }
@@ -46,8 +53,8 @@ func (a handlerAdapter) Message(sh *shard.Shard, id shard.ID, stream int, data [
 	a.h.OnMessage(Session{sh, id}, stream, data)
 }
 
-func (a handlerAdapter) Close(sh *shard.Shard, id shard.ID, r shard.CloseReason) {
-	a.h.OnClose(Session{sh, id}, CloseReason(r))
+func (a handlerAdapter) Close(sh *shard.Shard, id shard.ID, r CloseReason) {
+	a.h.OnClose(Session{sh, id}, r)
 }
 
 var _ shard.Handler = handlerAdapter{}

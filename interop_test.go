@@ -121,7 +121,7 @@ func TestReplayCaptures(t *testing.T) {
 			if len(c.sent) == 0 || len(c.payloads) == 0 {
 				t.Fatal("empty capture")
 			}
-			srv, err := Listen("127.0.0.1:0", Config{Shards: 1, EncodePasses: c.passes, Rand: func() uint32 { return c.key }}, &echoHandler{})
+			srv, err := Listen("127.0.0.1:0", Config{Shards: 1, Encoding: encodingOf(t, c.passes), Rand: func() uint32 { return c.key }}, &echoHandler{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -173,4 +173,16 @@ func TestReplayCaptures(t *testing.T) {
 			}
 		})
 	}
+}
+
+// encodingOf names a capture's passes as the Config's Encoding.
+func encodingOf(t *testing.T, passes [2]proto.Pass) Encoding {
+	t.Helper()
+	for e := range numEncodings {
+		if e.passes() == passes {
+			return e
+		}
+	}
+	t.Fatalf("capture passes %v: no Encoding", passes)
+	return 0
 }

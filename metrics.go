@@ -5,6 +5,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/eqgate/eqgate/proto"
 	"github.com/eqgate/eqgate/shard"
 )
 
@@ -143,7 +144,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		counter(c.halfPruned, k.HalfOpenPruned.Load())
 		ch <- prometheus.MustNewConstMetric(c.open, prometheus.GaugeValue, float64(k.SessionsOpen.Load()), sh)
 		counter(c.opened, k.SessionsOpened.Load())
-		for r := shard.CloseReason(0); r < shard.NumCloseReasons; r++ {
+		for r := CloseLocal; r < proto.NumCloseReasons; r++ {
 			counter(c.closed, k.SessionsClosed[r].Load(), r.String())
 		}
 		for j := range k.PacketDrops {

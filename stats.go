@@ -1,6 +1,9 @@
 package eqgate
 
-import "github.com/eqgate/eqgate/shard"
+import (
+	"github.com/eqgate/eqgate/proto"
+	"github.com/eqgate/eqgate/shard"
+)
 
 // ShardStats is a copy of one shard's counters (see shard.Counters). Each
 // field is read atomically; the set is not one instant's snapshot.
@@ -55,7 +58,7 @@ func readShard(c *shard.Counters, names packetDropNames) ShardStats {
 		s.Drops[o.String()] = v
 		s.Dropped += v
 	}
-	for r := shard.CloseReason(0); r < shard.NumCloseReasons; r++ {
+	for r := CloseLocal; r < proto.NumCloseReasons; r++ {
 		s.SessionsClosed[r.String()] = c.SessionsClosed[r].Load()
 	}
 	for i := range c.PacketDrops {

@@ -18,10 +18,10 @@
 // expected echo instead of storing it. Send times live in the sender's
 // window, not in the payload, so a corrupted echo cannot fake a latency.
 //
-// Proxy is a seeded impairment relay (loss, duplication, reordering, delay,
-// corruption) on loopback, for kernels without netem; it also spreads many
-// sessions over 127.x source addresses. Flood sends SessionRequests from
-// many endpoints and counts how the server answered.
+// Run uses the kit's other packages: bench/impair (a seeded impairment
+// relay, Options.Impair) and bench/flood (a SessionRequest flood,
+// Options.Flood); bench/report renders a Result as HTML; cmd/eqcompare
+// runs the same load against two server configurations.
 //
 // Buffers: payloads are built in per-session scratch buffers owned by the
 // session's goroutine; eqgate copies what it sends. Echo data is valid only

@@ -6,6 +6,9 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/eqgate/eqgate/bench/flood"
+	"github.com/eqgate/eqgate/bench/impair"
 )
 
 // Latency summarizes a latency histogram, in microseconds.
@@ -21,8 +24,8 @@ type Latency struct {
 
 func us(d time.Duration) float64 { return float64(d) / 1e3 }
 
-// histBins lists s's non-empty buckets, the histogram a Result carries.
-func histBins(s HistSnapshot) []HistBin {
+// HistBins lists s's non-empty buckets, the histogram a Result carries.
+func HistBins(s HistSnapshot) []HistBin {
 	var bins []HistBin
 	for i, c := range s.Counts {
 		if c > 0 {
@@ -32,7 +35,8 @@ func histBins(s HistSnapshot) []HistBin {
 	return bins
 }
 
-func summarize(s HistSnapshot) Latency {
+// Summarize gives s's quantiles, the latency a Result carries.
+func Summarize(s HistSnapshot) Latency {
 	return Latency{
 		Count: s.Total,
 		P50Us: us(s.Quantile(0.5)), P90Us: us(s.Quantile(0.9)), P99Us: us(s.Quantile(0.99)),
@@ -72,20 +76,20 @@ type Sample struct {
 
 // Result is what Run measured.
 type Result struct {
-	Scenario  string     `json:"scenario"`
-	Target    string     `json:"target"`
-	Sessions  int        `json:"sessions"`
-	Streams   int        `json:"streams"`
-	Sizes     string     `json:"sizes"`
-	Rate      float64    `json:"rate"`
-	Burst     int        `json:"burst"`
-	Window    int        `json:"window"`
-	DurationS float64    `json:"duration_s,omitempty"`
-	Count     int        `json:"count,omitempty"`
-	Reliable  bool       `json:"reliable"`
-	Seed      int64      `json:"seed"`
-	Impair    Impairment `json:"impair"`
-	Start     time.Time  `json:"start"`
+	Scenario  string            `json:"scenario"`
+	Target    string            `json:"target"`
+	Sessions  int               `json:"sessions"`
+	Streams   int               `json:"streams"`
+	Sizes     string            `json:"sizes"`
+	Rate      float64           `json:"rate"`
+	Burst     int               `json:"burst"`
+	Window    int               `json:"window"`
+	DurationS float64           `json:"duration_s,omitempty"`
+	Count     int               `json:"count,omitempty"`
+	Reliable  bool              `json:"reliable"`
+	Seed      int64             `json:"seed"`
+	Impair    impair.Impairment `json:"impair"`
+	Start     time.Time         `json:"start"`
 
 	Connected       int            `json:"connected"`
 	DialErrors      map[string]int `json:"dial_errors,omitempty"`
@@ -126,10 +130,10 @@ type Result struct {
 	SourceAddrs      int    `json:"source_addrs"`       // distinct client source addresses
 	ClientQueueDrops uint64 `json:"client_queue_drops"` // datagrams the client engine's queue refused
 
-	Relay   bool         `json:"relay"` // traffic went through a Proxy
-	Proxy   *ProxyStats  `json:"proxy,omitempty"`
-	Flood   *FloodResult `json:"flood,omitempty"`
-	Samples []Sample     `json:"samples"`
+	Relay   bool               `json:"relay"` // traffic went through a Proxy
+	Proxy   *impair.ProxyStats `json:"proxy,omitempty"`
+	Flood   *flood.Result      `json:"flood,omitempty"`
+	Samples []Sample           `json:"samples"`
 }
 
 func (r *Result) setOptions(o *Options) {
@@ -172,8 +176,8 @@ func (r *Result) finish(rn *runner, elapsed time.Duration, samples []Sample) {
 		r.BytesInPerSec = float64(r.BytesEchoed) / sec
 	}
 	snap := rn.hist.Snapshot()
-	r.Latency = summarize(snap)
-	r.Histogram = histBins(snap)
+	r.Latency = Summarize(snap)
+	r.Histogram = HistBins(snap)
 	if r.HasServerCPU && r.Echoed > 0 {
 		r.ServerCPUNsPerMsg = r.ServerCPUS * 1e9 / float64(r.Echoed)
 	}
@@ -269,7 +273,7 @@ func (r *Result) Report() string {
 		mode = "unreliable"
 	}
 	w("eqbench ", name, " -> ", r.Target, ": ", strconv.Itoa(r.Sessions), " sessions x ", strconv.Itoa(r.Streams),
-		" streams, sizes ", r.Sizes, ", window ", strconv.Itoa(r.Window), ", rate ", rateString(r.Rate, r.Burst), ", ", mode)
+		" streams, sizes ", r.Sizes, ", window ", strconv.Itoa(r.Window), ", rate ", RateString(r.Rate, r.Burst), ", ", mode)
 	if r.Impair.Active() {
 		w("  impairment: ", r.Impair.String())
 	}
@@ -312,7 +316,8 @@ func (r *Result) Report() string {
 	return b.String()
 }
 
-func rateString(rate float64, burst int) string {
+// RateString describes a send rate and burst for reports.
+func RateString(rate float64, burst int) string {
 	if rate <= 0 {
 		return "window-limited"
 	}

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/eqgate/eqgate"
+	"github.com/eqgate/eqgate/bench/flood"
+	"github.com/eqgate/eqgate/bench/impair"
 )
 
 // Options configures Run. Zero fields take the defaults noted.
@@ -43,7 +45,7 @@ type Options struct {
 	PerAddr int
 	// Impair, when any field is set, relays the traffic through a Proxy
 	// with these impairments.
-	Impair Impairment
+	Impair impair.Impairment
 	// Interval is the sampling period of the time series and the progress
 	// callback; 1 s.
 	Interval time.Duration
@@ -58,7 +60,7 @@ type Options struct {
 	ServerCPU CPUSource
 	// Flood, when Count > 0, floods the server with SessionRequests from
 	// many endpoints while the load runs.
-	Flood FloodOptions
+	Flood flood.Options
 	// Progress, if set, is called from the sampler goroutine at every
 	// Interval with the latest sample.
 	Progress func(Sample)
@@ -120,7 +122,10 @@ func (o *Options) fill() error {
 			return optError("bad size class")
 		}
 	}
-	return o.Impair.validate()
+	if err := o.Impair.Validate(); err != nil {
+		return optError(err.Error())
+	}
+	return nil
 }
 
 // DefaultClientShards is the client engine's shard count when
@@ -201,14 +206,14 @@ func Run(ctx context.Context, opt Options) (*Result, error) {
 		return nil, err
 	}
 	spread := opt.PerAddr > 0 && opt.Sessions > opt.PerAddr && up.Addr().Is4() && up.Addr().IsLoopback()
-	var proxy *Proxy
+	var proxy *impair.Proxy
 	if opt.Impair.Active() {
 		per := 0
 		if spread {
 			per = opt.PerAddr
 			spread = false // the proxy spreads; sessions reach it from 127.0.0.1
 		}
-		proxy, err = StartProxy(ProxyConfig{
+		proxy, err = impair.StartProxy(impair.ProxyConfig{
 			Listen: netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 0, 0, 1}), 0), Upstream: up,
 			Impair: opt.Impair, PerAddr: per, MaxFlows: opt.Sessions + 64,
 		})
@@ -239,7 +244,7 @@ func Run(ctx context.Context, opt Options) (*Result, error) {
 	go r.sampleConnect(ctx, &dialed, connectDone)
 	res.Connected, res.DialErrors = r.dialAll(ctx, target, &dialed)
 	close(connectDone)
-	res.Handshake = summarize(r.handshake.Snapshot())
+	res.Handshake = Summarize(r.handshake.Snapshot())
 	res.DialRetries = int(r.dialRetries.Load())
 
 	var conns []*session
@@ -265,9 +270,9 @@ func Run(ctx context.Context, opt Options) (*Result, error) {
 	r.t0.Store(r.now())
 	t0 := time.Now()
 
-	var flood *flooder
+	var fl *flood.Flooder
 	if opt.Flood.Count > 0 {
-		flood = startFlood(opt.Flood, opt.Target, opt.Seed)
+		fl = flood.Start(opt.Flood, up, opt.Seed)
 	}
 	schedDone := make(chan struct{})
 	go r.schedule(conns, schedDone)
@@ -314,8 +319,8 @@ func Run(ctx context.Context, opt Options) (*Result, error) {
 	}
 	self1, _ := ProcCPU{PID: 0}.Read()
 	res.ClientCPU = self1.CPU - self0.CPU
-	if flood != nil {
-		fr := flood.stop()
+	if fl != nil {
+		fr := fl.Stop()
 		res.Flood = &fr
 	}
 

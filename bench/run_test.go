@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/eqgate/eqgate"
+	"github.com/eqgate/eqgate/bench/impair"
 )
 
 // echoHandler echoes every application packet on the stream it came on,
@@ -66,7 +67,7 @@ func TestRunClean(t *testing.T) {
 		{"rate", Options{Sessions: 20, Count: 40, Rate: 400, Burst: 4, Window: 8}},
 		{"unreliable", Options{Sessions: 10, Count: 100, Window: 8, Unreliable: true, Sizes: Sizes{{16, 200, 1}}}},
 		{"impaired", Options{Sessions: 20, Count: 200, Window: 16, Streams: 2, Seed: 7,
-			Impair: Impairment{Loss: 0.03, Dup: 0.03, Reorder: 0.03, Corrupt: 0.01, Delay: time.Millisecond, Jitter: time.Millisecond}}},
+			Impair: impair.Impairment{Loss: 0.03, Dup: 0.03, Reorder: 0.03, Corrupt: 0.01, Delay: time.Millisecond, Jitter: time.Millisecond}}},
 		{"spread", Options{Sessions: 12, PerAddr: 5, Count: 50, Window: 4}},
 	}
 	for _, tt := range tests {

@@ -4,6 +4,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/eqgate/eqgate/bench/flood"
 )
 
 // Scenarios are named presets, so results are comparable run to run.
@@ -22,7 +24,7 @@ var scenarios = map[string]Options{
 	// legitimate sessions play; they must keep working.
 	"flood": {Sessions: 100, Rate: 10, Window: 16, Duration: 10 * time.Second,
 		Sizes: Sizes{{Min: 16, Max: 200, Weight: 1}},
-		Flood: FloodOptions{Count: 50000, Rate: 5000, Sources: 64}},
+		Flood: flood.Options{Count: 50000, Rate: 5000, Sources: 64}},
 }
 
 // ScenarioNames lists the scenarios, sorted.
@@ -51,7 +53,7 @@ func ScenarioHelp() string {
 	var b strings.Builder
 	for _, n := range ScenarioNames() {
 		o := scenarios[n]
-		b.WriteString("  " + n + ": " + itoa(o.Sessions) + " sessions, " + rateString(o.Rate, o.Burst) + ", window " + itoa(o.Window) + ", sizes " + o.Sizes.String())
+		b.WriteString("  " + n + ": " + itoa(o.Sessions) + " sessions, " + RateString(o.Rate, o.Burst) + ", window " + itoa(o.Window) + ", sizes " + o.Sizes.String())
 		if o.Flood.Count > 0 {
 			b.WriteString(", flood of " + itoa(o.Flood.Count) + " SessionRequests from " + itoa(o.Flood.Sources) + " addresses")
 		}

@@ -1,4 +1,7 @@
-// Package pool provides shard-owned pools of fixed-size byte buffers.
+// Package pool provides the engine's buffer pools, both shard-owned: Pool,
+// fixed-size datagram buffers named by pointer-free handles, and Sized,
+// size-classed buffers for what a session keeps between calls (it backs
+// proto.Allocator). They are the module's only buffer pools.
 //
 // # Model
 //

@@ -212,10 +212,10 @@ func crcValid(seed uint32, cb int, d []byte) bool {
 	return trailerMatches(d[n:], crc32.Update(seed, crc32.IEEETable, d[:n]))
 }
 
-// Abandon ends a session at once with nothing sent, reporting CloseStale
+// Abandon ends a session at once with nothing sent, reporting CloseTimeout
 // (a half-open session dropped to make room).
 func (s *Session) Abandon(env *Env) {
 	if s.state != StateDisconnected {
-		s.finish(env, CloseStale)
+		s.finish(env, CloseTimeout)
 	}
 }

@@ -378,7 +378,7 @@ func (s *Session) onOutOfSession(env *Env) {
 	// RS has no handler. A client told that the server has no session ends
 	// silently: answering would only start a disconnect/OutOfSession loop.
 	if s.client && (s.state == StateConnecting || s.state == StateConnected) {
-		s.finish(env, CloseOutOfSession)
+		s.finish(env, CloseRefused)
 		return
 	}
 	s.drop(ReasonIgnored)
@@ -494,7 +494,7 @@ func (s *Session) Tick(env *Env, now Nanotime) Nanotime {
 		return s.Next()
 	case StateConnected:
 		if now-s.lastRecv > Nanotime(c.StaleConnection) {
-			s.finish(env, CloseStale)
+			s.finish(env, CloseTimeout)
 			return Never
 		}
 		// Nothing but the response goes to an address that has not proved

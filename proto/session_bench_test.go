@@ -2,6 +2,8 @@ package proto
 
 import (
 	"testing"
+
+	"github.com/eqgate/eqgate/pool"
 )
 
 // nullSink counts datagrams and drops them.
@@ -42,7 +44,7 @@ type echoRig struct {
 	env    Env
 	sink   nullSink
 	h      echoHandler
-	pool   Pool
+	pool   pool.Sized
 	dgrams [][]byte
 	buf    []byte
 	i      int

@@ -48,7 +48,7 @@ package proto
 // Buffers: Receive works in place on the datagram. Deliver's app slice is
 // valid only during the call. Send copies app. Stored packets, reorder
 // copies, fragment reassembly and the hold buffer come from Env.Alloc (a
-// shard pool, or Pool) and go back to it when acked, delivered or idle
+// shard's pool.Sized) and go back to it when acked, delivered or idle
 // (Config.IdleRelease), so an idle session holds only its struct.
 //
 // Timing: Tick's return value folds every deadline (connect retry and

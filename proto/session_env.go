@@ -1,9 +1,6 @@
 package proto
 
-import (
-	"math/bits"
-	"math/rand/v2"
-)
+import "math/rand/v2"
 
 // Nanotime is a monotonic clock reading in nanoseconds, from any fixed epoch
 // the caller chooses. Every session entry point takes the current Nanotime;
@@ -46,8 +43,9 @@ type Handler interface {
 // Allocator provides the buffers a session keeps between calls: stored
 // reliable packets, reorder-queue copies, fragment reassembly and the hold
 // buffer. Get returns a slice of length n (capacity ≥ n); Put takes back a
-// slice that Get returned. A shard backs it with its pool; Pool is a simple
-// default. With a nil Allocator sessions use make and leave freeing to the GC.
+// slice that Get returned. A shard backs it with a pool.Sized (the
+// consumer owns the interface, so proto imports no pool). With a nil
+// Allocator sessions use make and leave freeing to the GC.
 type Allocator interface {
 	Get(n int) []byte
 	Put(b []byte)
@@ -85,68 +83,6 @@ func (e *Env) put(b []byte) {
 	if e.Alloc != nil && b != nil {
 		e.Alloc.Put(b)
 	}
-}
-
-// Pool is a simple Allocator: power-of-two size classes from 64 bytes to
-// 1 MiB with LIFO free lists, each list capped so an idle Pool holds at most
-// about 8 MiB per class. Larger requests are made and dropped on Put. The
-// zero value is ready; it is not safe for concurrent use (one per shard).
-type Pool struct {
-	free [poolClasses][][]byte
-}
-
-const (
-	poolMinShift = 6
-	poolClasses  = 15 // 64 B .. 1 MiB
-	poolKeep     = 8 << 20
-)
-
-var _ Allocator = (*Pool)(nil)
-
-func poolClass(n int) int {
-	if n <= 1<<poolMinShift {
-		return 0
-	}
-	return bits.Len(uint(n-1)) - poolMinShift
-}
-
-// Get returns a slice of length n.
-func (p *Pool) Get(n int) []byte {
-	c := poolClass(n)
-	if c >= poolClasses {
-		return make([]byte, n)
-	}
-	l := p.free[c]
-	if k := len(l); k > 0 {
-		b := l[k-1]
-		l[k-1] = nil
-		p.free[c] = l[:k-1]
-		return b[:n]
-	}
-	return make([]byte, n, 1<<(c+poolMinShift))
-}
-
-// Put returns b to its class; slices of other capacities are dropped.
-func (p *Pool) Put(b []byte) {
-	c := cap(b)
-	if c < 1<<poolMinShift || c&(c-1) != 0 {
-		return
-	}
-	k := poolClass(c)
-	if k >= poolClasses || len(p.free[k]) >= max(16, poolKeep>>(k+poolMinShift)) {
-		return
-	}
-	p.free[k] = append(p.free[k], b[:0])
-}
-
-// Held reports how many buffers and bytes the pool keeps, for tests and
-// metrics.
-func (p *Pool) Held() (bufs, bytes int) {
-	for c, l := range p.free {
-		bufs += len(l)
-		bytes += len(l) << (c + poolMinShift)
-	}
-	return
 }
 
 // NoSessionAction is what a server does with a datagram from an endpoint

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/hex"
 	"testing"
+
+	"github.com/eqgate/eqgate/pool"
 )
 
 // capSink records every datagram it is given (copied).
@@ -63,7 +65,7 @@ type peer struct {
 	env  Env
 	sink capSink
 	h    recHandler
-	pool Pool
+	pool pool.Sized
 	now  Nanotime
 }
 

@@ -91,7 +91,7 @@ func TestSessionKeepAliveAndStale(t *testing.T) {
 	}
 	// Stale: nothing received for StaleConnection closes without a packet.
 	stale := Nanotime(cfg.StaleConnection) + 1
-	if s.s.Tick(&s.env, stale) != Never || s.s.State() != StateDisconnected || len(s.h.closed) != 1 || s.h.closed[0] != CloseStale {
+	if s.s.Tick(&s.env, stale) != Never || s.s.State() != StateDisconnected || len(s.h.closed) != 1 || s.h.closed[0] != CloseTimeout {
 		t.Fatalf("state %v closed %v", s.s.State(), s.h.closed)
 	}
 	if len(s.sink.take()) != 0 {
@@ -186,7 +186,7 @@ func TestSessionOutOfSession(t *testing.T) {
 		t.Fatal("server closed on OutOfSession")
 	}
 	c.s.Receive(&c.env, 0, AppendOutOfSession(nil))
-	if c.s.State() != StateDisconnected || c.h.closed[0] != CloseOutOfSession || len(c.sink.out) != 0 {
+	if c.s.State() != StateDisconnected || c.h.closed[0] != CloseRefused || len(c.sink.out) != 0 {
 		t.Fatalf("client %v sent %x", c.s.State(), c.sink.out)
 	}
 }

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"testing"
 	"time"
+
+	"github.com/eqgate/eqgate/pool"
 )
 
 // An in-process network between a client and a server Session, in virtual
@@ -72,7 +74,7 @@ type simSide struct {
 	id     int
 	s      Session
 	env    Env
-	pool   Pool
+	pool   pool.Sized
 	out    [][]byte
 	buf    []byte
 	tickAt Nanotime

@@ -22,26 +22,40 @@ func (s State) String() string {
 	return "unknown"
 }
 
-// CloseReason says why a session closed.
+// CloseReason says why a session ended. It is the module's one close-reason
+// enum: the root package re-exports it as eqgate.CloseReason, the shard
+// passes it to handlers and indexes its counters by it. proto sets the
+// reasons a session can see for itself; the engine sets the rest (marked).
 type CloseReason uint8
 
 const (
-	CloseNone           CloseReason = iota
-	ClosePeer                       // the peer sent SessionDisconnect
-	CloseLocal                      // Close was called
-	CloseResendTimeout              // a packet stayed unacked for ResendTimeout
-	CloseStale                      // nothing received for StaleConnection
-	CloseConnectTimeout             // client: no SessionResponse within ConnectStale
-	CloseProtocol                   // unusable session parameters from the peer
-	CloseOutOfSession               // client: the server says it has no such session
+	CloseNone           CloseReason = iota // still open (the zero value)
+	CloseLocal                             // the application closed it (Close)
+	ClosePeer                              // the peer sent SessionDisconnect
+	CloseTimeout                           // nothing received for StaleConnection
+	CloseResendTimeout                     // a packet stayed unacked for ResendTimeout (SPEC §12.2)
+	CloseConnectTimeout                    // client: no SessionResponse within ConnectStale
+	CloseShutdown                          // engine: the server or client is closing
+	CloseRefused                           // client: the server answered OutOfSession
+	CloseProtocol                          // unusable session parameters from the peer
+	ClosePanic                             // engine: a handler callback panicked (eqgate.PanicClose)
 	NumCloseReasons
 )
 
 var closeNames = [NumCloseReasons]string{
-	"none", "peer", "local", "resend_timeout", "stale", "connect_timeout", "protocol", "out_of_session",
+	CloseNone:           "none",
+	CloseLocal:          "local",
+	ClosePeer:           "peer",
+	CloseTimeout:        "timeout",
+	CloseResendTimeout:  "resend_timeout",
+	CloseConnectTimeout: "connect_timeout",
+	CloseShutdown:       "shutdown",
+	CloseRefused:        "refused",
+	CloseProtocol:       "protocol",
+	ClosePanic:          "handler_panic",
 }
 
-// String returns a snake_case name suitable for a metric label.
+// String returns a snake_case name, usable as a metric label.
 func (r CloseReason) String() string {
 	if r < NumCloseReasons {
 		return closeNames[r]

@@ -71,45 +71,22 @@ func (st *stream) release(env *Env, all bool) {
 // ErrSendQueueFull means MaxUnackedBytes or MaxUnackedPackets would be
 // passed: nothing was queued; retry after acks arrive.
 func (s *Session) Send(env *Env, now Nanotime, stream int, app []byte, reliable bool) error {
-	if s.state != StateConnected || !s.established {
-		return ErrNotConnected
+	pl, err := s.plan(stream, app, reliable)
+	if err != nil {
+		return err
 	}
-	if uint(stream) >= uint(s.rules.streams) {
-		return ErrBadStream
+	esc, n := pl.esc, pl.n
+	if pl.raw {
+		s.holdApp(env, now, app, esc)
+		return nil
 	}
-	if len(app) == 0 {
-		return ErrEmptyPacket
-	}
-	esc := app[0] == 0
-	n := len(app)
-	if esc {
-		n++
-	}
-	if !reliable {
-		if n <= s.params.MaxUnreliable() {
-			s.holdApp(env, now, app, esc)
-			return nil
-		}
-		stream = 0
-	}
-	if n > s.cfg.MaxFragmentSize {
-		return ErrPacketTooLarge
-	}
-	str := &s.streams[stream]
-	mraw := s.params.MaxUnfragmented()
-	first, rest := s.params.FragmentSizes()
-	cnt, size := 1, SeqHeaderLen+n
-	if n > mraw {
-		cnt = FragmentCount(n, first, rest)
-		size = n + SeqHeaderLen*cnt + 4
-	}
-	if size > s.cfg.MaxUnackedBytes {
-		return ErrPacketTooLarge
-	}
-	if s.unacked+size > s.cfg.MaxUnackedBytes || str.inflight()+cnt > s.cfg.MaxUnackedPackets {
+	str := &s.streams[pl.stream]
+	stream, cnt := pl.stream, pl.cnt
+	if !s.fits(str, pl) {
 		s.stats.SendQueueFull++
 		return ErrSendQueueFull
 	}
+	first, rest := s.params.FragmentSizes()
 	delay := s.resendDelay()
 	if cnt == 1 {
 		b := env.get(SeqHeaderLen + n)

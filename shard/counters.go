@@ -3,6 +3,8 @@ package shard
 import (
 	"math/bits"
 	"sync/atomic"
+
+	"github.com/eqgate/eqgate/proto"
 )
 
 // Counters are one shard's statistics. The shard goroutine is the only
@@ -30,7 +32,7 @@ type Counters struct {
 	HalfOpenPruned atomic.Uint64
 	Proofs         atomic.Uint64 // datagrams that proved an endpoint's key (stateless handshake)
 	SessionsOpened atomic.Uint64
-	SessionsClosed [NumCloseReasons]atomic.Uint64
+	SessionsClosed [proto.NumCloseReasons]atomic.Uint64
 
 	PacketDrops [NumPacketDrops]atomic.Uint64 // inside a session, by proto reason
 	Resends     atomic.Uint64                 // reliable packets sent again

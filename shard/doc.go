@@ -31,7 +31,8 @@
 // a handed-off datagram's buffer goes to the owner with it and comes back
 // over a return ring, and only the origin shard Puts it. When every buffer
 // is lent, the shard reads fewer datagrams (the kernel keeps the rest)
-// instead of dropping any. A session's ID carries a slot generation, so a
+// instead of dropping any. What sessions keep between calls comes from
+// the shard's pool.Sized. A session's ID carries a slot generation, so a
 // stale ID is refused, never misdelivered.
 //
 // Counters are written only by the shard goroutine (plain load+store on

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/eqgate/eqgate/batchio"
+	"github.com/eqgate/eqgate/pool"
 	"github.com/eqgate/eqgate/proto"
 )
 
@@ -88,7 +89,7 @@ func proofDgram(t testing.TB, s *Shard, ap netip.AddrPort) []byte {
 // echo is a Handler that sends every message back.
 type echo struct {
 	opened, closed int
-	reasons        []CloseReason
+	reasons        []proto.CloseReason
 	msgs           int
 }
 
@@ -102,7 +103,10 @@ func (e *echo) Message(sh *Shard, id ID, stream int, data []byte) {
 		panic(err)
 	}
 }
-func (e *echo) Close(_ *Shard, _ ID, r CloseReason) { e.closed++; e.reasons = append(e.reasons, r) }
+func (e *echo) Close(_ *Shard, _ ID, r proto.CloseReason) {
+	e.closed++
+	e.reasons = append(e.reasons, r)
+}
 
 // peer is a client proto.Session driven by the test against a shard over a
 // memSocket.
@@ -110,7 +114,7 @@ type peer struct {
 	sess  proto.Session
 	env   proto.Env
 	coder proto.Coder
-	pool  proto.Pool
+	pool  pool.Sized
 	cfg   proto.Config
 	addr  netip.AddrPort
 	sock  *memSocket

@@ -1,40 +1,5 @@
 package shard
 
-// CloseReason says why a session ended; it is passed to Handler.Close and
-// labels the sessions-closed counter.
-type CloseReason uint8
-
-const (
-	CloseLocal          CloseReason = iota // the application closed it
-	ClosePeer                              // the peer sent SessionDisconnect
-	CloseTimeout                           // nothing received for StaleConnection
-	CloseResendTimeout                     // the peer stopped acknowledging (SPEC §12.2)
-	CloseConnectTimeout                    // client: no SessionResponse within ConnectStale
-	CloseShutdown                          // the server or client is closing
-	CloseRefused                           // client: the server answered OutOfSession
-	CloseProtocol                          // unusable session parameters from the peer
-	NumCloseReasons
-)
-
-var closeNames = [NumCloseReasons]string{
-	CloseLocal:          "local",
-	ClosePeer:           "peer",
-	CloseTimeout:        "timeout",
-	CloseResendTimeout:  "resend_timeout",
-	CloseConnectTimeout: "connect_timeout",
-	CloseShutdown:       "shutdown",
-	CloseRefused:        "refused",
-	CloseProtocol:       "protocol",
-}
-
-// String returns a snake_case name, usable as a metric label.
-func (r CloseReason) String() string {
-	if r < NumCloseReasons {
-		return closeNames[r]
-	}
-	return "unknown"
-}
-
 // Outcome is what became of one received datagram. Every datagram read from
 // the socket or taken from a handoff ring lands in exactly one outcome, so
 // per shard DatagramsIn + HandoffIn == the sum of Outcomes.

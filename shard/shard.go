@@ -35,7 +35,7 @@ var _ Socket = (*batchio.Conn)(nil)
 type Handler interface {
 	Open(sh *Shard, id ID)
 	Message(sh *Shard, id ID, stream int, data []byte)
-	Close(sh *Shard, id ID, reason CloseReason)
+	Close(sh *Shard, id ID, reason proto.CloseReason)
 }
 
 // Role is the side a shard's sessions play.
@@ -126,7 +126,7 @@ type Shard struct {
 
 	env   proto.Env
 	coder proto.Coder
-	alloc proto.Pool
+	alloc pool.Sized
 	adm   admission
 	sink  sink
 	ph    protoHandler
@@ -696,30 +696,12 @@ func (h *protoHandler) Deliver(ps *proto.Session, stream int, app []byte) {
 
 func (h *protoHandler) Closed(ps *proto.Session, r proto.CloseReason) {
 	s := h.s
-	reason := closeReasonOf(r)
+	reason := r
 	if s.stopping {
-		reason = CloseShutdown
+		reason = proto.CloseShutdown
 	}
 	add(&s.counters.SessionsClosed[reason], 1)
 	s.h.Close(s, h.id(ps), reason)
-}
-
-func closeReasonOf(r proto.CloseReason) CloseReason {
-	switch r {
-	case proto.ClosePeer:
-		return ClosePeer
-	case proto.CloseResendTimeout:
-		return CloseResendTimeout
-	case proto.CloseStale:
-		return CloseTimeout
-	case proto.CloseConnectTimeout:
-		return CloseConnectTimeout
-	case proto.CloseProtocol:
-		return CloseProtocol
-	case proto.CloseOutOfSession:
-		return CloseRefused
-	}
-	return CloseLocal
 }
 
 // PacketDropName names PacketDrops bucket i: the proto.Reason, "" for

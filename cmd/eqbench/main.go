@@ -23,6 +23,8 @@ import (
 	"time"
 
 	"github.com/eqgate/eqgate/bench"
+	"github.com/eqgate/eqgate/bench/impair"
+	"github.com/eqgate/eqgate/bench/report"
 )
 
 func main() { os.Exit(run()) }
@@ -49,7 +51,7 @@ func run() int {
 		interval   = fs.Duration("interval", time.Second, "sampling interval for the time series and the progress line")
 		loss       = fs.Float64("loss", 0, "impairment: drop probability per datagram, each way (0..1)")
 		dup        = fs.Float64("dup", 0, "impairment: duplicate probability")
-		reorder    = fs.Float64("reorder", 0, "impairment: probability a datagram is held back "+bench.ReorderHold.String())
+		reorder    = fs.Float64("reorder", 0, "impairment: probability a datagram is held back "+impair.ReorderHold.String())
 		delay      = fs.Duration("delay", 0, "impairment: added one-way delay")
 		jitter     = fs.Duration("jitter", 0, "impairment: extra uniform random delay up to this")
 		corrupt    = fs.Float64("corrupt", 0, "impairment: probability one bit is flipped (CRC-protected packets only)")
@@ -132,7 +134,7 @@ func run() int {
 	opt.Unreliable = !*reliable
 	opt.Grace, opt.PerAddr, opt.DialParallel, opt.Seed, opt.Interval = *grace, *perAddr, *dialPar, *seed, *interval
 	opt.Client.Shards = *cShards
-	opt.Impair = bench.Impairment{Loss: *loss, Dup: *dup, Reorder: *reorder, Delay: *delay, Jitter: *jitter, Corrupt: *corrupt}
+	opt.Impair = impair.Impairment{Loss: *loss, Dup: *dup, Reorder: *reorder, Delay: *delay, Jitter: *jitter, Corrupt: *corrupt}
 	if set["flood"] {
 		opt.Flood.Count = *floodN
 	}
@@ -179,7 +181,7 @@ func run() int {
 		}
 	}
 	if *htmlFile != "" {
-		if err := writeFile(*htmlFile, func(f *os.File) error { return bench.WriteHTML(f, res) }); err != nil {
+		if err := writeFile(*htmlFile, func(f *os.File) error { return report.WriteHTML(f, res) }); err != nil {
 			fmt.Fprintln(os.Stderr, "eqbench:", err)
 			status = 2
 		}

@@ -6,12 +6,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"reflect"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/eqgate/eqgate"
-	"github.com/eqgate/eqgate/proto"
 )
 
 // options is everything the command line sets: the library Config plus
@@ -38,7 +38,7 @@ const defaultListen = "0.0.0.0:9000"
 var configFlags = map[string]string{
 	"MaxPacketSize":       "max-packet",
 	"CRCBytes":            "crc-bytes",
-	"EncodePasses":        "encode",
+	"Encoding":            "encode",
 	"KeepaliveDelay":      "keepalive",
 	"ResendDelayBase":     "resend-delay-base",
 	"ResendDelayFactor":   "resend-delay-factor",
@@ -99,7 +99,7 @@ func newFlagSet(o *options) *flag.FlagSet {
 	// Protocol (SPEC §18.2).
 	fs.IntVar(&c.MaxPacketSize, "max-packet", c.MaxPacketSize, "largest datagram in `bytes` offered in SessionResponse (64-65536)")
 	fs.Var((*crcFlag)(&c.CRCBytes), "crc-bytes", "CRC trailer `bytes` offered in SessionResponse: 0 (none), 2 or 4")
-	fs.Var((*encodeFlag)(&c.EncodePasses), "encode", "encode `passes` offered in SessionResponse, pass1+pass2 in that order: none (the default), xor, compress, compress+xor or xor+compress")
+	fs.TextVar(&c.Encoding, "encode", c.Encoding, "encode `passes` offered in SessionResponse, pass1+pass2 in that order: none, xor, compress, compress+xor or xor+compress")
 	fs.DurationVar(&c.KeepaliveDelay, "keepalive", c.KeepaliveDelay, "send a KeepAlive after this long with nothing sent; negative: never")
 	fs.DurationVar(&c.ResendDelayBase, "resend-delay-base", c.ResendDelayBase, "additive base of the resend delay (EQEmu world/zone: 100ms)")
 	fs.Float64Var(&c.ResendDelayFactor, "resend-delay-factor", c.ResendDelayFactor, "resend delay = `factor` x rolling RTT + base (EQEmu world/zone: 1.5)")
@@ -138,6 +138,9 @@ func parseFlags(args []string) (*options, error) {
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
+	if err := refuseDefaulted(fs, &o.cfg); err != nil {
+		return nil, err
+	}
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected argument %q (every setting is a flag; see -h)", fs.Arg(0))
 	}
@@ -158,6 +161,40 @@ func parseFlags(args []string) (*options, error) {
 		return nil, fmt.Errorf("invalid value %v for flag -drain-timeout: must be positive", o.drainTimeout)
 	}
 	return o, nil
+}
+
+// zeroMeans lists the flags whose 0 the Config honours as a setting of its
+// own (not "the default"); every other Config flag shows its real default,
+// so a 0 there would be silently replaced by it, and is refused instead.
+var zeroMeans = map[string]bool{
+	"max-sessions-per-shard": true, // same as -max-sessions
+	"crc-bytes":              true, // no CRC (stored as -1)
+	"hold-delay":             true, // flush every batch
+	"data-rate":              true, // off
+}
+
+// refuseDefaulted reports a Config flag set explicitly to a value that
+// Config.Filled would replace (0 where 0 means "the default"), naming the
+// flag and its default: a flag never runs with a number other than the one
+// given.
+func refuseDefaulted(fs *flag.FlagSet, c *eqgate.Config) error {
+	field := map[string]string{}
+	for f, name := range configFlags {
+		field[name] = f
+	}
+	filled := c.Filled()
+	given, def := reflect.ValueOf(*c), reflect.ValueOf(filled)
+	var err error
+	fs.Visit(func(f *flag.Flag) {
+		name, ok := field[f.Name]
+		if !ok || zeroMeans[f.Name] || err != nil {
+			return
+		}
+		if g, d := given.FieldByName(name), def.FieldByName(name); !g.Equal(d) {
+			err = fmt.Errorf("invalid value %q for flag -%s: %v is not a setting (the default is %v; give a number)", f.Value.String(), f.Name, g.Interface(), d.Interface())
+		}
+	})
+	return err
 }
 
 // usage writes the -h text.
@@ -208,40 +245,4 @@ func (c *crcFlag) Set(s string) error {
 		return errors.New("want 0, 2 or 4")
 	}
 	return nil
-}
-
-// encodeFlag is -encode: Config.EncodePasses as pass1+pass2.
-type encodeFlag [2]proto.Pass
-
-var encodings = []struct {
-	name   string
-	passes [2]proto.Pass
-}{
-	{"none", [2]proto.Pass{proto.PassNone, proto.PassNone}},
-	{"xor", [2]proto.Pass{proto.PassXOR, proto.PassNone}},
-	{"compress", [2]proto.Pass{proto.PassCompress, proto.PassNone}},
-	{"compress+xor", [2]proto.Pass{proto.PassCompress, proto.PassXOR}},
-	{"xor+compress", [2]proto.Pass{proto.PassXOR, proto.PassCompress}},
-}
-
-func (e *encodeFlag) String() string {
-	if e == nil {
-		return "none"
-	}
-	for _, enc := range encodings {
-		if enc.passes == *e {
-			return enc.name
-		}
-	}
-	return e[0].String() + "+" + e[1].String()
-}
-
-func (e *encodeFlag) Set(s string) error {
-	for _, enc := range encodings {
-		if enc.name == s {
-			*e = enc.passes
-			return nil
-		}
-	}
-	return errors.New("want none (the default), xor, compress, compress+xor or xor+compress")
 }

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/eqgate/eqgate"
-	"github.com/eqgate/eqgate/proto"
 )
 
 // sampleValue returns a flag value that differs from the field's default.
@@ -161,6 +160,22 @@ func TestParseFlags(t *testing.T) {
 		{name: "bad log level", args: []string{"-log-level", "loud"}, wantErr: "-log-level"},
 		{name: "bad int", args: []string{"-shards", "many"}, wantErr: "-shards"},
 		{name: "bad duration", args: []string{"-keepalive", "9"}, wantErr: "-keepalive"},
+		// 0 where the Config would substitute its default is refused, never
+		// run with another number; where 0 is a setting it is honoured.
+		{name: "zero batch", args: []string{"-batch", "0"}, wantErr: "-batch"},
+		{name: "zero per-ip cap", args: []string{"-max-sessions-per-ip", "0"}, wantErr: "-max-sessions-per-ip"},
+		{name: "zero keepalive", args: []string{"-keepalive", "0s"}, wantErr: "-keepalive"},
+		{name: "zero shards", args: []string{"-shards", "0"}, wantErr: "-shards"},
+		{name: "zero per-shard cap is -max-sessions", args: []string{"-max-sessions-per-shard", "0", "-max-sessions", "10"}, check: func(t *testing.T, o *options) {
+			if f := o.cfg.Filled(); f.MaxSessionsPerShard != 10 {
+				t.Errorf("MaxSessionsPerShard filled = %d, want 10", f.MaxSessionsPerShard)
+			}
+		}},
+		{name: "zero hold delay", args: []string{"-hold-delay", "0s", "-data-rate", "0"}, check: func(t *testing.T, o *options) {
+			if o.cfg.HoldDelay != 0 || o.cfg.DataRate != 0 {
+				t.Errorf("HoldDelay %v DataRate %v", o.cfg.HoldDelay, o.cfg.DataRate)
+			}
+		}},
 		{name: "zero drain", args: []string{"-drain-timeout", "0s"}, wantErr: "-drain-timeout"},
 		{name: "unknown flag", args: []string{"-bogus"}, wantErr: "-bogus"},
 		{name: "empty listen", args: []string{"-listen="}, wantErr: "-listen"},
@@ -188,27 +203,14 @@ func TestParseFlags(t *testing.T) {
 }
 
 func TestEncodeFlag(t *testing.T) {
-	tests := []struct {
-		name string
-		want [2]proto.Pass
-	}{
-		{"none", [2]proto.Pass{proto.PassNone, proto.PassNone}},
-		{"xor", [2]proto.Pass{proto.PassXOR, proto.PassNone}},
-		{"compress", [2]proto.Pass{proto.PassCompress, proto.PassNone}},
-		{"compress+xor", [2]proto.Pass{proto.PassCompress, proto.PassXOR}},
-		{"xor+compress", [2]proto.Pass{proto.PassXOR, proto.PassCompress}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			var e encodeFlag
-			if err := e.Set(tt.name); err != nil {
+	for _, e := range []eqgate.Encoding{eqgate.EncodeNone, eqgate.EncodeXOR, eqgate.EncodeCompress, eqgate.EncodeCompressXOR, eqgate.EncodeXORCompress} {
+		t.Run(e.String(), func(t *testing.T) {
+			o, err := parseFlags([]string{"-encode", e.String()})
+			if err != nil {
 				t.Fatal(err)
 			}
-			if [2]proto.Pass(e) != tt.want {
-				t.Errorf("passes = %v, want %v", e, tt.want)
-			}
-			if e.String() != tt.name {
-				t.Errorf("String() = %q", e.String())
+			if o.cfg.Encoding != e {
+				t.Errorf("-encode %s: Encoding = %v", e, o.cfg.Encoding)
 			}
 		})
 	}

@@ -424,6 +424,16 @@ func testServe(t *testing.T, steer bool) {
 		t.Fatal(err)
 	}
 	defer c.Close()
+	// The server holds the session once the client has proved its key
+	// (its first datagram): an echo says it has.
+	if err := c.Send(0, message(99, 0), true); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-last.done:
+	case <-time.After(waitBound):
+		t.Fatal("no echo before SIGTERM")
+	}
 	if err := g.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}

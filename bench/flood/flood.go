@@ -1,8 +1,9 @@
-package bench
+package flood
 
 import (
 	"encoding/binary"
 	"errors"
+	"math/rand/v2"
 	"net"
 	"net/netip"
 	"os"
@@ -12,11 +13,11 @@ import (
 	"time"
 )
 
-// FloodOptions configures a SessionRequest flood: every request comes from
+// Options configures a SessionRequest flood: every request comes from
 // a fresh endpoint (a new socket), as a spoofing attacker's would, and is
 // never followed up, so the server holds a half-used session for each one
 // it accepts until it times out.
-type FloodOptions struct {
+type Options struct {
 	Count int     // SessionRequests to send; 0 = no flood
 	Rate  float64 // requests per second; 5000
 	// Sources is how many loopback source addresses (127.1.x.y) the
@@ -29,8 +30,8 @@ type FloodOptions struct {
 	Workers int
 }
 
-// FloodResult counts how the server answered a flood.
-type FloodResult struct {
+// Result counts how the server answered a flood.
+type Result struct {
 	Sent     uint64 `json:"sent"`
 	Answered uint64 `json:"answered"` // SessionResponse: a session was created
 	Refused  uint64 `json:"refused"`  // OutOfSession or SessionDisconnect
@@ -40,7 +41,7 @@ type FloodResult struct {
 	FirstErr string `json:"first_error,omitempty"`
 }
 
-func (f FloodResult) String() string {
+func (f Result) String() string {
 	u := func(v uint64) string { return strconv.FormatUint(v, 10) }
 	s := u(f.Sent) + " SessionRequests from distinct endpoints: " + u(f.Answered) + " answered, " + u(f.Refused) +
 		" refused, " + u(f.Silent) + " unanswered, " + u(f.Other) + " other, " + u(f.Errors) + " socket errors"
@@ -50,8 +51,8 @@ func (f FloodResult) String() string {
 	return s
 }
 
-type flooder struct {
-	opt     FloodOptions
+type Flooder struct {
+	opt     Options
 	target  netip.AddrPort
 	seed    uint64
 	start   time.Time
@@ -65,7 +66,7 @@ type flooder struct {
 
 const floodBatch = 32
 
-func startFlood(opt FloodOptions, target string, seed int64) *flooder {
+func Start(opt Options, target netip.AddrPort, seed int64) *Flooder {
 	if opt.Rate <= 0 {
 		opt.Rate = 5000
 	}
@@ -78,35 +79,29 @@ func startFlood(opt FloodOptions, target string, seed int64) *flooder {
 	if opt.Workers <= 0 {
 		opt.Workers = 16
 	}
-	f := &flooder{opt: opt, seed: uint64(seed), start: time.Now(), stopCh: make(chan struct{})}
-	ap, err := resolveUDP(target)
-	if err != nil {
-		f.fail(err)
-		return f
-	}
-	f.target = ap
+	f := &Flooder{opt: opt, target: target, seed: uint64(seed), start: time.Now(), stopCh: make(chan struct{})}
 	for range opt.Workers {
 		f.wg.Go(f.worker)
 	}
 	return f
 }
 
-func (f *flooder) fail(err error) {
+func (f *Flooder) fail(err error) {
 	f.res[5].Add(1)
 	f.errOnce.Do(func() { f.firstE = err.Error() })
 }
 
-// stop ends the flood (workers finish their current batch) and returns the
+// Stop ends the flood (workers finish their current batch) and returns the
 // counts.
-func (f *flooder) stop() FloodResult {
+func (f *Flooder) Stop() Result {
 	close(f.stopCh)
 	f.wg.Wait()
-	return FloodResult{Sent: f.res[0].Load(), Answered: f.res[1].Load(), Refused: f.res[2].Load(),
+	return Result{Sent: f.res[0].Load(), Answered: f.res[1].Load(), Refused: f.res[2].Load(),
 		Silent: f.res[3].Load(), Other: f.res[4].Load(), Errors: f.res[5].Load(), FirstErr: f.firstE}
 }
 
 // sourceOf is the source address of the k-th request.
-func (f *flooder) sourceOf(k int) *net.UDPAddr {
+func (f *Flooder) sourceOf(k int) *net.UDPAddr {
 	n := 1 + k%f.opt.Sources
 	return &net.UDPAddr{IP: net.IPv4(127, 1, byte(n>>8), byte(n))}
 }
@@ -121,7 +116,7 @@ func sessionRequest(b []byte, code uint32) []byte {
 	return b
 }
 
-func (f *flooder) worker() {
+func (f *Flooder) worker() {
 	var socks [floodBatch]*net.UDPConn
 	req := make([]byte, 14)
 	buf := make([]byte, 2048)
@@ -155,7 +150,7 @@ func (f *flooder) worker() {
 				f.fail(err)
 				continue
 			}
-			code := uint32(splitmixAt(f.seed ^ uint64(first+i)))
+			code := uint32(rand.NewPCG(f.seed, uint64(first+i)).Uint64()) // a function of seed and request number
 			if _, err := c.WriteToUDPAddrPort(sessionRequest(req, code), f.target); err != nil {
 				f.fail(err)
 				_ = c.Close() // counted as an error already

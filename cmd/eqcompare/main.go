@@ -1,10 +1,10 @@
-// Command compare runs the same eqbench load against two eqgate server
+// Command eqcompare runs the same eqbench load against two eqgate server
 // configurations in turn, A B A B ..., each in a fresh server process, and
 // prints each run and the ratios A/B of throughput, server messages per
 // CPU-second and p99 latency. By default A is eqgate's batched defaults and
 // B the naive baseline (one shard, batches of 1).
 //
-//	go run ./bench/compare -rounds 2 -- -scenario zone -duration 10s
+//	go run ./cmd/eqcompare -rounds 2 -- -scenario zone -duration 10s
 //
 // The servers are this program re-executed with -serve (eqgate.Listen with
 // an echo handler) unless -eqgate names a server binary; then -a and -b
@@ -39,7 +39,7 @@ func main() {
 }
 
 func compare() int {
-	fs := flag.NewFlagSet("compare", flag.ContinueOnError)
+	fs := flag.NewFlagSet("eqcompare", flag.ContinueOnError)
 	var (
 		eqgateBin  = fs.String("eqgate", "", "server binary (default: the built-in echo server, this program with -serve)")
 		eqbenchBin = fs.String("eqbench", "", "eqbench binary (default: go build ./cmd/eqbench)")
@@ -50,7 +50,7 @@ func compare() int {
 		rounds     = fs.Int("rounds", 2, "A B rounds")
 	)
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "usage: compare [flags] -- [eqbench flags]\n\n")
+		fmt.Fprintf(fs.Output(), "usage: eqcompare [flags] -- [eqbench flags]\n\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(os.Args[1:]); err != nil {
@@ -84,7 +84,7 @@ func compare() int {
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
 
-	fmt.Printf("# compare %s\n", strings.Join(os.Args[1:], " "))
+	fmt.Printf("# eqcompare %s\n", strings.Join(os.Args[1:], " "))
 	fmt.Printf("# A=%s: %s %s\n# B=%s: %s %s\n# eqbench %s\n", *aName, serverName(builtin, *eqgateBin), *aArgs, *bName, serverName(builtin, *eqgateBin), *bArgs, strings.Join(benchArgs, " "))
 	type cfg struct{ name, args string }
 	cfgs := []cfg{{*aName, *aArgs}, {*bName, *bArgs}}

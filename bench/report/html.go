@@ -1,4 +1,4 @@
-package bench
+package report
 
 import (
 	"bufio"
@@ -7,13 +7,15 @@ import (
 	"math"
 	"strconv"
 	"strings"
+
+	"github.com/eqgate/eqgate/bench"
 )
 
 // WriteHTML writes a self-contained HTML page for r: the summary table and
 // inline SVG plots of throughput and latency over time, the latency
 // histogram, and the server's CPU per message over time. No scripts, no
 // external resources.
-func WriteHTML(w io.Writer, r *Result) error {
+func WriteHTML(w io.Writer, r *bench.Result) error {
 	bw := bufio.NewWriter(w)
 	name := r.Scenario
 	if name == "" {
@@ -47,7 +49,7 @@ code{font-size:12px;word-break:break-all}
 	u := func(v uint64) string { return strconv.FormatUint(v, 10) }
 	rows := [][2]string{
 		{"sessions", itoa(r.Connected) + " / " + itoa(r.Sessions) + " connected, " + itoa(r.SessionsDropped) + " dropped mid-run"},
-		{"load", itoa(r.Streams) + " streams, sizes " + r.Sizes + ", window " + itoa(r.Window) + ", " + rateString(r.Rate, r.Burst) + map[bool]string{true: ", reliable", false: ", unreliable"}[r.Reliable]},
+		{"load", itoa(r.Streams) + " streams, sizes " + r.Sizes + ", window " + itoa(r.Window) + ", " + bench.RateString(r.Rate, r.Burst) + map[bool]string{true: ", reliable", false: ", unreliable"}[r.Reliable]},
 		{"impairment", r.Impair.String()},
 		{"handshake", "p50 " + f(r.Handshake.P50Us/1e3, 2) + " ms, p99 " + f(r.Handshake.P99Us/1e3, 2) + " ms, max " + f(r.Handshake.MaxUs/1e3, 2) + " ms"},
 		{"messages", u(r.Sent) + " sent, " + u(r.Echoed) + " echoed, " + u(r.Lost) + " lost, " + u(r.Dup) + " dup, " + u(r.Corrupt) + " corrupt, " + u(r.Misorder) + " out of order in " + f(r.ElapsedS, 2) + " s"},
@@ -237,7 +239,7 @@ func lineChart(ylabel string, xs []float64, ss []series, logY bool) string {
 
 // histChart draws the latency histogram on a log time axis, 10 bins per
 // decade, with markers at p50, p99 and p99.9.
-func histChart(r *Result) string {
+func histChart(r *bench.Result) string {
 	var b strings.Builder
 	b.WriteString(`<svg xmlns="http://www.w3.org/2000/svg" width="` + itoa(chartW) + `" height="` + itoa(chartH) + `"` + fontAttrs + `>`)
 	if len(r.Histogram) == 0 {
@@ -305,3 +307,5 @@ func histChart(r *Result) string {
 	b.WriteString(`</svg>`)
 	return b.String()
 }
+
+func itoa(v int) string { return strconv.Itoa(v) }

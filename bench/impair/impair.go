@@ -1,8 +1,9 @@
-package bench
+package impair
 
 import (
 	"container/heap"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"net"
 	"net/netip"
@@ -32,14 +33,19 @@ func (im Impairment) Active() bool {
 	return im.Loss > 0 || im.Dup > 0 || im.Reorder > 0 || im.Corrupt > 0 || im.Delay > 0 || im.Jitter > 0
 }
 
-func (im Impairment) validate() error {
+// ErrImpairment says an Impairment is out of range.
+var ErrImpairment = errors.New("impair: impairment out of range")
+
+// Validate reports an Impairment whose probabilities or delays are out of
+// range, as an error that Is ErrImpairment.
+func (im Impairment) Validate() error {
 	for _, p := range []float64{im.Loss, im.Dup, im.Reorder, im.Corrupt} {
 		if p < 0 || p > 1 {
-			return optError("impairment probability outside [0, 1]")
+			return fmt.Errorf("%w: probability outside [0, 1]", ErrImpairment)
 		}
 	}
 	if im.Delay < 0 || im.Jitter < 0 || im.Delay > time.Minute || im.Jitter > time.Minute {
-		return optError("impairment delay or jitter outside [0, 1m]")
+		return fmt.Errorf("%w: delay or jitter outside [0, 1m]", ErrImpairment)
 	}
 	return nil
 }
@@ -201,7 +207,7 @@ type flow struct {
 
 // StartProxy binds the client-facing socket and starts relaying.
 func StartProxy(cfg ProxyConfig) (*Proxy, error) {
-	if err := cfg.Impair.validate(); err != nil {
+	if err := cfg.Impair.Validate(); err != nil {
 		return nil, err
 	}
 	if !cfg.Upstream.IsValid() {
