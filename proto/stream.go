@@ -168,10 +168,20 @@ func (st *stream) growSent(n int) {
 }
 
 // onAck handles a cumulative Ack (SPEC §11.5): every entry not Future
-// relative to q is acknowledged.
+// relative to q is acknowledged. An ack past the last sequence sent is
+// ignored (RS frees everything in flight on one), and one that acknowledges
+// nothing new is a duplicate; both are counted.
 func (s *Session) onAck(env *Env, now Nanotime, stn int, q Seq) {
-	s.lastAck = now
 	str := &s.streams[stn]
+	if unsent(str, q) {
+		s.drop(ReasonBadAck)
+		return
+	}
+	s.lastAck = now
+	if q-str.base >= str.out-str.base {
+		s.drop(ReasonDupAck) // at or before base−1: nothing new
+		return
+	}
 	for str.base != str.out && CompareWindow(q, str.base, s.rules.window) != Future {
 		e := &str.sent[int(str.base)&(len(str.sent)-1)]
 		if e.buf != nil {
@@ -182,16 +192,28 @@ func (s *Session) onAck(env *Env, now Nanotime, stn int, q Seq) {
 	str.skipAcked()
 }
 
+// unsent reports whether q lies after the last sequence sent on str (in
+// the half of the sequence space ahead of it).
+func unsent(str *stream, q Seq) bool {
+	return int16(q-(str.out-1)) > 0
+}
+
 // onOutOfOrderAck acknowledges q alone.
 func (s *Session) onOutOfOrderAck(env *Env, now Nanotime, stn int, q Seq) {
-	s.lastAck = now
 	str := &s.streams[stn]
+	if unsent(str, q) {
+		s.drop(ReasonBadAck)
+		return
+	}
+	s.lastAck = now
 	if q-str.base < str.out-str.base {
 		if e := &str.sent[int(q)&(len(str.sent)-1)]; e.buf != nil {
 			s.acked(env, now, e)
+			str.skipAcked()
+			return
 		}
-		str.skipAcked()
 	}
+	s.drop(ReasonDupAck)
 }
 
 func (st *stream) skipAcked() {
