@@ -107,6 +107,9 @@ var (
 	// ErrWakeup: Wake was called (or a wake raced a previous return; wakes
 	// may be spurious, never lost).
 	ErrWakeup = errors.New("batchio: woken")
+	// ErrAddrInUse: Open's port is held by another socket, such as another
+	// process's reuseport group, which a reuseport bind would silently join.
+	ErrAddrInUse = errors.New("address already in use")
 	// ErrNotSupported: the platform cannot do what Options asked.
 	ErrNotSupported = errors.New("batchio: not supported on this platform")
 )

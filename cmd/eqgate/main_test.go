@@ -9,6 +9,7 @@ import (
 	"math"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -21,6 +22,7 @@ import (
 	"time"
 
 	"github.com/eqgate/eqgate"
+	"github.com/eqgate/eqgate/batchio"
 )
 
 // The tests run the real binary, built once by TestMain (with -race when
@@ -588,6 +590,14 @@ func TestStartFailures(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer tcp.Close()
+	// Another process's SO_REUSEPORT group (this test's), which a
+	// reuseport bind would join and silently share traffic with.
+	group, err := batchio.Open(netip.MustParseAddrPort("127.0.0.1:0"), batchio.Options{Sockets: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer group.Close()
+	held := group.Facts().Addr.String()
 
 	tests := []struct {
 		name     string
@@ -600,6 +610,7 @@ func TestStartFailures(t *testing.T) {
 		{"bad encode", []string{"-encode", "zip"}, 2, []string{"-encode"}},
 		{"config range", []string{"-listen", "127.0.0.1:0", "-batch", "5000"}, 2, []string{"Batch", "-batch"}},
 		{"udp in use", []string{"-listen", udp.LocalAddr().String(), "-metrics", ""}, 1, []string{udp.LocalAddr().String(), "address already in use"}},
+		{"udp held by a reuseport group", []string{"-listen", held, "-metrics", ""}, 1, []string{held, "address already in use"}},
 		{"metrics in use", []string{"-listen", "127.0.0.1:0", "-metrics", tcp.Addr().String()}, 1, []string{"metrics", tcp.Addr().String(), "address already in use"}},
 		{"bad address", []string{"-listen", "127.0.0.1", "-metrics", ""}, 1, []string{"127.0.0.1", "missing port"}},
 	}
