@@ -21,6 +21,7 @@ type Session struct {
 	client      bool
 	established bool // server: first SessionRequest accepted; client: response adopted
 	proved      bool // the peer sent a datagram that passed the CRC (DESIGN.md, "Admission")
+	probing     bool // resends held back: only the oldest packet probes a silent peer
 	quiet       bool // finalize without another SessionDisconnect
 	discReplied bool // one SessionDisconnect answer per received datagram
 	reported    bool // Handler.Closed has run

@@ -177,7 +177,7 @@ func (s *Session) onAck(env *Env, now Nanotime, stn int, q Seq) {
 		s.drop(ReasonBadAck)
 		return
 	}
-	s.lastAck = now
+	s.ackSeen(now)
 	if q-str.base >= str.out-str.base {
 		s.drop(ReasonDupAck) // at or before base−1: nothing new
 		return
@@ -190,6 +190,25 @@ func (s *Session) onAck(env *Env, now Nanotime, stn int, q Seq) {
 		str.base++
 	}
 	str.skipAcked()
+}
+
+// unackedCap is MaxUnackedBytes, or a quarter of it while a silent peer is
+// being probed: a peer that stops acknowledging may not be handed more.
+func (s *Session) unackedCap() int {
+	if s.probing {
+		return s.cfg.MaxUnackedBytes / 4
+	}
+	return s.cfg.MaxUnackedBytes
+}
+
+// ackSeen notes that the peer acknowledged something (even a duplicate:
+// the path is alive), and ends probing: the packets held back are due now.
+func (s *Session) ackSeen(now Nanotime) {
+	s.lastAck = now
+	if s.probing {
+		s.probing = false
+		s.nextResend = min(s.nextResend, now)
+	}
 }
 
 // unsent reports whether q lies after the last sequence sent on str (in
@@ -205,7 +224,7 @@ func (s *Session) onOutOfOrderAck(env *Env, now Nanotime, stn int, q Seq) {
 		s.drop(ReasonBadAck)
 		return
 	}
-	s.lastAck = now
+	s.ackSeen(now)
 	if q-str.base < str.out-str.base {
 		if e := &str.sent[int(q)&(len(str.sent)-1)]; e.buf != nil {
 			s.acked(env, now, e)
@@ -258,12 +277,19 @@ func (s *Session) resend(env *Env, now Nanotime) {
 	c := s.cfg
 	s.nextResend = Never
 	timeout := Nanotime(c.ResendTimeout)
+	pk, by := 0, 0 // per session, not per stream: no tick resends a whole window spread over streams
 	for i := 0; i < s.rules.streams; i++ {
 		str := &s.streams[i]
 		if str.base == str.out {
 			continue
 		}
-		pk, by := 0, 0
+		// Nothing acknowledged since the oldest packet was last sent:
+		// probe with that one alone, as TCP does after a timeout. A dead
+		// peer then costs one packet per backed-off delay, not its window
+		// every round, and a mass outage sends no bursts; the first ack
+		// resumes the rest (probing makes it reschedule at once).
+		h := &str.sent[int(str.base)&(len(str.sent)-1)]
+		silent := s.lastAck <= h.lastSent
 		for q := str.base; q != str.out; q++ {
 			e := &str.sent[int(q)&(len(str.sent)-1)]
 			if e.buf == nil {
@@ -274,6 +300,10 @@ func (s *Session) resend(env *Env, now Nanotime) {
 					s.closeWith(env, now, CloseResendTimeout)
 				}
 				break // SPEC §12.2 step 3: on to the next stream
+			}
+			if silent && q != str.base {
+				s.probing = true
+				break
 			}
 			if now-e.lastSent > e.delay {
 				if pk >= c.ResendBurstPackets || by+len(e.buf) > c.ResendBurstBytes {
