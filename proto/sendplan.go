@@ -47,7 +47,7 @@ func (s *Session) plan(stream int, app []byte, reliable bool) (sendPlan, error) 
 // fits reports whether pl fits the window now (MaxUnackedBytes over the
 // session, MaxUnackedPackets on the stream).
 func (s *Session) fits(str *stream, pl sendPlan) bool {
-	return s.unacked+pl.size <= s.unackedCap() && str.inflight()+pl.cnt <= s.cfg.MaxUnackedPackets
+	return s.unacked+pl.size <= s.cfg.MaxUnackedBytes && str.inflight()+pl.cnt <= s.cfg.MaxUnackedPackets
 }
 
 // windowCost is what a reliable inner packet of n escaped bytes stores

@@ -192,15 +192,6 @@ func (s *Session) onAck(env *Env, now Nanotime, stn int, q Seq) {
 	str.skipAcked()
 }
 
-// unackedCap is MaxUnackedBytes, or a quarter of it while a silent peer is
-// being probed: a peer that stops acknowledging may not be handed more.
-func (s *Session) unackedCap() int {
-	if s.probing {
-		return s.cfg.MaxUnackedBytes / 4
-	}
-	return s.cfg.MaxUnackedBytes
-}
-
 // ackSeen notes that the peer acknowledged something (even a duplicate:
 // the path is alive), and ends probing: the packets held back are due now.
 func (s *Session) ackSeen(now Nanotime) {
