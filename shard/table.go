@@ -25,11 +25,13 @@ func (e endpoint) AddrPort() netip.AddrPort {
 
 // hash is seeded per process (hashSeed), so a flood of crafted endpoints
 // cannot pile into one probe run of the index.
-func (e *endpoint) hash() uint64 {
+func (e *endpoint) hash() uint64 { return e.hashWith(hashSeed) }
+
+func (e *endpoint) hashWith(seed maphash.Seed) uint64 {
 	var b [18]byte
 	copy(b[:16], e.addr[:])
 	b[16], b[17] = byte(e.port), byte(e.port>>8)
-	return maphash.Bytes(hashSeed, b[:])
+	return maphash.Bytes(seed, b[:])
 }
 
 // index maps endpoint hashes to slab slots: open addressing with linear
