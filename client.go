@@ -143,8 +143,11 @@ func (c *Conn) LocalAddr() netip.AddrPort {
 }
 
 // Send queues an application packet on stream 0 to 3 from any goroutine,
-// as Server.Send does (data is copied; ErrInboxFull rather than a wait).
-// Inside a Handler callback, Session.Send is the synchronous form.
+// as Server.Send does: data is copied, the outcome is known when Send
+// returns (nil: accepted, sent in order once the window has room, also
+// while the session is still connecting), and a full queue is
+// ErrSendQueueFull rather than a wait (SendContext waits). Inside a Handler
+// callback, Session.Send is the synchronous form.
 func (c *Conn) Send(stream int, data []byte, reliable bool) error {
 	return c.sh.SendAsync(c.id, stream, data, reliable)
 }

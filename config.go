@@ -44,6 +44,22 @@ type Config struct {
 	// 0 (the default) is off.
 	DataRate float64
 
+	// Send window and queue, per session (Session.Send, Server.Send).
+
+	// MaxUnackedBytes caps a session's sent-but-unacknowledged bytes, its
+	// send window; 512 KiB. It also bounds one application packet
+	// (Session.MaxSend).
+	MaxUnackedBytes int
+	// MaxUnackedPackets caps sent-but-unacknowledged packets per stream,
+	// rounded up to a power of two; at most 8192, default 2048.
+	MaxUnackedPackets int
+	// MaxQueuedBytes is the queue in front of the window: a send made while
+	// the window is full waits there, in order, until acks make room, and
+	// costs its length plus 64 bytes meanwhile. A send that finds the queue
+	// full too is refused with ErrSendQueueFull, never dropped. 1 MiB, at
+	// most 1<<31-1.
+	MaxQueuedBytes int
+
 	// Engine.
 
 	// Shards is the number of shards: sockets in the SO_REUSEPORT group and
@@ -154,6 +170,9 @@ func (c Config) Filled() Config {
 	def(&c.StaleConnection, p.StaleConnection)
 	def(&c.CloseLinger, p.CloseLinger)
 	defi(&c.HoldSize, p.HoldSize)
+	defi(&c.MaxUnackedBytes, p.MaxUnackedBytes)
+	defi(&c.MaxUnackedPackets, p.MaxUnackedPackets)
+	defi(&c.MaxQueuedBytes, shard.DefaultMaxQueuedBytes)
 	defi(&c.Shards, runtime.GOMAXPROCS(0))
 	defi(&c.Batch, batchio.DefaultBatch)
 	defi(&c.DatagramBuffer, shard.DefaultDatagramBuffer)
@@ -202,6 +221,12 @@ func (c *Config) validate() error {
 		return configError("out of range [1, 1<<24-1]", "MaxSessionsPerShard")
 	case c.MaxSessionsPerIP < 1:
 		return configError("must be positive", "MaxSessionsPerIP")
+	case c.MaxUnackedBytes < 1:
+		return configError("must be positive", "MaxUnackedBytes")
+	case c.MaxUnackedPackets < 1 || c.MaxUnackedPackets > proto.MaxUnackedPacketsLimit:
+		return configError("out of range [1, 8192]", "MaxUnackedPackets")
+	case c.MaxQueuedBytes < 1 || c.MaxQueuedBytes > shard.MaxQueuedBytesLimit:
+		return configError("out of range [1, 1<<31-1]", "MaxQueuedBytes")
 	case c.InboxSize < 1:
 		return configError("must be positive", "InboxSize")
 	case c.HandoffSize < 1:
@@ -250,6 +275,8 @@ func (c *Config) shardConfig(role shard.Role) shard.Config {
 	p.CloseLinger = c.CloseLinger
 	p.HoldSize = c.HoldSize
 	p.OutgoingDataRate = c.DataRate
+	p.MaxUnackedBytes = c.MaxUnackedBytes
+	p.MaxUnackedPackets = c.MaxUnackedPackets
 	return shard.Config{
 		Role:                role,
 		Proto:               p,
@@ -264,6 +291,7 @@ func (c *Config) shardConfig(role shard.Role) shard.Config {
 		MaxSessionsPerIP:    c.MaxSessionsPerIP,
 		InboxSize:           c.InboxSize,
 		HandoffSize:         c.HandoffSize,
+		MaxQueuedBytes:      c.MaxQueuedBytes,
 		TimerSlot:           c.TimerSlot,
 		HoldDelay:           c.HoldDelay,
 		Rand:                c.Rand,

@@ -13,6 +13,11 @@ var (
 	ErrClosed = shard.ErrClosed
 	// ErrBadStream: a stream outside 0..3.
 	ErrBadStream = shard.ErrBadStream
-	// ErrTooBig: an application packet larger than the engine accepts.
+	// ErrTooBig: an empty application packet, or one longer than the
+	// session will ever carry (see Session.MaxSend and MaxUnackedBytes).
 	ErrTooBig = shard.ErrTooBig
+	// ErrSendQueueFull: the session's send window and the queue in front
+	// of it (MaxQueuedBytes) are full; nothing was queued. Retry after
+	// acks make room (SendRoom says when), or use SendContext to wait.
+	ErrSendQueueFull = shard.ErrSendQueue
 )

@@ -31,6 +31,9 @@ import (
 //	eqgate_packets_dropped_total{reason}      inside sessions (CRC, length, ...)
 //	eqgate_resends_total
 //	eqgate_inbox_drops_total
+//	eqgate_sends_refused_total{reason}        sends refused to their caller (queue_full, too_big, ...)
+//	eqgate_sends_queued_total                  sends that waited for window room
+//	eqgate_sends_discarded_total               accepted sends whose session closed first
 //	eqgate_receive_batch_size (histogram, datagrams per recvmmsg)
 //	eqgate_rtt_seconds (summary: count and sum of RTT samples)
 //	eqgate_shard_up (gauge, 1 while the shard's loop runs)
@@ -53,6 +56,7 @@ type Collector struct {
 	handoffs, handoffIn, oos, open, opened, closed    *prometheus.Desc
 	pktDrops, resends, inboxDrops, batchSize, rttDesc *prometheus.Desc
 	outcomes, up                                      *prometheus.Desc
+	sendsRefused, sendsQueued, sendsDiscarded         *prometheus.Desc
 	responses, proofs, halfOpen, halfPruned           *prometheus.Desc
 	rcvbuf, sndbuf, forced, steering, gso             *prometheus.Desc
 }
@@ -64,35 +68,38 @@ func newCollector(g *shard.Group) *Collector {
 		return prometheus.NewDesc("eqgate_"+name, help, append([]string{"shard"}, labels...), nil)
 	}
 	return &Collector{
-		g:          g,
-		outcomes:   d("datagrams_total", "Received datagrams (from the socket or a handoff ring), by outcome; each counts in exactly one.", "outcome"),
-		up:         d("shard_up", "1 while the shard's loop goroutine runs."),
-		rcvbuf:     d("socket_receive_buffer_bytes", "SO_RCVBUF granted per socket, as getsockopt reports it (the kernel doubles the request, then clamps to net.core.rmem_max unless forced)."),
-		sndbuf:     d("socket_send_buffer_bytes", "SO_SNDBUF granted per socket, as getsockopt reports it."),
-		forced:     d("socket_buffer_forced", "1 when SO_RCVBUFFORCE/SO_SNDBUFFORCE was accepted (CAP_NET_ADMIN)."),
-		steering:   d("steering_enabled", "1 when the reuseport steering program is attached."),
-		gso:        d("gso_enabled", "1 when UDP GSO is in use."),
-		dgIn:       d("datagrams_received_total", "Datagrams read from the shard's socket."),
-		bytesIn:    d("bytes_received_total", "Bytes of datagrams read from the shard's socket."),
-		dgOut:      d("datagrams_sent_total", "Datagrams accepted by the kernel for sending."),
-		bytesOut:   d("bytes_sent_total", "Bytes of datagrams accepted by the kernel."),
-		dropped:    d("datagrams_dropped_total", "Received datagrams dropped before reaching a session, by reason.", "reason"),
-		txDrops:    d("send_drops_total", "Outgoing datagrams the kernel refused."),
-		handoffs:   d("handoffs_total", "Datagrams that arrived on this shard and were handed to their owner shard."),
-		handoffIn:  d("handoffs_received_total", "Datagrams received from other shards."),
-		oos:        d("out_of_session_sent_total", "OutOfSession answers to endpoints without a session."),
-		responses:  d("session_responses_total", "SessionRequests answered statelessly (no session until the peer proves the key)."),
-		proofs:     d("admission_proofs_total", "Datagrams from endpoints without a session whose CRC proved the offered key (each opens a session, caps permitting)."),
-		halfOpen:   d("sessions_half_open", "CRC 0 only: sessions without a valid datagram yet."),
-		halfPruned: d("sessions_half_open_pruned_total", "CRC 0 only: half-open sessions dropped to make room."),
-		open:       d("sessions_open", "Sessions currently open."),
-		opened:     d("sessions_opened_total", "Sessions opened."),
-		closed:     d("sessions_closed_total", "Sessions closed, by reason.", "reason"),
-		pktDrops:   d("packets_dropped_total", "Packets dropped inside sessions, by reason.", "reason"),
-		resends:    d("resends_total", "Reliable packets sent again."),
-		inboxDrops: d("inbox_drops_total", "Send/Post calls refused because the shard inbox was full."),
-		batchSize:  d("receive_batch_size", "Datagrams per receive batch."),
-		rttDesc:    d("rtt_seconds", "Round-trip time samples from acknowledged packets."),
+		g:              g,
+		outcomes:       d("datagrams_total", "Received datagrams (from the socket or a handoff ring), by outcome; each counts in exactly one.", "outcome"),
+		up:             d("shard_up", "1 while the shard's loop goroutine runs."),
+		rcvbuf:         d("socket_receive_buffer_bytes", "SO_RCVBUF granted per socket, as getsockopt reports it (the kernel doubles the request, then clamps to net.core.rmem_max unless forced)."),
+		sndbuf:         d("socket_send_buffer_bytes", "SO_SNDBUF granted per socket, as getsockopt reports it."),
+		forced:         d("socket_buffer_forced", "1 when SO_RCVBUFFORCE/SO_SNDBUFFORCE was accepted (CAP_NET_ADMIN)."),
+		steering:       d("steering_enabled", "1 when the reuseport steering program is attached."),
+		gso:            d("gso_enabled", "1 when UDP GSO is in use."),
+		dgIn:           d("datagrams_received_total", "Datagrams read from the shard's socket."),
+		bytesIn:        d("bytes_received_total", "Bytes of datagrams read from the shard's socket."),
+		dgOut:          d("datagrams_sent_total", "Datagrams accepted by the kernel for sending."),
+		bytesOut:       d("bytes_sent_total", "Bytes of datagrams accepted by the kernel."),
+		dropped:        d("datagrams_dropped_total", "Received datagrams dropped before reaching a session, by reason.", "reason"),
+		txDrops:        d("send_drops_total", "Outgoing datagrams the kernel refused."),
+		handoffs:       d("handoffs_total", "Datagrams that arrived on this shard and were handed to their owner shard."),
+		handoffIn:      d("handoffs_received_total", "Datagrams received from other shards."),
+		oos:            d("out_of_session_sent_total", "OutOfSession answers to endpoints without a session."),
+		responses:      d("session_responses_total", "SessionRequests answered statelessly (no session until the peer proves the key)."),
+		proofs:         d("admission_proofs_total", "Datagrams from endpoints without a session whose CRC proved the offered key (each opens a session, caps permitting)."),
+		halfOpen:       d("sessions_half_open", "CRC 0 only: sessions without a valid datagram yet."),
+		halfPruned:     d("sessions_half_open_pruned_total", "CRC 0 only: half-open sessions dropped to make room."),
+		open:           d("sessions_open", "Sessions currently open."),
+		opened:         d("sessions_opened_total", "Sessions opened."),
+		closed:         d("sessions_closed_total", "Sessions closed, by reason.", "reason"),
+		pktDrops:       d("packets_dropped_total", "Packets dropped inside sessions, by reason.", "reason"),
+		resends:        d("resends_total", "Reliable packets sent again."),
+		inboxDrops:     d("inbox_drops_total", "Send/Post calls refused because the shard inbox was full."),
+		sendsRefused:   d("sends_refused_total", "Application sends refused to their caller with an error, by reason.", "reason"),
+		sendsQueued:    d("sends_queued_total", "Application sends that waited in the session's queue for window room."),
+		sendsDiscarded: d("sends_discarded_total", "Accepted application sends lost because their session closed before they were sent."),
+		batchSize:      d("receive_batch_size", "Datagrams per receive batch."),
+		rttDesc:        d("rtt_seconds", "Round-trip time samples from acknowledged packets."),
 	}
 }
 
@@ -101,7 +108,8 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.dgIn, c.bytesIn, c.dgOut, c.bytesOut, c.dropped, c.txDrops,
 		c.handoffs, c.handoffIn, c.oos, c.open, c.opened, c.closed, c.pktDrops, c.resends,
 		c.inboxDrops, c.batchSize, c.rttDesc, c.outcomes, c.up, c.rcvbuf, c.sndbuf, c.forced,
-		c.steering, c.gso, c.responses, c.proofs, c.halfOpen, c.halfPruned} {
+		c.steering, c.gso, c.sendsRefused, c.sendsQueued, c.sendsDiscarded,
+		c.responses, c.proofs, c.halfOpen, c.halfPruned} {
 		ch <- d
 	}
 }
@@ -154,6 +162,11 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		}
 		counter(c.resends, k.Resends.Load())
 		counter(c.inboxDrops, k.InboxDrops.Load())
+		for r := range shard.NumSendRefusals {
+			counter(c.sendsRefused, k.Sends.Refused[r].Load(), r.String())
+		}
+		counter(c.sendsQueued, k.Sends.Queued.Load())
+		counter(c.sendsDiscarded, k.Sends.Discarded.Load())
 
 		buckets := make(map[float64]uint64, shard.NumBatchBuckets)
 		var cum, count uint64

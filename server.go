@@ -69,11 +69,14 @@ func (s *Server) Addr() netip.AddrPort { return s.g.Addr() }
 func (s *Server) Shards() int { return s.g.Len() }
 
 // Send queues a reliable application packet for session id on stream 0 to
-// 3 from any goroutine. data is copied before Send returns. The shard is
-// woken within a millisecond and sends it with its next batch. A full inbox
-// returns ErrInboxFull at once; a session that has closed by the time the
-// shard runs the request drops it (the shard cannot report back to the
-// caller without blocking it), so use Handler.OnClose to know.
+// 3 from any goroutine, without blocking. data is copied before Send
+// returns. nil means the packet was accepted: the session's queue room was
+// reserved for it here, so the shard sends it, in order, as soon as the
+// window has room, and it is lost only if the session closes first
+// (OnClose). Otherwise the error says why nothing was queued:
+// ErrSendQueueFull (window and queue full: see SendRoom, SendContext),
+// ErrTooBig, ErrNoSession, ErrInboxFull, ErrBadStream or ErrClosed. The
+// shard is woken within a millisecond and sends with its next batch.
 func (s *Server) Send(id SessionID, stream int, data []byte) error {
 	return s.shardOf(id).SendAsync(shard.ID(id), stream, data, true)
 }

@@ -55,13 +55,27 @@ func (s Session) RemoteAddr() netip.AddrPort {
 // unreliable ones up to 255-crc bytes go raw, longer ones reliably on stream
 // 0 (SPEC §15). data is copied into the session's send path before Send
 // returns; nothing is allocated in steady state. The datagrams go out at the
-// end of the shard's current batch (Config.HoldDelay). Owner shard goroutine
-// only.
+// end of the shard's current batch (Config.HoldDelay). While the send
+// window is full (MaxUnackedBytes, MaxUnackedPackets), data is copied into
+// the queue in front of it instead and sent in order as acks make room;
+// when the queue (MaxQueuedBytes) is full too, Send returns
+// ErrSendQueueFull and queues nothing. A packet longer than MaxSend is
+// ErrTooBig. Owner shard goroutine only.
 func (s Session) Send(stream int, data []byte, reliable bool) error {
 	if s.sh == nil {
 		return ErrNoSession
 	}
 	return s.sh.Send(s.id, stream, data, reliable)
+}
+
+// MaxSend is the longest application packet the session carries with its
+// negotiated parameters (before it is established: with the worst ones a
+// peer may choose); 0 once it is gone. Safe from any goroutine.
+func (s Session) MaxSend() int {
+	if s.sh == nil {
+		return 0
+	}
+	return s.sh.MaxSend(s.id)
 }
 
 // Close starts an orderly close (SPEC §19): queued data is flushed, a

@@ -24,7 +24,10 @@ type ShardStats struct {
 	PacketDrops            map[string]uint64 // inside sessions, by proto reason
 	Resends                uint64
 	InboxDrops             uint64
-	Batches                uint64 // receive batches
+	SendsRefused           map[string]uint64 // sends refused to their caller, by reason (shard.SendRefusal)
+	SendsQueued            uint64            // sends that waited for window room
+	SendsDiscarded         uint64            // accepted sends whose session closed before they were sent
+	Batches                uint64            // receive batches
 }
 
 // Stats is a snapshot of every shard's counters and their sum.
@@ -52,6 +55,9 @@ func readShard(c *shard.Counters, names packetDropNames) ShardStats {
 		PacketDrops:    map[string]uint64{},
 		Resends:        c.Resends.Load(),
 		InboxDrops:     c.InboxDrops.Load(),
+		SendsRefused:   map[string]uint64{},
+		SendsQueued:    c.Sends.Queued.Load(),
+		SendsDiscarded: c.Sends.Discarded.Load(),
 	}
 	for o := shard.FirstDrop; o < shard.NumOutcomes; o++ {
 		v := c.Outcomes[o].Load()
@@ -65,6 +71,9 @@ func readShard(c *shard.Counters, names packetDropNames) ShardStats {
 		if n := names(i); n != "" {
 			s.PacketDrops[n] = c.PacketDrops[i].Load()
 		}
+	}
+	for r := range shard.NumSendRefusals {
+		s.SendsRefused[r.String()] = c.Sends.Refused[r].Load()
 	}
 	for i := range c.Batches {
 		s.Batches += c.Batches[i].Load()
@@ -88,8 +97,10 @@ func (t *ShardStats) add(s *ShardStats) {
 	t.SessionsOpened += s.SessionsOpened
 	t.Resends += s.Resends
 	t.InboxDrops += s.InboxDrops
+	t.SendsQueued += s.SendsQueued
+	t.SendsDiscarded += s.SendsDiscarded
 	t.Batches += s.Batches
-	for _, m := range [][2]map[string]uint64{{t.Drops, s.Drops}, {t.SessionsClosed, s.SessionsClosed}, {t.PacketDrops, s.PacketDrops}} {
+	for _, m := range [][2]map[string]uint64{{t.Drops, s.Drops}, {t.SessionsClosed, s.SessionsClosed}, {t.PacketDrops, s.PacketDrops}, {t.SendsRefused, s.SendsRefused}} {
 		for k, v := range m[1] {
 			m[0][k] += v
 		}
@@ -100,7 +111,7 @@ func (t *ShardStats) add(s *ShardStats) {
 type packetDropNames func(i int) string
 
 func statsOf(g *shard.Group) Stats {
-	st := Stats{Total: ShardStats{Drops: map[string]uint64{}, SessionsClosed: map[string]uint64{}, PacketDrops: map[string]uint64{}}}
+	st := Stats{Total: ShardStats{Drops: map[string]uint64{}, SessionsClosed: map[string]uint64{}, PacketDrops: map[string]uint64{}, SendsRefused: map[string]uint64{}}}
 	for i := range g.Len() {
 		s := readShard(g.Shard(i).Counters(), shard.PacketDropName)
 		st.Total.add(&s)

@@ -17,6 +17,10 @@ type Message struct {
 	// Truncated reports that the datagram was longer than Buf and was cut
 	// (MSG_TRUNC); the caller should drop it with a reason counter.
 	Truncated bool
+	// Sock names the socket of a Set: received, the member it came in on
+	// (0 for the Set's main Conn, and always 0 from a Conn); sent, the
+	// member to send it from (0: the main Conn).
+	Sock uint32
 }
 
 // WaitMode selects how a reader sleeps when its socket is empty.

@@ -120,7 +120,7 @@ func (c *Conn) read(m *Message, deadline time.Time) (int, error) {
 		}
 		return 0, c.fatal(err)
 	}
-	m.N, m.Addr, m.Truncated = n, netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()), false
+	m.N, m.Addr, m.Truncated, m.Sock = n, netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()), false, 0
 	return 1, nil
 }
 

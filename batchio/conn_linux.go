@@ -48,23 +48,24 @@ type Conn struct {
 	// Reader state: preallocated per batch slot and touched only by the
 	// reader; the callbacks are method values built once so calling them
 	// allocates nothing.
-	rhdr     []unix.Mmsghdr
-	riov     []unix.Iovec
-	rname    []unix.RawSockaddrInet6
-	rwant    int
-	rn       int
-	rerr     syscall.Errno
-	rstat    uint8
-	rdl      time.Time // deadline of the current call (zero: none)
-	rdlArmed time.Time // netpoll: the read deadline last set on f
-	rdlValid bool      // netpoll: rdlArmed is what f has
-	rpfd     [2]unix.PollFd
-	rts      unix.Timespec
-	rtsp     uintptr // 0 or &rts for the next ppoll
-	rpollErr syscall.Errno
-	readFn   func(uintptr) bool
-	pollFn   func(uintptr)
-	wakeFn   func(uintptr)
+	rhdr       []unix.Mmsghdr
+	riov       []unix.Iovec
+	rname      []unix.RawSockaddrInet6
+	rwant      int
+	rn         int
+	rerr       syscall.Errno
+	rstat      uint8
+	rdl        time.Time // deadline of the current call (zero: none)
+	rdlArmed   time.Time // netpoll: the read deadline last set on f
+	rdlValid   bool      // netpoll: rdlArmed is what f has
+	rpfd       [2]unix.PollFd
+	rts        unix.Timespec
+	rtsp       uintptr // 0 or &rts for the next ppoll
+	rpollErr   syscall.Errno
+	readFn     func(uintptr) bool
+	readOnceFn func(uintptr) bool
+	pollFn     func(uintptr)
+	wakeFn     func(uintptr)
 
 	// Writer state.
 	whdr    []unix.Mmsghdr
@@ -120,7 +121,25 @@ func newConn(index int, fd int, local netip.AddrPort, v6 bool, opt Options, gso 
 			c.one = [8]byte{7: 1}
 		}
 	}
-	b := opt.Batch
+	c.allocBatch(opt.Batch)
+	c.gso.Store(gso)
+	switch c.mode {
+	case WaitThread:
+		c.readFn = c.readThread
+		c.pollFn = c.pollThread
+		c.wakeFn = c.kick
+		c.pollWFn = c.pollWritable
+	default:
+		c.readFn = c.readNetpoll
+	}
+	c.writeFn = c.writeOnce
+	c.readOnceFn = c.readOnce
+	return c, nil
+}
+
+// allocBatch builds the per-slot message headers, iovecs and address and
+// control space for batches of b, once.
+func (c *Conn) allocBatch(b int) {
 	c.rhdr = make([]unix.Mmsghdr, b)
 	c.riov = make([]unix.Iovec, b)
 	c.rname = make([]unix.RawSockaddrInet6, b)
@@ -138,18 +157,6 @@ func newConn(index int, fd int, local netip.AddrPort, v6 bool, opt Options, gso 
 	for i := range c.whdr {
 		c.whdr[i].Hdr.Name = (*byte)(unsafe.Pointer(&c.wname[i]))
 	}
-	c.gso.Store(gso)
-	switch c.mode {
-	case WaitThread:
-		c.readFn = c.readThread
-		c.pollFn = c.pollThread
-		c.wakeFn = c.kick
-		c.pollWFn = c.pollWritable
-	default:
-		c.readFn = c.readNetpoll
-	}
-	c.writeFn = c.writeOnce
-	return c, nil
 }
 
 // Index is the socket's position in its Group (bind order).
@@ -186,16 +193,9 @@ func (c *Conn) ReadBatchUntil(msgs []Message, deadline time.Time) (int, error) {
 	if c.closed.Load() {
 		return 0, net.ErrClosed
 	}
-	n := min(len(msgs), c.batch)
+	n := c.prepRead(msgs)
 	if n == 0 {
 		return 0, nil
-	}
-	for i := range n {
-		b := msgs[i].Buf
-		c.riov[i].Base = unsafe.SliceData(b)
-		c.riov[i].SetLen(len(b))
-		c.rhdr[i].Hdr.Namelen = unix.SizeofSockaddrInet6
-		c.rhdr[i].Hdr.Flags = 0
 	}
 	c.rwant, c.rn, c.rerr, c.rstat, c.rdl = n, 0, 0, rsData, deadline
 	var err error
@@ -224,14 +224,67 @@ func (c *Conn) ReadBatchUntil(msgs []Message, deadline time.Time) (int, error) {
 	case c.rerr != 0:
 		return 0, readError(c.rerr)
 	}
+	c.finishRead(msgs, 0)
+	return c.rn, nil
+}
+
+// prepRead points the receive headers at up to min(len(msgs), batch)
+// caller buffers and returns how many.
+func (c *Conn) prepRead(msgs []Message) int {
+	n := min(len(msgs), c.batch)
+	for i := range n {
+		b := msgs[i].Buf
+		c.riov[i].Base = unsafe.SliceData(b)
+		c.riov[i].SetLen(len(b))
+		c.rhdr[i].Hdr.Namelen = unix.SizeofSockaddrInet6
+		c.rhdr[i].Hdr.Flags = 0
+	}
+	return n
+}
+
+// finishRead fills msgs[:c.rn] from what recvmmsg wrote, tagging each with
+// the socket it came from (0: a Group's Conn; a Set's member otherwise).
+func (c *Conn) finishRead(msgs []Message, sock uint32) {
 	for i := range c.rn {
 		h := &c.rhdr[i]
 		m := &msgs[i]
 		m.N = int(h.Len)
 		m.Truncated = h.Hdr.Flags&unix.MSG_TRUNC != 0
 		m.Addr = decodeSockaddr(&c.rname[i])
+		m.Sock = sock
 	}
+}
+
+// readReady is one non-blocking read of what the socket holds now, for a
+// Set that learnt from epoll that it is readable: (0, nil) when it was not
+// after all. It goes through RawConn.Read so a concurrent Close cannot
+// recycle the fd under it, with a callback that never parks.
+func (c *Conn) readReady(msgs []Message) (int, error) {
+	if c.closed.Load() {
+		return 0, net.ErrClosed
+	}
+	n := c.prepRead(msgs)
+	if n == 0 {
+		return 0, nil
+	}
+	c.rwant, c.rn, c.rerr = n, 0, 0
+	if err := c.rc.Read(c.readOnceFn); err != nil {
+		if c.closed.Load() {
+			return 0, net.ErrClosed
+		}
+		return 0, err
+	}
+	if c.rerr != 0 {
+		return 0, readError(c.rerr)
+	}
+	c.finishRead(msgs, 0)
 	return c.rn, nil
+}
+
+// readOnce is readReady's RawConn.Read callback.
+func (c *Conn) readOnce(fd uintptr) bool {
+	c.recv(fd)
+	return true
 }
 
 // recv is one non-blocking recvmmsg over the prepared slots, retried on

@@ -10,6 +10,11 @@
 // program computes identically, so Owner(ap, N) names the socket (and so the
 // shard) the kernel delivers that endpoint's datagrams to.
 //
+// A Set gathers one goroutine's sockets: a Group's Conn plus member sockets
+// bound one by one to ephemeral ports (one per client session, each its own
+// endpoint), read and written with the same calls, through one epoll
+// instance that sleeps in Go's netpoller, so many sockets cost one wake-up.
+//
 // Buffer ownership. ReadBatch and WriteBatch move bytes into and out of
 // buffers the caller owns (Message.Buf); batchio keeps no reference it will
 // use after the call returns. Message headers, iovecs, socket-address storage

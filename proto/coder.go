@@ -1,24 +1,16 @@
 package proto
 
 import (
-	"bytes"
-	"encoding/binary"
-	"hash/adler32"
 	"hash/crc32"
-	"io"
-
-	"github.com/klauspost/compress/flate"
-	"github.com/klauspost/compress/zlib"
 )
 
 // Coder applies and removes the encode passes and the CRC trailer (SPEC §7,
-// §8, §9 step 8, §15 step 6). It holds the zlib state and scratch buffers,
-// so one Coder serves every session of one goroutine (a shard); it is not
-// safe for concurrent use. The zero value is ready to use.
+// §8, §9 step 8, §15 step 6). It holds the deflate and inflate state and
+// scratch buffers, so one Coder serves every session of one goroutine (a
+// shard); it is not safe for concurrent use. The zero value is ready to use.
 type Coder struct {
-	zout    sliceWriter
-	zr      io.ReadCloser
-	zsrc    bytes.Reader
+	def     deflater
+	inf     inflater
 	inflate [2][]byte // alternate, so [compress, compress] never inflates a buffer into itself
 	flip    int
 }
@@ -125,55 +117,13 @@ func (c *Coder) nextInflateBuf() []byte {
 	return buf
 }
 
-// emptyZlib is a complete zlib stream of no data. The reader is created on
-// it so that a hostile first packet with a bad header cannot make every
-// later packet allocate a new reader.
-var emptyZlib = []byte{0x78, 0x01, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01}
-
 // inflateTo inflates the zlib stream src into out, failing when the output
-// exceeds MaxInflate bytes or the stream does not end cleanly.
+// exceeds MaxInflate bytes or the stream does not end cleanly. A preset
+// dictionary (FDICT) makes C zlib's inflate return Z_NEED_DICT, which RS
+// treats as a failure, so it is refused too. Work is bounded by the input
+// and the cap: a zlib bomb stops at MaxInflate+1 bytes.
 func (c *Coder) inflateTo(out, src []byte) (int, error) {
-	if c.zr == nil {
-		c.zsrc.Reset(emptyZlib)
-		zr, err := zlib.NewReader(&c.zsrc)
-		if err != nil {
-			return 0, ErrInflate // unreachable: emptyZlib is valid
-		}
-		c.zr = zr
-	}
-	// A preset dictionary (FDICT) makes C zlib's inflate return Z_NEED_DICT,
-	// which RS treats as a failure; reject it rather than inflating with an
-	// empty dictionary.
-	if len(src) >= 2 && src[1]&0x20 != 0 {
-		return 0, ErrInflate
-	}
-	c.zsrc.Reset(src)
-	if err := c.zr.(zlib.Resetter).Reset(&c.zsrc, nil); err != nil {
-		return 0, ErrInflate
-	}
-	// One byte past the cap tells an over-long stream from one that is
-	// exactly MaxInflate bytes; reading stops there, so a zlib bomb costs at
-	// most MaxInflate+1 bytes of work.
-	if len(out) > MaxInflate+1 {
-		out = out[:MaxInflate+1]
-	}
-	n := 0
-	for {
-		m, err := c.zr.Read(out[n:])
-		n += m
-		if n > MaxInflate {
-			return 0, ErrInflateTooBig
-		}
-		if err == io.EOF {
-			return n, nil
-		}
-		if err != nil {
-			return 0, ErrInflate
-		}
-		if m == 0 && n == len(out) {
-			return 0, ErrInflateTooBig // out shorter than the cap is full
-		}
-	}
+	return c.inf.inflate(out, src)
 }
 
 // AppendEncode appends the wire form of decoded packet pkt to dst: the encode
@@ -214,20 +164,9 @@ func (c *Coder) compress(dst []byte, off int) []byte {
 }
 
 // deflate returns region in zlib format (RFC 1950) in the Coder's scratch
-// buffer; nil on failure. RS uses C zlib at level 1 (Z_BEST_SPEED). The
-// stateful klauspost and stdlib writers skip match finding for inputs under
-// 128 bytes (stored or Huffman-only blocks), which leaves most game packets
-// uncompressed; the stateless encoder does LZ matching at any size, so its
-// output is close to C zlib's (31 x 'A': 10 bytes, C zlib 11, level-1 writer
-// 44). The zlib framing around it is written here: header 78 01 as C zlib
-// writes for level 1, then the Adler-32 of the input, big-endian.
+// buffer, or nil when that would not save a byte (deflate.go).
 func (c *Coder) deflate(region []byte) []byte {
-	c.zout.b = append(c.zout.b[:0], 0x78, 0x01)
-	if err := flate.StatelessDeflate(&c.zout, region, true, nil); err != nil {
-		return nil
-	}
-	c.zout.b = binary.BigEndian.AppendUint32(c.zout.b, adler32.Checksum(region))
-	return c.zout.b
+	return c.def.deflate(region)
 }
 
 // Inflate appends to dst the inflated form of the zlib stream zdata, capped

@@ -80,6 +80,10 @@ const MinPacketSize = 64
 // packets in flight or the receiver reads new ones as past).
 const maxRing = 8192
 
+// MaxUnackedPacketsLimit is the largest MaxUnackedPackets (and
+// ReorderWindow) that takes effect; larger values are rounded down to it.
+const MaxUnackedPacketsLimit = maxRing
+
 // DefaultConfig returns RS's defaults (SPEC §18.2; login service) with
 // eqgate's caps.
 func DefaultConfig() Config {

@@ -277,23 +277,17 @@ func TestEQ2VectorsClientPayloads(t *testing.T) {
 	cfg := DefaultEQ2Config()
 	var c EQ2Coder
 	for _, ex := range v.C2S {
-		var cl EQ2App
-		if err := cl.InitClient(&cfg, k64, 0); err != nil {
-			t.Fatal(err)
-		}
+		cl := eq2KeyedClient(t, &cfg, &c, k64)
 		cl.SetMaxPacket(512)
 		var rec eq2Recorder
-		if err := cl.Receive(&c, AppendEQ2KeyRequest(nil), false, &rec); err != nil {
-			t.Fatal(err)
-		}
 		cl.send.Discard(ex.Pos)
 		if err := cl.Send(&c, 0, eq2Hex(t, ex.Plain), &rec); err != nil {
 			t.Fatal(err)
 		}
-		if len(rec.sent) != 2 {
+		if len(rec.sent) != 1 {
 			t.Fatalf("pos %d: %d payloads", ex.Pos, len(rec.sent))
 		}
-		if got := hex.EncodeToString(rec.sent[1]); got != ex.Payload {
+		if got := hex.EncodeToString(rec.sent[0]); got != ex.Payload {
 			t.Errorf("pos %d: payload %s, want %s", ex.Pos, got, ex.Payload)
 		}
 
@@ -315,14 +309,8 @@ func TestEQ2VectorsServerAppCombined(t *testing.T) {
 	k64 := eq2K64(t, v.KeyPacket.K64Hex)
 	cfg := DefaultEQ2Config()
 	var c EQ2Coder
-	var cl EQ2App
-	if err := cl.InitClient(&cfg, k64, 0); err != nil {
-		t.Fatal(err)
-	}
+	cl := eq2KeyedClient(t, &cfg, &c, k64)
 	var rec eq2Recorder
-	if err := cl.Receive(&c, AppendEQ2KeyRequest(nil), false, &rec); err != nil {
-		t.Fatal(err)
-	}
 	// Each element's keystream position and plaintext, element by element
 	// against the keystream.
 	ks, _ := eq2Ciphers(k64)

@@ -227,7 +227,7 @@ func (s *Shard) acceptHalfOpen(b []byte, ep *endpoint, h uint64, from netip.Addr
 	}
 	a.half[(a.halfHead+a.halfN)%len(a.half)] = halfOpen{slot: i, gen: m.gen, at: s.now}
 	a.halfN++
-	s.counters.HalfOpen.Store(int64(a.halfLive))
+	s.counters.HalfOpen.add(1)
 	s.counters.outcome(OutcomeOpened)
 	s.receive(i, b)
 }
@@ -254,7 +254,7 @@ func (s *Shard) provedCheck(i int32) {
 	if m.halfOpen && s.session(i).Proved() {
 		m.halfOpen = false
 		s.adm.halfLive--
-		s.counters.HalfOpen.Store(int64(s.adm.halfLive))
+		s.counters.HalfOpen.add(-1)
 	}
 }
 
@@ -278,7 +278,7 @@ func (s *Shard) evictHalfOpen(need bool) bool {
 		a.halfN--
 		m.halfOpen = false
 		a.halfLive--
-		s.counters.HalfOpen.Store(int64(a.halfLive))
+		s.counters.HalfOpen.add(-1)
 		add(&s.counters.HalfOpenPruned, 1)
 		ps := s.drive(e.slot)
 		ps.Abandon(&s.env)

@@ -8,18 +8,25 @@ import (
 
 // ---- owner goroutine only ----
 
-// Send queues an application packet on session id (owner only). The bytes
+// Send sends an application packet on session id (owner only). The bytes
 // are copied into the session's send path (hold buffer or stored reliable
 // packet) before Send returns, and go out at the end of the current batch.
+// When the window is full (or a client session still connecting), the
+// bytes are copied into the session's queue instead and sent in order as
+// acks make room; ErrSendQueue when the queue is full too (sendq.go).
 func (s *Shard) Send(id ID, stream int, data []byte, reliable bool) error {
 	s.owner.check()
 	i := s.lookup(id)
 	if i < 0 {
-		return ErrNoSession
+		return s.counters.Sends.refuse(ErrNoSession)
 	}
-	return s.send(i, stream, data, reliable)
+	if stream < 0 || stream >= proto.Streams {
+		return s.counters.Sends.refuse(ErrBadStream)
+	}
+	return s.counters.Sends.refuse(s.sendOrQueue(i, stream, data, reliable, false))
 }
 
+// send passes one packet to slot i's session now.
 func (s *Shard) send(i int32, stream int, data []byte, reliable bool) error {
 	if stream < 0 || stream >= proto.Streams {
 		return ErrBadStream
@@ -33,6 +40,11 @@ func (s *Shard) send(i int32, stream int, data []byte, reliable bool) error {
 	s.fold(ps.Stats(), mark)
 	s.cur = prev
 	s.touch(i)
+	return s.sendErr(err)
+}
+
+// sendErr maps proto's send errors to the shard's.
+func (s *Shard) sendErr(err error) error {
 	switch err {
 	case nil:
 		return nil
@@ -111,14 +123,35 @@ func (s *Shard) Post(fn func()) error {
 	return s.push(inboxItem{kind: inboxPost, fn: fn})
 }
 
-// SendAsync queues Send for the shard goroutine; data is copied first. A
-// session that is gone by then drops the packet.
+// SendAsync queues Send for the shard goroutine from any goroutine; data
+// is copied first. The outcome is decided here, on the caller's goroutine:
+// nil means the session's queue credit was reserved for data (sendq.go),
+// so the shard will put it in the window in order and loses it only if the
+// session closes first (SendsDiscarded; Handler.Close tells). Otherwise
+// ErrSendQueue (queue full: retry after Room grows), ErrTooBig (longer
+// than the session will ever carry), ErrNoSession, ErrBadStream,
+// ErrInboxFull or ErrClosed, each counted in Sends.Refused. It never
+// blocks.
 func (s *Shard) SendAsync(id ID, stream int, data []byte, reliable bool) error {
+	return s.counters.Sends.refuse(s.sendAsync(id, stream, data, reliable))
+}
+
+func (s *Shard) sendAsync(id ID, stream int, data []byte, reliable bool) error {
 	if stream < 0 || stream >= proto.Streams {
 		return ErrBadStream
 	}
-	if len(data) == 0 || len(data) > s.cfg.Proto.MaxFragmentSize {
+	if len(data) == 0 {
 		return ErrTooBig
+	}
+	if s.stop.Load() {
+		return ErrClosed
+	}
+	w := s.creditOf(id)
+	if w == nil {
+		return ErrNoSession
+	}
+	if err := w.reserve(id.Gen(), len(data)); err != nil {
+		return err
 	}
 	k := inboxSend
 	if !reliable {
@@ -126,7 +159,11 @@ func (s *Shard) SendAsync(id ID, stream int, data []byte, reliable bool) error {
 	}
 	// TODO(alloc): one copy per cross-goroutine send; a per-shard buffer
 	// ring would avoid it if Server.Send ever becomes a hot path.
-	return s.push(inboxItem{kind: k, id: id, stream: int8(stream), data: append([]byte(nil), data...)})
+	if err := s.push(inboxItem{kind: k, id: id, stream: int8(stream), data: append([]byte(nil), data...)}); err != nil {
+		w.refund(id.Gen(), len(data))
+		return err
+	}
+	return nil
 }
 
 // CloseAsync queues CloseSession for the shard goroutine.
@@ -171,12 +208,14 @@ func (s *Shard) push(it inboxItem) error {
 	return nil
 }
 
-// drainInbox runs queued requests from other goroutines.
-func (s *Shard) drainInbox() {
-	for {
+// drainInbox runs queued requests from other goroutines, at most
+// maxInboxRounds batches of them, and reports whether it stopped at that
+// bound (more may be queued).
+func (s *Shard) drainInbox() (more bool) {
+	for range maxInboxRounds {
 		n := s.inbox.PopN(s.inboxBuf)
 		if n == 0 {
-			return
+			return false
 		}
 		for j := range n {
 			it := &s.inboxBuf[j]
@@ -185,9 +224,10 @@ func (s *Shard) drainInbox() {
 		}
 		add(&s.counters.InboxRuns, uint64(n))
 		if n < len(s.inboxBuf) {
-			return
+			return false
 		}
 	}
+	return true
 }
 
 func (s *Shard) runItem(it *inboxItem) {
@@ -195,10 +235,14 @@ func (s *Shard) runItem(it *inboxItem) {
 	case inboxPost:
 		it.fn()
 	case inboxSend, inboxSendUnreliable:
-		if i := s.lookup(it.id); i >= 0 {
-			// Errors here have nobody to go to: the caller has moved on.
-			// The session's own counters record refused sends.
-			_ = s.send(i, int(it.stream), it.data, it.kind == inboxSend)
+		// The caller reserved queue credit, so the window or the queue
+		// takes it; only a session that closed meanwhile loses it.
+		i := s.lookup(it.id)
+		if i < 0 {
+			s.counters.Sends.Discarded.add(1) // its credit died with the session
+		} else if s.sendOrQueue(i, int(it.stream), it.data, it.kind == inboxSend, true) != nil {
+			s.counters.Sends.Discarded.add(1) // closing: refused by proto
+			s.credits.slot(i).refund(it.id.Gen(), len(it.data))
 		}
 	case inboxClose:
 		if i := s.lookup(it.id); i >= 0 {
@@ -214,7 +258,8 @@ func (s *Shard) runItem(it *inboxItem) {
 func (s *Shard) shutdown() {
 	s.stopping = true
 	s.drainReturns()
-	s.drainInbox() // Posts queued before Close still run
+	for s.drainInbox() { // Posts queued before Close still run, all of them
+	}
 	for p := 0; p < int(s.meta.n); p++ {
 		i := int32(p)
 		if s.meta.meta(i).state != slotLive {

@@ -28,9 +28,12 @@ type Config struct {
 	MaxSessionsPerShard int
 	MaxSessionsPerIP    int // per source address over the group (server)
 
-	InboxSize      int           // MPSC inbox capacity per shard
-	HandoffSize    int           // SPSC ring capacity per shard pair
-	HandoffBuffers int           // pool buffers per shard beyond Batch, for datagrams lent to peers (at most peers × HandoffSize are used)
+	InboxSize      int // MPSC inbox capacity per shard
+	HandoffSize    int // SPSC ring capacity per shard pair
+	HandoffBuffers int // pool buffers per shard beyond Batch, for datagrams lent to peers (at most peers × HandoffSize are used)
+	// MaxQueuedBytes is each session's send queue in front of its window
+	// (sendq.go): data plus 64 bytes a send.
+	MaxQueuedBytes int
 	TimerSlot      time.Duration // timer wheel granularity
 	HoldDelay      time.Duration // 0: flush touched sessions at the end of each batch
 	Rand           func() uint32 // connect codes, and (server) one fixed session key for every session; nil: random codes, keys from the admission secret
@@ -57,6 +60,8 @@ const (
 	DefaultHandoffSize      = 1024
 	DefaultHandoffBuffers   = 4096
 	DefaultTimerSlot        = 4 * time.Millisecond
+	DefaultMaxQueuedBytes   = 1 << 20
+	MaxQueuedBytesLimit     = 1<<31 - 1 // the credit word holds 32 bits
 )
 
 func (c *Config) normalize() error {
@@ -83,6 +88,12 @@ func (c *Config) normalize() error {
 	}
 	if c.HandoffBuffers <= 0 {
 		c.HandoffBuffers = DefaultHandoffBuffers
+	}
+	if c.MaxQueuedBytes <= 0 {
+		c.MaxQueuedBytes = DefaultMaxQueuedBytes
+	}
+	if c.MaxQueuedBytes > MaxQueuedBytesLimit {
+		return errors.New("eqgate: MaxQueuedBytes above 1<<31-1")
 	}
 	if c.TimerSlot <= 0 {
 		c.TimerSlot = DefaultTimerSlot

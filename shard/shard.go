@@ -5,7 +5,6 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"runtime"
 	"sync/atomic"
 	"time"
 
@@ -87,15 +86,32 @@ type inboxItem struct {
 // only" must run on the shard goroutine (inside a Handler callback or a
 // Posted function); the others are safe from any goroutine.
 type Shard struct {
-	counters Counters
+	counters Counters // first: keeps every Counter 64-bit aligned (counter.go)
 
-	idx  int
-	n    int // shards in the group
-	g    *Group
-	cfg  *Config
-	sock Socket
-	h    Handler
+	// Read by other goroutines (peers, senders, the collector) and written
+	// only at construction: on cache lines of their own, so that the
+	// owner's per-datagram writes below never invalidate them for readers.
+	_         cachePad
+	idx       int
+	n         int // shards in the group
+	g         *Group
+	cfg       *Config
+	sock      Socket
+	inbox     *ring.MPSC[inboxItem]
+	handoffIn []*ring.SPSC[handoff]     // [peer] datagrams from peer's socket
+	returnIn  []*ring.SPSC[pool.Handle] // [peer] this shard's buffers coming back
+	credits   credits                   // send queue credit words (sendq.go)
+	done      chan struct{}
 
+	// Written by the owner once per loop iteration (sleeping) or once at
+	// all (stop), read by every push: one line of their own.
+	_        cachePad
+	sleeping atomic.Bool
+	stop     atomic.Bool
+	_        cachePad
+
+	// Owner only from here on.
+	h     Handler
 	epoch time.Time
 	now   proto.Nanotime
 
@@ -132,17 +148,20 @@ type Shard struct {
 	ph    protoHandler
 	cur   netip.AddrPort // destination of the session being driven
 
-	// Cross-goroutine.
-	inbox     *ring.MPSC[inboxItem]
-	handoffIn []*ring.SPSC[handoff]     // [peer] datagrams from peer's socket
-	returnIn  []*ring.SPSC[pool.Handle] // [peer] this shard's buffers coming back
-	sleeping  atomic.Bool
-	stop      atomic.Bool
-	stopping  bool
-	done      chan struct{}
-	inboxBuf  []inboxItem
-	wakePeer  []bool
-	owner     ownerCheck
+	// Send queues of sessions whose window is full (sendq.go).
+	queues      map[int32]*sendQueue
+	spareQueues []*sendQueue
+	maxSendPre  int // proto.MaxSendFor: the limit before a session is established
+
+	stopping bool
+	inboxBuf []inboxItem
+	wakePeer []bool
+	owner    ownerCheck
+
+	// Pauses of the loop (loop.go): after socket errors, and while every
+	// buffer is lent out. pause is time.Sleep; tests record it instead.
+	errBackoff, starveBackoff backoff
+	pause                     func(time.Duration)
 }
 
 // Index is the shard's position in its group.
@@ -161,7 +180,10 @@ func newShard(g *Group, idx int, sock Socket) *Shard {
 		epoch: g.epoch,
 		inbox: ring.NewMPSC[inboxItem](cfg.InboxSize),
 		done:  make(chan struct{}),
+		pause: time.Sleep,
 	}
+	s.errBackoff = backoff{min: errPauseMin, max: errPauseMax}
+	s.starveBackoff = backoff{min: starvePauseMin, max: starvePauseMax}
 	s.now = s.clock()
 	s.bufs = pool.New(cfg.DatagramBuffer, poolSize(cfg, s.n), pool.Options{Debug: debugBuild})
 	s.rx = make([]batchio.Message, cfg.Batch)
@@ -184,6 +206,9 @@ func newShard(g *Group, idx int, sock Socket) *Shard {
 		}
 	}
 	s.index = newIndex(64)
+	s.credits = newCredits(cfg.MaxSessionsPerShard)
+	s.queues = make(map[int32]*sendQueue)
+	s.maxSendPre = proto.MaxSendFor(&cfg.Proto)
 	s.wheel = newWheel(int64(cfg.TimerSlot), int64(s.now))
 	s.inboxBuf = make([]inboxItem, 64)
 	s.sink.s = s
@@ -227,13 +252,17 @@ func (s *Shard) run() {
 		var n int
 		var err error
 		if s.refill() > 0 {
+			s.starveBackoff.reset()
 			n, err = s.sock.ReadBatchUntil(s.rx[:s.rxN], s.sleepUntil())
-			s.sleeping.Store(false)
+			if s.sleeping.Load() { // a load first: the store is an XCHG
+				s.sleeping.Store(false)
+			}
 		} else {
 			// Every buffer is lent to peers that are busy with them (they
 			// hold them in their handoff rings): leave the datagrams in the
-			// kernel, let the peers run, and go round for the returns.
-			runtime.Gosched()
+			// kernel and give the core to the peers for a while, then go
+			// round for the returns (and the inbox and timers).
+			s.pause(s.starveBackoff.next())
 		}
 		if !s.iterate(n, err) {
 			return
@@ -288,6 +317,7 @@ func (s *Shard) refill() int {
 func (s *Shard) iterate(n int, err error) bool {
 	s.now = s.clock()
 	if n > 0 {
+		s.errBackoff.reset()
 		s.counters.batch(n)
 		for k := range n {
 			s.fromSocket(k)
@@ -297,9 +327,14 @@ func (s *Shard) iterate(n int, err error) bool {
 			s.shutdown()
 			return false
 		}
-		// A kernel error on the socket (ENOMEM, ...): count it and go on;
-		// bad datagrams never get here.
+		// A kernel error on the socket (ENOMEM, ...): count it, pause
+		// (doubling while it repeats: retrying at once would spin on a
+		// socket that keeps failing) and go on; bad datagrams never get
+		// here.
 		add(&s.counters.LoopFatal, 1)
+		s.pause(s.errBackoff.next())
+	} else {
+		s.errBackoff.reset()
 	}
 	s.afterReceive()
 	if s.stop.Load() {
@@ -315,6 +350,9 @@ func (s *Shard) afterReceive() {
 	s.drainReturns()
 	s.drainHandoffs()
 	s.drainInbox()
+	if len(s.queues) > 0 {
+		s.drainQueues()
+	}
 	s.runTimers()
 	s.pruneHalfOpen()
 	s.flushDirty()
@@ -330,7 +368,7 @@ func (s *Shard) afterReceive() {
 // access is sequentially consistent): no wake is lost.
 func (s *Shard) sleepUntil() time.Time {
 	s.sleeping.Store(true)
-	if s.stop.Load() || s.inbox.Len() > 0 || s.pendingHandoffs() {
+	if s.stop.Load() || !s.inbox.Empty() || s.pendingHandoffs() {
 		s.sleeping.Store(false)
 		return pastDeadline
 	}
@@ -344,7 +382,7 @@ var pastDeadline = time.Unix(1, 0)
 
 func (s *Shard) pendingHandoffs() bool {
 	for p, r := range s.handoffIn {
-		if r != nil && (r.Len() > 0 || s.returnIn[p].Len() > 0) {
+		if r != nil && (!r.Empty() || !s.returnIn[p].Empty()) {
 			return true
 		}
 	}
@@ -481,10 +519,11 @@ func (s *Shard) newSlot(ep *endpoint, h uint64) int32 {
 	}
 	m := s.meta.meta(i)
 	m.ep, m.hash, m.state = *ep, h, slotLive
+	s.credits.open(i, m.gen, s.cfg.MaxQueuedBytes, s.maxSendPre)
 	s.index.insert(h, i)
 	s.live++
 	add(&s.counters.SessionsOpened, 1)
-	s.counters.SessionsOpen.Store(s.counters.SessionsOpen.Load() + 1)
+	s.counters.SessionsOpen.add(1)
 	return i
 }
 
@@ -612,12 +651,14 @@ func (s *Shard) freeDead() {
 		}
 		if m.halfOpen {
 			s.adm.halfLive--
-			s.counters.HalfOpen.Store(int64(s.adm.halfLive))
+			s.counters.HalfOpen.add(-1)
 		}
+		s.credits.close(i)
+		s.dropQueue(i)
 		s.session(i).Release(&s.env)
 		s.meta.release(i)
 		s.live--
-		s.counters.SessionsOpen.Store(s.counters.SessionsOpen.Load() - 1)
+		s.counters.SessionsOpen.add(-1)
 	}
 	s.dead = s.dead[:0]
 }
@@ -688,7 +729,14 @@ type protoHandler struct{ s *Shard }
 
 var _ proto.Handler = (*protoHandler)(nil)
 
-func (h *protoHandler) Opened(ps *proto.Session) { h.s.h.Open(h.s, h.id(ps)) }
+func (h *protoHandler) Opened(ps *proto.Session) {
+	id := h.id(ps)
+	// The negotiated parameters are known now: publish the real limit.
+	if w := h.s.credits.slot(id.Slot()); w != nil {
+		w.limit.Store(uint64(id.Gen())<<32 | uint64(uint32(ps.MaxSend())))
+	}
+	h.s.h.Open(h.s, id)
+}
 
 func (h *protoHandler) Deliver(ps *proto.Session, stream int, app []byte) {
 	h.s.h.Message(h.s, h.id(ps), stream, app)
@@ -701,7 +749,10 @@ func (h *protoHandler) Closed(ps *proto.Session, r proto.CloseReason) {
 		reason = proto.CloseShutdown
 	}
 	add(&s.counters.SessionsClosed[reason], 1)
-	s.h.Close(s, h.id(ps), reason)
+	id := h.id(ps)
+	s.credits.close(id.Slot()) // later sends: ErrNoSession
+	s.dropQueue(id.Slot())
+	s.h.Close(s, id, reason)
 }
 
 // PacketDropName names PacketDrops bucket i: the proto.Reason, "" for

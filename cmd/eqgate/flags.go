@@ -52,6 +52,9 @@ var configFlags = map[string]string{
 	"HoldSize":            "hold-size",
 	"HoldDelay":           "hold-delay",
 	"DataRate":            "data-rate",
+	"MaxUnackedBytes":     "max-unacked-bytes",
+	"MaxUnackedPackets":   "max-unacked-packets",
+	"MaxQueuedBytes":      "max-queued-bytes",
 	"Shards":              "shards",
 	"Batch":               "batch",
 	"DatagramBuffer":      "datagram-buffer",
@@ -125,6 +128,9 @@ func newFlagSet(o *options) *flag.FlagSet {
 	fs.IntVar(&c.MaxSessions, "max-sessions", c.MaxSessions, "cap on open sessions per -listen address over all its shards")
 	fs.IntVar(&c.MaxSessionsPerShard, "max-sessions-per-shard", c.MaxSessionsPerShard, "cap on open sessions per shard; 0: same as -max-sessions")
 	fs.IntVar(&c.MaxSessionsPerIP, "max-sessions-per-ip", c.MaxSessionsPerIP, "cap on open sessions from one source address, all ports, per -listen address")
+	fs.IntVar(&c.MaxUnackedBytes, "max-unacked-bytes", c.MaxUnackedBytes, "send window per session in `bytes` (sent, not yet acknowledged); also bounds one application packet")
+	fs.IntVar(&c.MaxUnackedPackets, "max-unacked-packets", c.MaxUnackedPackets, "send window per session stream in `packets` (rounded up to a power of two, at most 8192)")
+	fs.IntVar(&c.MaxQueuedBytes, "max-queued-bytes", c.MaxQueuedBytes, "send queue per session in `bytes` in front of the window (each send costs its length + 64); a send past it is refused")
 	fs.IntVar(&c.InboxSize, "inbox-size", c.InboxSize, "capacity in `items` of each shard's inbox for sends from other goroutines")
 	fs.IntVar(&c.HandoffSize, "handoff-size", c.HandoffSize, "capacity in `datagrams` of each shard-to-shard handoff ring")
 	fs.DurationVar(&c.TimerSlot, "timer-slot", c.TimerSlot, "granularity of each shard's timer wheel (1ms-1s)")

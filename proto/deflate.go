@@ -1,0 +1,291 @@
+package proto
+
+import (
+	"encoding/binary"
+	"math/bits"
+)
+
+// The compression pass's encoder (SPEC §8.2, send): one zlib stream (RFC
+// 1950) per encoding region, a single final deflate block (RFC 1951),
+// matched greedily through a hash table of 4-byte sequences, with the fixed
+// Huffman codes, or from deflateDynamicMin bytes up with a dynamic code
+// when that is smaller (deflate_dynamic.go).
+//
+// Why its own encoder: regions are one datagram (tens to hundreds of bytes),
+// and a general-purpose compressor spends most of its time on what pays only
+// for big inputs. Measured with klauspost's stateless deflate on a 200-byte
+// game message: building the dynamic Huffman trees (and, on the receive
+// side, their decoding tables) was over half the cost, and its 16 KiB match
+// table was cleared on every call. Here small regions build no tree, and
+// the table is never cleared, because a candidate is always re-checked
+// against the current input (a stale position can only miss or find a real
+// match). The output is within 1 % of C zlib level 1 on datagram-sized
+// regions (TestDeflateRatio, TestDeflateInflatesInCZlib), and the encoder
+// gives up as soon as its output can no longer save a byte, so an
+// incompressible region (the a5 fallback) costs a fraction of an attempt.
+
+const (
+	deflateHashBits = 12
+	deflateMinMatch = 4
+	deflateMaxMatch = 258
+	deflateWindow   = 32768
+	// deflateDynamicMin is the smallest region for which a dynamic
+	// Huffman block is considered: below it the code's own description
+	// (some 40-80 bytes) rarely pays, and building it costs more than
+	// the rest of the encoder (TestDeflateRatio, BenchmarkEncoding).
+	deflateDynamicMin = 384
+	// zlibOverhead is the zlib header (2) and Adler-32 trailer (4).
+	zlibOverhead = 6
+)
+
+// deflater holds the match table and the output scratch; reused across
+// calls, never cleared.
+type deflater struct {
+	table [1 << deflateHashBits]int32
+	out   []byte
+
+	tokens    []uint32
+	extraBits int // length and distance extra bits of the tokens
+	litFreq   [286]uint32
+	distFreq  [30]uint32
+	dyn       dynamicCode
+}
+
+// fixedLit[v] is the fixed Huffman code of literal byte v, bit-reversed
+// for an LSB-first stream, in the low 24 bits, and its length in the top 8.
+// fixedLen[l] is the same for match length l (3..258): the length code with
+// its extra bits appended.
+var fixedLit, fixedLen = buildFixedCodes()
+
+// lengthIndex[l] is the length code of match length l, less 257.
+var lengthIndex = func() (t [deflateMaxMatch + 1]uint8) {
+	for l := 3; l <= deflateMaxMatch; l++ {
+		sym, _, _ := lengthSymbol(l)
+		t[l] = uint8(sym - 257)
+	}
+	return t
+}()
+
+func buildFixedCodes() (lit [256]uint32, length [deflateMaxMatch + 1]uint32) {
+	code := func(sym int) (uint32, uint) { // RFC 1951 §3.2.6
+		switch {
+		case sym < 144:
+			return uint32(0x30 + sym), 8
+		case sym < 256:
+			return uint32(0x190 + sym - 144), 9
+		case sym < 280:
+			return uint32(sym - 256), 7
+		default:
+			return uint32(0xc0 + sym - 280), 8
+		}
+	}
+	pack := func(c uint32, n uint) uint32 {
+		return uint32(bits.Reverse16(uint16(c))>>(16-n)) | uint32(n)<<24
+	}
+	for v := range 256 {
+		lit[v] = pack(code(v))
+	}
+	for l := 3; l <= deflateMaxMatch; l++ {
+		sym, extra, nextra := lengthSymbol(l)
+		c, n := code(sym)
+		e := pack(c, n)
+		length[l] = (e & 0xffffff) | extra<<n | (uint32(n)+nextra)<<24
+	}
+	return lit, length
+}
+
+// lengthSymbol returns the length code of match length l (3..258) with its
+// extra bits and their count (RFC 1951 §3.2.5).
+func lengthSymbol(l int) (sym int, extra, nextra uint32) {
+	if l == deflateMaxMatch {
+		return 285, 0, 0
+	}
+	for i := len(lengthBase) - 2; i >= 0; i-- {
+		if l >= int(lengthBase[i]) {
+			return 257 + i, uint32(l - int(lengthBase[i])), uint32(lengthExtra[i])
+		}
+	}
+	panic("unreachable")
+}
+
+// distSymbol returns the distance code (0..29) of distance d (1..32768).
+func distSymbol(d int) int {
+	d--
+	if d < 4 {
+		return d
+	}
+	l := bits.Len32(uint32(d))
+	return 2*(l-1) + (d>>(l-2))&1
+}
+
+// distCode returns the fixed code of distance d (1..32768) with its extra
+// bits, packed like fixedLit.
+func distCode(d int) uint32 {
+	sym := distSymbol(d)
+	nextra := uint32(distExtra[sym])
+	extra := uint32(d-int(distBase[sym])) & (1<<nextra - 1)
+	return uint32(bits.Reverse8(uint8(sym))>>3) | extra<<5 | (5+nextra)<<24
+}
+
+// bitWriter packs codes LSB-first into out, four bytes at a time.
+type bitWriter struct {
+	out  []byte
+	pos  int
+	bits uint64
+	n    uint
+}
+
+func (w *bitWriter) put(e uint32) { w.putBits(uint64(e&0xffffff), uint(e>>24)) }
+
+// putBits appends the low n bits of v; n <= 32.
+func (w *bitWriter) putBits(v uint64, n uint) {
+	w.bits |= v << w.n
+	w.n += n
+	if w.n >= 32 {
+		binary.LittleEndian.PutUint32(w.out[w.pos:], uint32(w.bits))
+		w.pos += 4
+		w.bits >>= 32
+		w.n -= 32
+	}
+}
+
+// deflate returns region as a zlib stream in d.out, or nil when that stream
+// would not be shorter than region by at least one byte (SPEC §8.2 step 1:
+// 1 + len(D) <= n), in which case the caller sends the region raw.
+func (d *deflater) deflate(region []byte) []byte {
+	n := len(region)
+	budget := n - 1 - zlibOverhead // deflate bytes that still save one
+	if budget <= 0 {
+		return nil
+	}
+	fixedBits, ok := d.tokenize(region, budget)
+	if !ok {
+		return nil
+	}
+	// Room for the worst case past the budget: literals at 9 bits each.
+	if size := n + n/8 + 64; cap(d.out) < size {
+		d.out = make([]byte, size)
+	}
+	dynBits := fixedBits
+	if n >= deflateDynamicMin {
+		dynBits = d.buildDynamic()
+	}
+	if min(fixedBits, dynBits) > 8*budget {
+		return nil
+	}
+	w := bitWriter{out: d.out[:cap(d.out)], pos: 2}
+	w.out[0], w.out[1] = 0x78, 0x01 // CM 8, 32 KiB window, FLEVEL 0 as C zlib writes for level 1
+	if dynBits < fixedBits {
+		d.writeDynamic(&w)
+	} else {
+		w.put(3 | 3<<24) // BFINAL 1, BTYPE 01 (fixed codes)
+		for _, t := range d.tokens {
+			if t < 256 {
+				w.put(fixedLit[t])
+				continue
+			}
+			l, dist := tokenMatch(t)
+			e, dc := fixedLen[l], distCode(dist)
+			w.putBits(uint64(e&0xffffff)|uint64(dc&0xffffff)<<(e>>24), uint(e>>24+dc>>24))
+		}
+		w.put(7 << 24) // end of block: 256 is seven 0 bits
+	}
+	for ; w.n > 0; w.n -= min(w.n, 8) {
+		w.out[w.pos] = byte(w.bits)
+		w.pos++
+		w.bits >>= 8
+	}
+	if w.pos > budget+2 {
+		return nil
+	}
+	return binary.BigEndian.AppendUint32(w.out[:w.pos], adler32Sum(region))
+}
+
+// A token is a literal byte (< 256) or a match: tokenFlag | (length-3)<<15
+// | (distance-1).
+const tokenFlag = 1 << 31
+
+func tokenMatch(t uint32) (length, dist int) {
+	return int(t>>15&0x1ff) + 3, int(t&0x7fff) + 1
+}
+
+// tokenize matches region greedily into d.tokens and counts the symbols in
+// d.litFreq and d.distFreq; it returns the block's cost in bits with the
+// fixed codes, or false when no block can save a byte.
+func (d *deflater) tokenize(src []byte, budget int) (fixedBits int, ok bool) {
+	n := len(src)
+	d.tokens = d.tokens[:0]
+	d.litFreq = [286]uint32{}
+	d.distFreq = [30]uint32{}
+	bitsBudget := 8 * budget
+	fixedBits = 3 + 7 // block header and end of block
+	matched := 0
+	dyn := n >= deflateDynamicMin
+	d.extraBits = 0
+	s, emit := 0, 0
+	for s+deflateMinMatch <= n {
+		cv := binary.LittleEndian.Uint32(src[s:])
+		h := (cv * 0x1e35a7bd) >> (32 - deflateHashBits)
+		cand := int(d.table[h])
+		d.table[h] = int32(s)
+		if cand >= s || s-cand > deflateWindow || binary.LittleEndian.Uint32(src[cand:]) != cv {
+			// No match: step faster the longer the run of literals, so
+			// incompressible input is scanned, not searched.
+			s += 1 + (s-emit)>>5
+			continue
+		}
+		// Literals cost at least 8 bits with the fixed codes; with
+		// few matches a dynamic code cannot make up for that either.
+		if fixedBits+8*(s-emit) > bitsBudget && (!dyn || matched < n/8) {
+			return 0, false
+		}
+		l := deflateMinMatch + matchLen(src[s+deflateMinMatch:min(n, s+deflateMaxMatch)], src[cand+deflateMinMatch:])
+		for _, v := range src[emit:s] {
+			d.tokens = append(d.tokens, uint32(v))
+			d.litFreq[v]++
+			fixedBits += int(fixedLit[v] >> 24)
+		}
+		dist := s - cand
+		d.tokens = append(d.tokens, tokenFlag|uint32(l-3)<<15|uint32(dist-1))
+		li, ds := lengthIndex[l], distSymbol(dist)
+		d.litFreq[257+int(li)]++
+		d.distFreq[ds]++
+		d.extraBits += int(lengthExtra[li]) + int(distExtra[ds])
+		fixedBits += int(fixedLen[l]>>24) + int(distCode(dist)>>24)
+		matched += l
+		s += l
+		emit = s
+		if s+deflateMinMatch <= n {
+			// Index the match's last position too: runs and repeated
+			// records then chain into each other.
+			p := s - 1
+			d.table[(binary.LittleEndian.Uint32(src[p:])*0x1e35a7bd)>>(32-deflateHashBits)] = int32(p)
+		}
+	}
+	if fixedBits+8*(n-emit) > bitsBudget && (!dyn || matched < n/8) {
+		return 0, false // what is left is literals
+	}
+	for _, v := range src[emit:] {
+		d.tokens = append(d.tokens, uint32(v))
+		d.litFreq[v]++
+		fixedBits += int(fixedLit[v] >> 24)
+	}
+	d.litFreq[256] = 1
+	return fixedBits, fixedBits <= bitsBudget || dyn
+}
+
+// matchLen returns how many leading bytes of a equal those of b; b is at
+// least as long as a.
+func matchLen(a, b []byte) int {
+	n := 0
+	for len(a)-n >= 8 {
+		if x := binary.LittleEndian.Uint64(a[n:]) ^ binary.LittleEndian.Uint64(b[n:]); x != 0 {
+			return n + bits.TrailingZeros64(x)>>3
+		}
+		n += 8
+	}
+	for n < len(a) && a[n] == b[n] {
+		n++
+	}
+	return n
+}

@@ -1,0 +1,400 @@
+package proto
+
+import (
+	"encoding/binary"
+	"math/bits"
+)
+
+// The compression pass's decoder (SPEC §8.2, receive): a zlib stream inflated
+// into one flat buffer, capped at MaxInflate bytes. Output never exceeds a
+// few KiB, so back-references copy inside that buffer: no 32 KiB window, no
+// io.Reader, no per-packet reset of a general decompressor (klauspost's
+// Reset and its decoding tables were the receive side's cost). Fixed-code
+// blocks, what eqgate sends, decode through tables built once; dynamic
+// blocks, what C zlib sends, build a 9-bit table per block.
+//
+// It accepts exactly what compress/zlib accepts (FuzzInflate compares the
+// two), which for every stream a zlib deflater writes is what C zlib's
+// inflate accepts; a preset dictionary is refused before it gets here.
+
+// RFC 1951 §3.2.5: base and extra bits of length codes 257..285 and distance
+// codes 0..29.
+var (
+	lengthBase  = [29]uint16{3, 4, 5, 6, 7, 8, 9, 10, 11, 13, 15, 17, 19, 23, 27, 31, 35, 43, 51, 59, 67, 83, 99, 115, 131, 163, 195, 227, 258}
+	lengthExtra = [29]uint8{0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3, 4, 4, 4, 4, 5, 5, 5, 5, 0}
+	distBase    = [30]uint16{1, 2, 3, 4, 5, 7, 9, 13, 17, 25, 33, 49, 65, 97, 129, 193, 257, 385, 513, 769, 1025, 1537, 2049, 3073, 4097, 6145, 8193, 12289, 16385, 24577}
+	distExtra   = [30]uint8{0, 0, 0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7, 8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13}
+	// clenOrder is the order of the code length code's lengths (§3.2.7).
+	clenOrder = [19]uint8{16, 17, 18, 0, 8, 7, 9, 6, 10, 5, 11, 4, 12, 3, 13, 2, 14, 1, 15}
+)
+
+const (
+	huffTableBits = 9
+	huffMaxBits   = 15
+)
+
+// huffman decodes one canonical Huffman code: codes up to huffTableBits long
+// in one lookup (entry = symbol<<4 | length), longer ones (rare in packets)
+// by walking the counts as RFC 1951's canonical construction defines.
+type huffman struct {
+	mask    uint64 // of the table's index: min(longest code, huffTableBits) bits
+	table   [1 << huffTableBits]uint16
+	count   [huffMaxBits + 1]uint16
+	symbols [288]uint16 // by code: ordered by length, then symbol
+}
+
+// init builds the code from lengths. Like compress/flate, it refuses an
+// over-subscribed or incomplete code, except a single code of length 1; an
+// empty code is accepted and fails when used.
+func (h *huffman) init(lengths []uint8) bool {
+	h.count = [huffMaxBits + 1]uint16{}
+	for _, l := range lengths {
+		h.count[l]++
+	}
+	h.count[0] = 0
+	maxLen := 0
+	left := 1
+	for l := 1; l <= huffMaxBits; l++ {
+		left = left<<1 - int(h.count[l])
+		if left < 0 {
+			return false
+		}
+		if h.count[l] != 0 {
+			maxLen = l
+		}
+	}
+	tb := min(maxLen, huffTableBits)
+	h.mask = 1<<tb - 1
+	table := h.table[:1<<tb]
+	if maxLen > tb || left > 0 {
+		// Entries of long codes' prefixes, and of no code at all, must
+		// send decode to its slow path; a complete short code fills all.
+		clear(table)
+	}
+	if maxLen == 0 {
+		return true
+	}
+	if left > 0 && !(maxLen == 1 && h.count[1] == 1) {
+		return false
+	}
+	var offs [huffMaxBits + 2]uint16
+	for l := 1; l <= huffMaxBits; l++ {
+		offs[l+1] = offs[l] + h.count[l]
+	}
+	var next [huffMaxBits + 1]int
+	code := 0
+	for l := 1; l <= huffMaxBits; l++ {
+		next[l] = code
+		code = (code + int(h.count[l])) << 1
+	}
+	for sym, l := range lengths {
+		if l == 0 {
+			continue
+		}
+		h.symbols[offs[l]] = uint16(sym)
+		offs[l]++
+		c := next[l]
+		next[l]++
+		if int(l) > tb {
+			continue
+		}
+		r := int(bits.Reverse16(uint16(c)) >> (16 - l))
+		for j := r; j < len(table); j += 1 << l {
+			table[j] = uint16(sym)<<4 | uint16(l)
+		}
+	}
+	return true
+}
+
+// bitReader reads a deflate stream LSB-first. Past the end of its input it
+// reads zero bytes and counts them in over: a stream that consumed any of
+// them was truncated.
+type bitReader struct {
+	src  []byte
+	pos  int
+	buf  uint64
+	n    uint
+	over int
+}
+
+// refill tops the buffer up to at least 56 bits.
+func (r *bitReader) refill() {
+	if r.pos+8 <= len(r.src) {
+		// The bits loaded above the new count are the next bytes'
+		// own, so loading them again later ORs the same bits.
+		r.buf |= binary.LittleEndian.Uint64(r.src[r.pos:]) << r.n
+		r.pos += int(63-r.n) >> 3
+		r.n |= 56
+		return
+	}
+	for r.n <= 56 {
+		if r.pos < len(r.src) {
+			r.buf |= uint64(r.src[r.pos]) << r.n
+			r.pos++
+		} else {
+			r.over++
+		}
+		r.n += 8
+	}
+}
+
+func (r *bitReader) bits(n uint) uint32 {
+	v := uint32(r.buf & (1<<n - 1))
+	r.buf >>= n
+	r.n -= n
+	return v
+}
+
+// truncated reports whether bits past the end of the input were consumed.
+func (r *bitReader) truncated() bool { return int(r.n) < 8*r.over }
+
+// decode reads one symbol of h; -1 for a code h does not have. The buffer
+// holds at least 15 bits.
+func (r *bitReader) decode(h *huffman) int {
+	if e := h.table[r.buf&h.mask]; e&15 != 0 {
+		r.buf >>= e & 15
+		r.n -= uint(e & 15)
+		return int(e >> 4)
+	}
+	code, first, index := 0, 0, 0
+	for l := 1; l <= huffMaxBits; l++ {
+		code |= int(r.buf>>(l-1)) & 1
+		count := int(h.count[l])
+		if code-first < count {
+			r.buf >>= l
+			r.n -= uint(l)
+			return int(h.symbols[index+code-first])
+		}
+		index += count
+		first = (first + count) << 1
+		code <<= 1
+	}
+	return -1
+}
+
+// inflater holds the decoding tables of the current dynamic block.
+type inflater struct {
+	lit, dist huffman
+	lens      [286 + 30]uint8
+}
+
+// The fixed codes' decoders (RFC 1951 §3.2.6), built once.
+var fixedLitDec, fixedDistDec = buildFixedDecoders()
+
+func buildFixedDecoders() (*huffman, *huffman) {
+	var l [288]uint8
+	for i := range l {
+		switch {
+		case i < 144:
+			l[i] = 8
+		case i < 256:
+			l[i] = 9
+		case i < 280:
+			l[i] = 7
+		default:
+			l[i] = 8
+		}
+	}
+	var d [30]uint8
+	for i := range d {
+		d[i] = 5
+	}
+	lit, dist := new(huffman), new(huffman)
+	// The fixed distance code has 32 codes of which 30 are used, so it is
+	// built from 32 lengths for completeness; symbols 30 and 31 are
+	// refused when decoded, as RFC 1951 requires.
+	var d32 [32]uint8
+	copy(d32[:], d[:])
+	d32[30], d32[31] = 5, 5
+	if !lit.init(l[:]) || !dist.init(d32[:]) {
+		panic("fixed Huffman codes")
+	}
+	return lit, dist
+}
+
+// inflate inflates the zlib stream src into out, returning the length;
+// ErrInflateTooBig when the output would pass len(out) or MaxInflate bytes,
+// ErrInflate for anything else that is not a complete, checksummed stream.
+func (f *inflater) inflate(out, src []byte) (int, error) {
+	if len(src) < 2 || src[0]&0x0f != 8 || src[0]>>4 > 7 || (uint(src[0])<<8|uint(src[1]))%31 != 0 || src[1]&0x20 != 0 {
+		return 0, ErrInflate
+	}
+	limit := min(len(out), MaxInflate)
+	r := bitReader{src: src, pos: 2}
+	w := 0
+	for {
+		r.refill()
+		final := r.bits(1)
+		switch r.bits(2) {
+		case 0:
+			var ok bool
+			if w, ok = r.stored(out, w, limit); !ok {
+				if w > limit {
+					return 0, ErrInflateTooBig
+				}
+				return 0, ErrInflate
+			}
+		case 1:
+			var err error
+			if w, err = r.codes(out, w, limit, fixedLitDec, fixedDistDec); err != nil {
+				return 0, err
+			}
+		case 2:
+			if !f.readCodes(&r) {
+				return 0, ErrInflate
+			}
+			var err error
+			if w, err = r.codes(out, w, limit, &f.lit, &f.dist); err != nil {
+				return 0, err
+			}
+		default:
+			return 0, ErrInflate
+		}
+		if r.truncated() {
+			return 0, ErrInflate
+		}
+		if final == 1 {
+			break
+		}
+	}
+	// The Adler-32 trailer starts at the next byte boundary.
+	p := r.pos - (int(r.n)-8*r.over)/8
+	if p+4 > len(src) || binary.BigEndian.Uint32(src[p:]) != adler32Sum(out[:w]) {
+		return 0, ErrInflate
+	}
+	return w, nil
+}
+
+// stored copies a stored block (§3.2.4); w past limit means over the cap.
+func (r *bitReader) stored(out []byte, w, limit int) (int, bool) {
+	r.bits(r.n % 8) // to the byte boundary
+	if r.n < 32 {
+		r.refill()
+	}
+	ln, nln := r.bits(16), r.bits(16)
+	if ln != ^nln&0xffff || r.truncated() {
+		return w, false
+	}
+	p := r.pos - (int(r.n)-8*r.over)/8
+	if p+int(ln) > len(r.src) {
+		return w, false
+	}
+	if w+int(ln) > limit {
+		return limit + 1, false
+	}
+	w += copy(out[w:], r.src[p:p+int(ln)])
+	*r = bitReader{src: r.src, pos: p + int(ln)}
+	return w, true
+}
+
+// readCodes reads a dynamic block's code lengths (§3.2.7) into f.lit and
+// f.dist.
+func (f *inflater) readCodes(r *bitReader) bool {
+	r.refill()
+	nlit := int(r.bits(5)) + 257
+	ndist := int(r.bits(5)) + 1
+	nclen := int(r.bits(4)) + 4
+	if nlit > 286 || ndist > 30 {
+		return false
+	}
+	var cl [19]uint8
+	for i := range nclen {
+		if r.n < 3 {
+			r.refill()
+		}
+		cl[clenOrder[i]] = uint8(r.bits(3))
+	}
+	var clen huffman
+	if !clen.init(cl[:]) {
+		return false
+	}
+	lens := f.lens[:nlit+ndist]
+	for i := 0; i < len(lens); {
+		if r.n < 15+7 {
+			r.refill()
+		}
+		sym := r.decode(&clen)
+		var v uint8
+		var rep int
+		switch {
+		case sym < 0:
+			return false
+		case sym < 16:
+			lens[i] = uint8(sym)
+			i++
+			continue
+		case sym == 16:
+			if i == 0 {
+				return false
+			}
+			v, rep = lens[i-1], 3+int(r.bits(2))
+		case sym == 17:
+			rep = 3 + int(r.bits(3))
+		default:
+			rep = 11 + int(r.bits(7))
+		}
+		if i+rep > len(lens) {
+			return false
+		}
+		for range rep {
+			lens[i] = v
+			i++
+		}
+		if r.over > 8 {
+			return false
+		}
+	}
+	if r.truncated() {
+		return false
+	}
+	return f.lit.init(lens[:nlit]) && f.dist.init(lens[nlit:])
+}
+
+// codes decodes one Huffman-coded block (§3.2.5) into out[w:limit].
+func (r *bitReader) codes(out []byte, w, limit int, lit, dist *huffman) (int, error) {
+	for {
+		if r.n < 48 {
+			r.refill()
+			if r.over > 8 {
+				return 0, ErrInflate
+			}
+		}
+		sym := r.decode(lit)
+		switch {
+		case sym < 0:
+			return 0, ErrInflate
+		case sym < 256:
+			if w >= limit {
+				return 0, ErrInflateTooBig
+			}
+			out[w] = byte(sym)
+			w++
+			continue
+		case sym == 256:
+			return w, nil
+		case sym > 285:
+			return 0, ErrInflate
+		}
+		i := sym - 257
+		length := int(lengthBase[i]) + int(r.bits(uint(lengthExtra[i])))
+		ds := r.decode(dist)
+		if ds < 0 || ds >= 30 {
+			return 0, ErrInflate
+		}
+		d := int(distBase[ds]) + int(r.bits(uint(distExtra[ds])))
+		if d > w {
+			return 0, ErrInflate
+		}
+		if w+length > limit {
+			return 0, ErrInflateTooBig
+		}
+		if d >= length {
+			copy(out[w:w+length], out[w-d:])
+		} else {
+			for k := range length {
+				out[w+k] = out[w-d+k]
+			}
+		}
+		w += length
+	}
+}
