@@ -3,6 +3,7 @@ package shard
 import (
 	"crypto/rand"
 	"net/netip"
+	"time"
 
 	"github.com/eqgate/eqgate/proto"
 )
@@ -31,8 +32,8 @@ import (
 // Admission defaults.
 const (
 	DefaultHalfOpenMax      = 1024
-	DefaultHalfOpenTimeout  = 5e9  // ns: NetEngine's rule, a client silent this long is dropped
-	DefaultOutOfSessionRate = 1000 // answers per second per shard
+	DefaultHalfOpenTimeout  = 5 * time.Second // NetEngine's rule, a client silent this long is dropped
+	DefaultOutOfSessionRate = 1000            // answers per second per shard
 	hintCells               = 1 << 12
 )
 
