@@ -82,6 +82,12 @@ type Config struct {
 	// past it the oldest that has waited HalfOpenTimeout (5 s) goes.
 	HalfOpenMax     int
 	HalfOpenTimeout time.Duration
+	// AttackRate is the unproven datagrams per second per shard (requests
+	// answered statelessly, and datagrams from endpoints without a session
+	// that proved nothing) at which a shard reports itself under attack
+	// (Stats.UnderAttack, eqgate_under_attack); the report ends after a
+	// second under half that. 0 means 5000, negative never.
+	AttackRate int
 
 	// Engine.
 
@@ -202,6 +208,7 @@ func (c Config) Filled() Config {
 	defi(&c.OutOfSessionRate, shard.DefaultOutOfSessionRate)
 	defi(&c.HalfOpenMax, shard.DefaultHalfOpenMax)
 	def(&c.HalfOpenTimeout, shard.DefaultHalfOpenTimeout)
+	defi(&c.AttackRate, shard.DefaultAttackRate)
 	defi(&c.Shards, runtime.GOMAXPROCS(0))
 	defi(&c.Batch, batchio.DefaultBatch)
 	defi(&c.DatagramBuffer, shard.DefaultDatagramBuffer)
@@ -340,5 +347,6 @@ func (c *Config) shardConfig(role shard.Role) shard.Config {
 		OutOfSessionRate:    c.OutOfSessionRate,
 		HalfOpenMax:         c.HalfOpenMax,
 		HalfOpenTimeout:     c.HalfOpenTimeout,
+		AttackRate:          c.AttackRate,
 	}
 }

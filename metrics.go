@@ -58,6 +58,7 @@ type Collector struct {
 	outcomes, up                                      *prometheus.Desc
 	sendsRefused, sendsQueued, sendsDiscarded         *prometheus.Desc
 	responses, proofs, halfOpen, halfPruned           *prometheus.Desc
+	underAttack, attacks, unproven                    *prometheus.Desc
 	rcvbuf, sndbuf, forced, steering, gso             *prometheus.Desc
 }
 
@@ -89,6 +90,9 @@ func newCollector(g *shard.Group) *Collector {
 		proofs:         d("admission_proofs_total", "Datagrams from endpoints without a session whose CRC proved the offered key (each opens a session, caps permitting)."),
 		halfOpen:       d("sessions_half_open", "CRC 0 only: sessions without a valid datagram yet."),
 		halfPruned:     d("sessions_half_open_pruned_total", "CRC 0 only: half-open sessions dropped to make room."),
+		underAttack:    d("under_attack", "1 while the shard sees unproven traffic at or above Config.AttackRate (AttackRate datagrams a second from endpoints without a session that prove nothing)."),
+		attacks:        d("attacks_total", "Times the shard went under attack."),
+		unproven:       d("unproven_datagrams_per_second", "Unproven datagrams per second over the last one-second window."),
 		open:           d("sessions_open", "Sessions currently open."),
 		opened:         d("sessions_opened_total", "Sessions opened."),
 		closed:         d("sessions_closed_total", "Sessions closed, by reason.", "reason"),
@@ -109,7 +113,7 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 		c.handoffs, c.handoffIn, c.oos, c.open, c.opened, c.closed, c.pktDrops, c.resends,
 		c.inboxDrops, c.batchSize, c.rttDesc, c.outcomes, c.up, c.rcvbuf, c.sndbuf, c.forced,
 		c.steering, c.gso, c.sendsRefused, c.sendsQueued, c.sendsDiscarded,
-		c.responses, c.proofs, c.halfOpen, c.halfPruned} {
+		c.responses, c.proofs, c.halfOpen, c.halfPruned, c.underAttack, c.attacks, c.unproven} {
 		ch <- d
 	}
 }
@@ -150,6 +154,9 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		counter(c.proofs, k.Proofs.Load())
 		ch <- prometheus.MustNewConstMetric(c.halfOpen, prometheus.GaugeValue, float64(k.HalfOpen.Load()), sh)
 		counter(c.halfPruned, k.HalfOpenPruned.Load())
+		ch <- prometheus.MustNewConstMetric(c.underAttack, prometheus.GaugeValue, float64(k.UnderAttack.Load()), sh)
+		counter(c.attacks, k.AttackStarts.Load())
+		ch <- prometheus.MustNewConstMetric(c.unproven, prometheus.GaugeValue, float64(k.UnprovenRate.Load()), sh)
 		ch <- prometheus.MustNewConstMetric(c.open, prometheus.GaugeValue, float64(k.SessionsOpen.Load()), sh)
 		counter(c.opened, k.SessionsOpened.Load())
 		for r := CloseLocal; r < proto.NumCloseReasons; r++ {

@@ -67,6 +67,13 @@ type admission struct {
 	oosRate   int64 // per second
 	oosBurst  int64
 
+	// Attack detection: datagrams from endpoints without a session that
+	// proved nothing, counted per attackWindow.
+	winStart  proto.Nanotime
+	winCount  int
+	attack    bool
+	threshold int // per window; 0: never
+
 	half     []halfOpen // ring, creation order
 	halfHead int
 	halfN    int // entries in the ring (some may be stale)
@@ -92,6 +99,7 @@ func (a *admission) init(cfg *Config, secret []byte) {
 	a.oosRate = int64(cfg.OutOfSessionRate)
 	a.oosBurst = max(a.oosRate, 1) * 1e9 / 10 // a tenth of a second of answers
 	a.oosTokens = a.oosBurst
+	a.threshold = max(cfg.AttackRate, 0)
 	if !a.adm.Stateless() {
 		a.half = make([]halfOpen, cfg.HalfOpenMax)
 	}
@@ -115,6 +123,7 @@ func (s *Shard) noSession(b []byte, ep *endpoint, h uint64, from netip.AddrPort)
 			s.counters.outcome(OutcomeDropBadRequest)
 			return
 		}
+		a.winCount++
 		a.hints[h&(hintCells-1)] = hint{tag: h | 1, code: req.ConnectCode, maxPacket: uint32(proto.NegotiatedMaxPacket(&s.cfg.Proto, req.MaxPacketSize))}
 		s.counters.outcome(OutcomeResponded)
 		s.queueRaw(from, out)
@@ -136,6 +145,7 @@ func (s *Shard) noSession(b []byte, ep *endpoint, h uint64, from netip.AddrPort)
 			return
 		}
 	}
+	a.winCount++
 	s.outOfSession(b, from)
 }
 
@@ -298,4 +308,33 @@ func (s *Shard) pruneHalfOpen() {
 	if a := &s.adm; a.half != nil && 2*a.halfLive > len(a.half) {
 		s.evictHalfOpen(false)
 	}
+}
+
+// attackWindow is the span over which unproven traffic is counted.
+const attackWindow = proto.Nanotime(time.Second)
+
+// DefaultAttackRate is the unproven datagrams per second per shard (requests
+// answered statelessly, and datagrams from endpoints without a session that
+// proved nothing) at which a shard reports itself under attack; it reports
+// the end once a second passes with less than half that.
+const DefaultAttackRate = 5000
+
+// attackCheck closes the attack window when it is over (each iteration).
+func (s *Shard) attackCheck() {
+	a := &s.adm
+	if s.now-a.winStart < attackWindow || a.threshold == 0 {
+		return
+	}
+	rate := int(int64(a.winCount) * int64(attackWindow) / int64(s.now-a.winStart))
+	switch {
+	case !a.attack && rate >= a.threshold:
+		a.attack = true
+		s.counters.UnderAttack.add(1)
+		add(&s.counters.AttackStarts, 1)
+	case a.attack && 2*rate < a.threshold:
+		a.attack = false
+		s.counters.UnderAttack.add(-1)
+	}
+	s.counters.UnprovenRate.add(int64(rate) - s.counters.UnprovenRate.Load())
+	a.winStart, a.winCount = s.now, 0
 }

@@ -287,3 +287,50 @@ func TestAdmitNoAllocs(t *testing.T) {
 		t.Fatalf("%.1f allocations per request + bad proof", allocs)
 	}
 }
+
+// TestUnderAttack: unproven traffic at AttackRate per second raises the
+// gauge once; a quiet second lowers it, even with nothing else to wake the
+// shard (sleepUntil keeps a deadline while under attack).
+func TestUnderAttack(t *testing.T) {
+	cfg := Config{Role: RoleServer, Proto: proto.DefaultConfig(), AttackRate: 1000}
+	g, socks := memGroupCfg(t, 1, cfg, &echo{})
+	s, sock := g.Shard(0), socks[0]
+	c := s.Counters()
+	send := func(n int) {
+		for i := range n {
+			ap := netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 8, byte(i >> 8), byte(i)}), 1234)
+			sock.in = append(sock.in, memDgram{request(uint32(i)), ap})
+			if len(sock.in) == 64 {
+				step(s)
+			}
+		}
+		step(s)
+	}
+	send(400) // 400/s: not an attack
+	advance(s, time.Second)
+	step(s)
+	if c.UnderAttack.Load() != 0 {
+		t.Fatal("under attack at 400/s")
+	}
+	send(1500)
+	advance(s, time.Second)
+	step(s)
+	if c.UnderAttack.Load() != 1 || c.AttackStarts.Load() != 1 || c.UnprovenRate.Load() < 1000 {
+		t.Fatalf("under attack %d, starts %d, rate %d", c.UnderAttack.Load(), c.AttackStarts.Load(), c.UnprovenRate.Load())
+	}
+	if s.sleepUntil().IsZero() {
+		t.Fatal("no wake-up deadline while under attack")
+	}
+	s.sleeping.Store(false)
+	send(600) // more than half the rate: still on
+	advance(s, time.Second)
+	step(s)
+	if c.UnderAttack.Load() != 1 {
+		t.Fatal("attack ended at 600/s")
+	}
+	advance(s, time.Second)
+	step(s)
+	if c.UnderAttack.Load() != 0 || c.AttackStarts.Load() != 1 {
+		t.Fatalf("after a quiet second: under attack %d, starts %d", c.UnderAttack.Load(), c.AttackStarts.Load())
+	}
+}

@@ -31,6 +31,9 @@ type Counters struct {
 	HalfOpen       Gauge // CRC 0 sessions without a valid datagram yet
 	HalfOpenPruned Counter
 	Proofs         Counter // datagrams that proved an endpoint's key (stateless handshake)
+	UnderAttack    Gauge   // 1 while unproven traffic is at or above Config.AttackRate
+	AttackStarts   Counter // times UnderAttack went to 1
+	UnprovenRate   Gauge   // unproven datagrams per second over the last window
 	SessionsOpened Counter
 	SessionsClosed [proto.NumCloseReasons]Counter
 

@@ -42,6 +42,7 @@ type Config struct {
 	HalfOpenMax      int           // CRC 0 only: half-open sessions per shard
 	HalfOpenTimeout  time.Duration // CRC 0 only: a half-open session silent this long may be dropped for a new one
 	OutOfSessionRate int           // OutOfSession answers per second per shard; negative: none
+	AttackRate       int           // unproven datagrams per second per shard that mean an attack; negative: never
 }
 
 // More errors.
@@ -106,6 +107,9 @@ func (c *Config) normalize() error {
 	}
 	if c.OutOfSessionRate == 0 {
 		c.OutOfSessionRate = DefaultOutOfSessionRate
+	}
+	if c.AttackRate == 0 {
+		c.AttackRate = DefaultAttackRate
 	}
 	return c.Proto.Validate()
 }

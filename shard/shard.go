@@ -355,6 +355,7 @@ func (s *Shard) afterReceive() {
 	}
 	s.runTimers()
 	s.pruneHalfOpen()
+	s.attackCheck()
 	s.flushDirty()
 	s.writeTx()
 	s.freeDead()
@@ -372,7 +373,12 @@ func (s *Shard) sleepUntil() time.Time {
 		s.sleeping.Store(false)
 		return pastDeadline
 	}
-	if t, ok := s.wheel.next(); ok {
+	t, ok := s.wheel.next()
+	if s.adm.attack {
+		// The attack window must close even if nothing else wakes us.
+		t, ok = min(t, int64(s.adm.winStart+attackWindow)), true
+	}
+	if ok {
 		return s.epoch.Add(time.Duration(t))
 	}
 	return time.Time{}

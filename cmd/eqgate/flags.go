@@ -61,6 +61,7 @@ var configFlags = map[string]string{
 	"OutOfSessionRate":    "out-of-session-rate",
 	"HalfOpenMax":         "half-open-max",
 	"HalfOpenTimeout":     "half-open-timeout",
+	"AttackRate":          "attack-rate",
 	"Shards":              "shards",
 	"Batch":               "batch",
 	"DatagramBuffer":      "datagram-buffer",
@@ -143,6 +144,7 @@ func newFlagSet(o *options) *flag.FlagSet {
 	fs.IntVar(&c.OutOfSessionRate, "out-of-session-rate", c.OutOfSessionRate, "OutOfSession answers per second per shard to endpoints without a session (negative: none)")
 	fs.IntVar(&c.HalfOpenMax, "half-open-max", c.HalfOpenMax, "with -crc-bytes 0 only: sessions per shard waiting for a first valid datagram")
 	fs.DurationVar(&c.HalfOpenTimeout, "half-open-timeout", c.HalfOpenTimeout, "with -crc-bytes 0 only: a waiting session this old may be dropped for a new one")
+	fs.IntVar(&c.AttackRate, "attack-rate", c.AttackRate, "unproven `datagrams` per second per shard (stateless answers, unknown endpoints proving nothing) that mean an attack: logged and eqgate_under_attack (negative: never)")
 	fs.IntVar(&c.InboxSize, "inbox-size", c.InboxSize, "capacity in `items` of each shard's inbox for sends from other goroutines")
 	fs.IntVar(&c.HandoffSize, "handoff-size", c.HandoffSize, "capacity in `datagrams` of each shard-to-shard handoff ring")
 	fs.DurationVar(&c.TimerSlot, "timer-slot", c.TimerSlot, "granularity of each shard's timer wheel (1ms-1s)")
