@@ -120,3 +120,30 @@ func TestIPLimiterExact(t *testing.T) {
 		}
 	}
 }
+
+// TestIndexShrinks: after a flood of sessions is freed, the index gives its
+// cells back, and what is left is still found.
+func TestIndexShrinks(t *testing.T) {
+	x := newIndex(1)
+	var m slabMeta
+	const n = 20_000
+	for i := range n {
+		slot, _ := m.alloc()
+		ep := endpointOf(netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 6, byte(i >> 8), byte(i)}), 7000))
+		m.meta(slot).ep = ep
+		x.insert(ep.hash(), slot)
+	}
+	peak := len(x.cells)
+	for i := int32(10); i < n; i++ {
+		x.remove(m.meta(i).ep.hash(), i)
+	}
+	if len(x.cells) > 64 || x.n != 10 {
+		t.Fatalf("%d cells for %d entries after the flood (peak %d)", len(x.cells), x.n, peak)
+	}
+	for i := int32(0); i < 10; i++ {
+		ep := m.meta(i).ep
+		if got := x.find(ep.hash(), &ep, &m); got != i {
+			t.Fatalf("slot %d found as %d after shrinking", i, got)
+		}
+	}
+}

@@ -37,7 +37,8 @@ func (e *endpoint) hashWith(seed maphash.Seed) uint64 {
 // index maps endpoint hashes to slab slots: open addressing with linear
 // probing and backward-shift deletion (no tombstones), pointer-free so the
 // GC never scans it. It grows (doubling, allocating) when more than half
-// full; that happens only when a session is created.
+// full, which happens only when a session is created, and halves when
+// under an eighth full, when sessions are freed.
 type index struct {
 	cells []cell
 	mask  uint64
@@ -86,9 +87,12 @@ func (x *index) put(h uint64, slot int32) {
 	x.cells[i] = cell{hash: h, slot: slot + 1}
 }
 
-func (x *index) grow() {
+func (x *index) grow() { x.resize(2 * len(x.cells)) }
+
+// resize rehashes into n cells (a power of two above 2·x.n).
+func (x *index) resize(n int) {
 	old := x.cells
-	x.cells = make([]cell, 2*len(old))
+	x.cells = make([]cell, n)
 	x.mask = uint64(len(x.cells) - 1)
 	for _, c := range old {
 		if c.slot != 0 {
@@ -127,6 +131,11 @@ func (x *index) remove(h uint64, slot int32) {
 		}
 	}
 	x.cells[i] = cell{}
+	// Give memory back once a flood of sessions is gone: halve below an
+	// eighth full (growth doubles above half, so the two never chase).
+	if len(x.cells) > 64 && 8*x.n < len(x.cells) {
+		x.resize(len(x.cells) / 2)
+	}
 }
 
 // pageBits sizes slab pages: 256 entries a page. Pages never move, so a
