@@ -5,7 +5,6 @@ import (
 	"runtime"
 	"time"
 
-	"github.com/eqgate/eqgate/batchio"
 	"github.com/eqgate/eqgate/proto"
 	"github.com/eqgate/eqgate/shard"
 )
@@ -18,6 +17,13 @@ import (
 // (bench/RESULTS.md, tuning.md). Boolean knobs are off when false;
 // DefaultConfig returns the recommended settings with every field filled in.
 type Config struct {
+	// Variant is the protocol family of every session of the listener or
+	// dial (SPEC §1.1): VariantRS (the default), VariantLegacy or
+	// VariantEQ2. The protocol defaults below follow it (proto.ConfigFor),
+	// except Encoding, which selects a LEGACY service: EncodeCompress for
+	// world/zone, EncodeXOR for chat, EncodeNone for login.
+	Variant Variant
+
 	// Protocol (SPEC §18.2; RS defaults).
 
 	MaxPacketSize     int           // cap on the negotiated datagram size; 512
@@ -126,6 +132,10 @@ type Config struct {
 	HandoffSize int
 	// TimerSlot is the granularity of each shard's timer wheel; 4 ms.
 	TimerSlot time.Duration
+	// HandlerPanic is what a panic in a Handler callback does: PanicCrash
+	// (the zero value: the process dies, as Go programs do) or PanicClose
+	// (recover, count, close that session with ClosePanic).
+	HandlerPanic PanicPolicy
 	// Rand, when set, supplies session keys and client connect codes
 	// instead of math/rand/v2 (for replaying captures or reproducible
 	// tests). It is called on shard goroutines, concurrently when there are
@@ -183,7 +193,7 @@ func (c Config) Filled() Config {
 	}
 	// Protocol defaults are proto's (EQEmu's, SPEC §18.2), engine defaults
 	// shard's: Filled only reports them.
-	p := proto.DefaultConfig()
+	p := proto.ConfigFor(c.Variant)
 	defi(&c.MaxPacketSize, p.MaxPacketSize)
 	defi(&c.CRCBytes, p.CRCBytes)
 	def(&c.KeepaliveDelay, p.KeepAliveDelay)
@@ -210,7 +220,7 @@ func (c Config) Filled() Config {
 	def(&c.HalfOpenTimeout, shard.DefaultHalfOpenTimeout)
 	defi(&c.AttackRate, shard.DefaultAttackRate)
 	defi(&c.Shards, runtime.GOMAXPROCS(0))
-	defi(&c.Batch, batchio.DefaultBatch)
+	defi(&c.Batch, shard.DefaultBatch)
 	defi(&c.DatagramBuffer, shard.DefaultDatagramBuffer)
 	defi(&c.RecvBuffer, 4<<20)
 	defi(&c.SendBuffer, 4<<20)
@@ -237,6 +247,8 @@ func (c Config) Validate() error {
 // validate reports the first out-of-range field of a filled Config.
 func (c *Config) validate() error {
 	switch {
+	case c.Variant >= proto.NumVariants:
+		return configError("must be rs, legacy or eq2", "Variant")
 	case c.MaxPacketSize < 64 || c.MaxPacketSize > proto.MaxDatagram:
 		return configError("out of range [64, 65536]", "MaxPacketSize")
 	case c.CRCBytes != -1 && c.CRCBytes != 2 && c.CRCBytes != 4:
@@ -283,6 +295,8 @@ func (c *Config) validate() error {
 		return configError("must not be negative", "ResendDelayFactor")
 	case c.DataRate < 0:
 		return configError("must not be negative", "DataRate")
+	case c.HandlerPanic >= numPanicPolicies:
+		return configError("unknown PanicPolicy", "HandlerPanic")
 	case c.HoldDelay < 0:
 		return configError("must not be negative", "HoldDelay")
 	}
@@ -305,7 +319,7 @@ const (
 
 // shardConfig maps the public Config (filled and validated) to the engine's.
 func (c *Config) shardConfig(role shard.Role) shard.Config {
-	p := proto.DefaultConfig()
+	p := proto.ConfigFor(c.Variant)
 	p.MaxPacketSize = c.MaxPacketSize
 	p.CRCBytes = max(c.CRCBytes, 0)
 	p.EncodePasses = c.Encoding.passes()

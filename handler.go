@@ -10,6 +10,12 @@ import (
 // that keeps per-session state keyed by Session or SessionID needs no lock
 // as long as it keeps that state per shard (callbacks of different shards
 // run in parallel). A callback must not block: the whole shard waits for it.
+// A callback that panics crashes the process, or, with Config.HandlerPanic
+// set to PanicClose, closes its session with ClosePanic (see PanicPolicy).
+//
+// A dialled session (Dial, Client) calls the Handler given to its dial;
+// its OnClose runs after its socket is closed, so Conn.Close returns with
+// both done.
 type Handler interface {
 	// OnOpen is called when a session is established: on a server when a
 	// valid SessionRequest arrives from a new endpoint, on a client when the
@@ -44,17 +50,32 @@ const (
 	ClosePanic          = proto.ClosePanic          // a Handler callback panicked (Config.HandlerPanic)
 )
 
-// handlerAdapter turns shard events into Handler calls with Session values.
-type handlerAdapter struct{ h Handler }
+// handlerAdapter turns shard events into Handler calls with Session values,
+// under the Config's PanicPolicy.
+type handlerAdapter struct {
+	h Handler
+	g *guard
+}
 
-func (a handlerAdapter) Open(sh *shard.Shard, id shard.ID) { a.h.OnOpen(Session{sh, id}) }
+func (a *handlerAdapter) Open(sh *shard.Shard, id shard.ID) {
+	if a.g.recover {
+		defer a.g.caught(sh, id)
+	}
+	a.h.OnOpen(Session{sh, id})
+}
 
-func (a handlerAdapter) Message(sh *shard.Shard, id shard.ID, stream int, data []byte) {
+func (a *handlerAdapter) Message(sh *shard.Shard, id shard.ID, stream int, data []byte) {
+	if a.g.recover {
+		defer a.g.caught(sh, id)
+	}
 	a.h.OnMessage(Session{sh, id}, stream, data)
 }
 
-func (a handlerAdapter) Close(sh *shard.Shard, id shard.ID, r CloseReason) {
+func (a *handlerAdapter) Close(sh *shard.Shard, id shard.ID, r CloseReason) {
+	if a.g.recover {
+		defer a.g.caught(sh, id)
+	}
 	a.h.OnClose(Session{sh, id}, r)
 }
 
-var _ shard.Handler = handlerAdapter{}
+var _ shard.Handler = (*handlerAdapter)(nil)

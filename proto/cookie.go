@@ -26,8 +26,9 @@ import (
 // still accepted when it first speaks within the stale timeout (and up to
 // twice that). A bare 2-byte keepalive has no trailer and proves nothing.
 //
-// With CRCBytes 0 nothing server-chosen comes back: Stateless reports false
-// and the caller falls back to bounded half-open sessions (InitServer).
+// With CRCBytes 0, or a variant's fixed key (LEGACY, EQ2), nothing
+// server-chosen comes back: Stateless reports false and the caller falls
+// back to bounded half-open sessions (InitServer).
 //
 // Not safe for concurrent use: one per shard; every call allocates nothing.
 type Admission struct {
@@ -61,8 +62,12 @@ func NewFixedAdmission(cfg *Config, key uint32) *Admission {
 	return &Admission{cfg: cfg, epochLen: max(Nanotime(cfg.StaleConnection), 1), fixed: true, fixedKey: key}
 }
 
-// Stateless reports whether proofs are possible (CRCBytes > 0).
-func (a *Admission) Stateless() bool { return a.cfg.CRCBytes > 0 }
+// Stateless reports whether proofs are possible: a CRC, and a key the
+// server chooses (LEGACY and EQ2 use a fixed one, SPEC §6.4, which any
+// spoofer knows).
+func (a *Admission) Stateless() bool {
+	return a.cfg.CRCBytes > 0 && variants[a.cfg.Variant].fixedKey == 0
+}
 
 // Epoch is the secret epoch at now.
 func (a *Admission) Epoch(now Nanotime) uint64 { return uint64(now / a.epochLen) }

@@ -147,6 +147,14 @@ type Shard struct {
 	sink  sink
 	ph    protoHandler
 	cur   netip.AddrPort // destination of the session being driven
+	// curSock is the socket the driven session sends from (0: the shard's).
+	curSock uint32
+
+	// Dialled sessions with sockets of their own (dial.go).
+	opener Opener    // sock, when it can open member sockets
+	bySock []int32   // member socket -> slot (-1: none)
+	hs     []Handler // per-slot Handler of dialled sessions (nil: h)
+	hangup []hangup  // dialled sessions that closed this iteration
 
 	// Send queues of sessions whose window is full (sendq.go).
 	queues      map[int32]*sendQueue
@@ -185,6 +193,7 @@ func newShard(g *Group, idx int, sock Socket) *Shard {
 	s.errBackoff = backoff{min: errPauseMin, max: errPauseMax}
 	s.starveBackoff = backoff{min: starvePauseMin, max: starvePauseMax}
 	s.now = s.clock()
+	s.opener, _ = sock.(Opener)
 	s.bufs = pool.New(cfg.DatagramBuffer, poolSize(cfg, s.n), pool.Options{Debug: debugBuild})
 	s.rx = make([]batchio.Message, cfg.Batch)
 	s.rxH = make([]pool.Handle, cfg.Batch)
@@ -358,6 +367,7 @@ func (s *Shard) afterReceive() {
 	s.attackCheck()
 	s.flushDirty()
 	s.writeTx()
+	s.hangUps()
 	s.freeDead()
 	s.wakePeers()
 }
@@ -403,6 +413,11 @@ func (s *Shard) fromSocket(k int) {
 	add(&s.counters.BytesIn, uint64(m.N))
 	if m.Truncated {
 		s.counters.outcome(OutcomeDropTruncated)
+		return
+	}
+	if m.Sock != 0 {
+		// A dialled session's own socket: the session is the socket's.
+		s.fromMember(m.Buf[:m.N], m.Addr, m.Sock)
 		return
 	}
 	if s.n > 1 {
@@ -495,12 +510,7 @@ func (s *Shard) drainReturns() {
 // input handles one datagram owned by this shard (SPEC §9 steps 3 and 4,
 // §6.3).
 func (s *Shard) input(b []byte, from netip.AddrPort) {
-	if s.stopping {
-		s.counters.outcome(OutcomeDropClosing)
-		return
-	}
-	if len(b) < 2 {
-		s.counters.outcome(OutcomeDropShort)
+	if s.dropEarly(b) {
 		return
 	}
 	ep := endpointOf(from)
@@ -517,16 +527,37 @@ func (s *Shard) input(b []byte, from netip.AddrPort) {
 	s.noSession(b, &ep, h, from)
 }
 
+// dropEarly drops (and counts) what no session may see: datagrams that
+// arrive while the shard shuts down, and ones too short for a header.
+func (s *Shard) dropEarly(b []byte) bool {
+	if s.stopping {
+		s.counters.outcome(OutcomeDropClosing)
+		return true
+	}
+	if len(b) < 2 {
+		s.counters.outcome(OutcomeDropShort)
+		return true
+	}
+	return false
+}
+
 // newSlot takes a slab slot for ep and indexes it.
 func (s *Shard) newSlot(ep *endpoint, h uint64) int32 {
+	i := s.takeSlot(ep)
+	s.meta.meta(i).hash = h
+	s.index.insert(h, i)
+	return i
+}
+
+// takeSlot takes a live slab slot for a session with ep, not yet indexed.
+func (s *Shard) takeSlot(ep *endpoint) int32 {
 	i, grown := s.meta.alloc()
 	if grown && int(i)>>pageBits == len(s.pages) {
 		s.pages = append(s.pages, make([]proto.Session, pageSize))
 	}
 	m := s.meta.meta(i)
-	m.ep, m.hash, m.state = *ep, h, slotLive
+	m.ep, m.state = *ep, slotLive
 	s.credits.open(i, m.gen, s.cfg.MaxQueuedBytes, s.maxSendPre)
-	s.index.insert(h, i)
 	s.live++
 	add(&s.counters.SessionsOpened, 1)
 	s.counters.SessionsOpen.add(1)
@@ -536,7 +567,8 @@ func (s *Shard) newSlot(ep *endpoint, h uint64) int32 {
 // drive makes slot i the current session (sink destination).
 func (s *Shard) drive(i int32) *proto.Session {
 	s.owner.check()
-	s.cur = s.meta.meta(i).ep.AddrPort()
+	m := s.meta.meta(i)
+	s.cur, s.curSock = m.ep.AddrPort(), m.sock
 	return s.session(i)
 }
 
@@ -650,8 +682,16 @@ func (s *Shard) runTimers() {
 func (s *Shard) freeDead() {
 	for _, i := range s.dead {
 		m := s.meta.meta(i)
-		s.index.remove(m.hash, i)
-		if s.cfg.Role == RoleServer {
+		if m.sock != 0 {
+			s.closeMember(i) // shutdown: no hang-up ran
+		}
+		if !m.dialled || s.opener == nil { // indexed by endpoint
+			s.index.remove(m.hash, i)
+		}
+		if int(i) < len(s.hs) {
+			s.hs[i] = nil
+		}
+		if s.cfg.Role == RoleServer && !m.dialled {
 			s.g.perIP.release(&m.ep.addr)
 			s.g.giveTotal()
 		}
@@ -680,8 +720,12 @@ func (s *Shard) txBuf() []byte {
 	return s.tx[s.txN].Buf[:0]
 }
 
-// queueRaw commits the transmit slot txBuf returned, holding b, to addr.
-func (s *Shard) queueRaw(addr netip.AddrPort, b []byte) {
+// queueRaw commits the transmit slot txBuf returned, holding b, to addr
+// from the shard's socket.
+func (s *Shard) queueRaw(addr netip.AddrPort, b []byte) { s.queueTo(addr, 0, b) }
+
+// queueTo is queueRaw from socket sock (a dialled session's own, or 0).
+func (s *Shard) queueTo(addr netip.AddrPort, sock uint32, b []byte) {
 	m := &s.tx[s.txN]
 	if len(b) > 0 && &b[0] != &m.Buf[:1][0] {
 		// The encoder outgrew the slot (cannot happen with Buffer's
@@ -690,6 +734,7 @@ func (s *Shard) queueRaw(addr netip.AddrPort, b []byte) {
 	}
 	m.N = len(b)
 	m.Addr = addr
+	m.Sock = sock
 	s.txN++
 }
 
@@ -725,7 +770,7 @@ func (s *Shard) writeTx() {
 type sink struct{ s *Shard }
 
 func (k *sink) Buffer() []byte                  { return k.s.txBuf() }
-func (k *sink) Send(dgram []byte)               { k.s.queueRaw(k.s.cur, dgram) }
+func (k *sink) Send(dgram []byte)               { k.s.queueTo(k.s.cur, k.s.curSock, dgram) }
 func (h *protoHandler) id(ps *proto.Session) ID { return ID(ps.Tag) }
 
 var _ proto.Sink = (*sink)(nil)
@@ -741,11 +786,11 @@ func (h *protoHandler) Opened(ps *proto.Session) {
 	if w := h.s.credits.slot(id.Slot()); w != nil {
 		w.limit.Store(uint64(id.Gen())<<32 | uint64(uint32(ps.MaxSend())))
 	}
-	h.s.h.Open(h.s, id)
+	h.s.handler(ps).Open(h.s, id)
 }
 
 func (h *protoHandler) Deliver(ps *proto.Session, stream int, app []byte) {
-	h.s.h.Message(h.s, h.id(ps), stream, app)
+	h.s.handler(ps).Message(h.s, h.id(ps), stream, app)
 }
 
 func (h *protoHandler) Closed(ps *proto.Session, r proto.CloseReason) {
@@ -758,7 +803,12 @@ func (h *protoHandler) Closed(ps *proto.Session, r proto.CloseReason) {
 	id := h.id(ps)
 	s.credits.close(id.Slot()) // later sends: ErrNoSession
 	s.dropQueue(id.Slot())
-	s.h.Close(s, id, reason)
+	if s.meta.meta(id.Slot()).sock != 0 {
+		// A dialled session's Close comes with its hang-up (dial.go).
+		s.hangup = append(s.hangup, hangup{id, reason})
+		return
+	}
+	s.handler(ps).Close(s, id, reason)
 }
 
 // PacketDropName names PacketDrops bucket i: the proto.Reason, "" for

@@ -159,8 +159,10 @@ type meta struct {
 	hash     uint64
 	gen      uint32
 	state    uint8
-	dirty    bool // on the shard's flush list
-	halfOpen bool // CRC 0: created by a SessionRequest, no valid datagram yet
+	dirty    bool   // on the shard's flush list
+	dialled  bool   // a client session this shard dialled (no admission caps to give back)
+	sock     uint32 // the dialled session's own socket (Opener member), 0: the shard's socket
+	halfOpen bool   // CRC 0: created by a SessionRequest, no valid datagram yet
 	// Timer wheel links (slot indexes, -1 for none) and the armed deadline.
 	tNext, tPrev int32
 	tTick        int64 // wheel tick the entry is filed under; -1: not armed
