@@ -17,6 +17,13 @@ import (
 // (bench/RESULTS.md, tuning.md). Boolean knobs are off when false;
 // DefaultConfig returns the recommended settings with every field filled in.
 type Config struct {
+	// Variant is the protocol family of every session of the listener or
+	// dial (SPEC §1.1): VariantRS (the default), VariantLegacy or
+	// VariantEQ2. The protocol defaults below follow it (proto.ConfigFor),
+	// except Encoding, which selects a LEGACY service: EncodeCompress for
+	// world/zone, EncodeXOR for chat, EncodeNone for login.
+	Variant Variant
+
 	// Protocol (SPEC §18.2; RS defaults).
 
 	MaxPacketSize     int           // cap on the negotiated datagram size; 512
@@ -157,7 +164,7 @@ func (c Config) Filled() Config {
 	}
 	// Protocol defaults are proto's (EQEmu's, SPEC §18.2), engine defaults
 	// shard's: Filled only reports them.
-	p := proto.DefaultConfig()
+	p := proto.ConfigFor(c.Variant)
 	defi(&c.MaxPacketSize, p.MaxPacketSize)
 	defi(&c.CRCBytes, p.CRCBytes)
 	def(&c.KeepaliveDelay, p.KeepAliveDelay)
@@ -204,6 +211,8 @@ func (c Config) Validate() error {
 // validate reports the first out-of-range field of a filled Config.
 func (c *Config) validate() error {
 	switch {
+	case c.Variant >= proto.NumVariants:
+		return configError("must be rs, legacy or eq2", "Variant")
 	case c.MaxPacketSize < 64 || c.MaxPacketSize > proto.MaxDatagram:
 		return configError("out of range [64, 65536]", "MaxPacketSize")
 	case c.CRCBytes != -1 && c.CRCBytes != 2 && c.CRCBytes != 4:
@@ -264,7 +273,7 @@ const (
 
 // shardConfig maps the public Config (filled and validated) to the engine's.
 func (c *Config) shardConfig(role shard.Role) shard.Config {
-	p := proto.DefaultConfig()
+	p := proto.ConfigFor(c.Variant)
 	p.MaxPacketSize = c.MaxPacketSize
 	p.CRCBytes = max(c.CRCBytes, 0)
 	p.EncodePasses = c.Encoding.passes()

@@ -16,7 +16,7 @@ import (
 //
 // Every series carries a constant label naming its engine, listen="<bound
 // address>" for a Server and listen="client:<n>" for a Client, so several
-// share a registry.
+// share a registry, and the constant label variant = rs, legacy or eq2.
 //
 // Metrics (label shard = shard index; base units; counters end in _total):
 //
@@ -69,8 +69,12 @@ type Collector struct {
 var _ prometheus.Collector = (*Collector)(nil)
 
 func newCollector(g *shard.Group, gd *guard, constLabels prometheus.Labels) *Collector {
+	v := prometheus.Labels{"variant": g.Variant().String()}
+	for k, x := range constLabels {
+		v[k] = x
+	}
 	d := func(name, help string, labels ...string) *prometheus.Desc {
-		return prometheus.NewDesc("eqgate_"+name, help, append([]string{"shard"}, labels...), constLabels)
+		return prometheus.NewDesc("eqgate_"+name, help, append([]string{"shard"}, labels...), v)
 	}
 	return &Collector{
 		g:              g,

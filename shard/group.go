@@ -212,6 +212,9 @@ func (g *Group) Start() {
 	}
 }
 
+// Variant is the protocol variant of the group's sessions.
+func (g *Group) Variant() proto.Variant { return g.cfg.Proto.Variant }
+
 // Len is the number of shards.
 func (g *Group) Len() int { return len(g.shards) }
 

@@ -499,12 +499,7 @@ func (s *Shard) drainReturns() {
 // input handles one datagram owned by this shard (SPEC §9 steps 3 and 4,
 // §6.3).
 func (s *Shard) input(b []byte, from netip.AddrPort) {
-	if s.stopping {
-		s.counters.outcome(OutcomeDropClosing)
-		return
-	}
-	if len(b) < 2 {
-		s.counters.outcome(OutcomeDropShort)
+	if s.dropEarly(b) {
 		return
 	}
 	ep := endpointOf(from)
@@ -531,6 +526,20 @@ func (s *Shard) input(b []byte, from netip.AddrPort) {
 			s.counters.outcome(OutcomeDropBadRequest)
 		}
 	}
+}
+
+// dropEarly drops (and counts) what no session may see: datagrams that
+// arrive while the shard shuts down, and ones too short for a header.
+func (s *Shard) dropEarly(b []byte) bool {
+	if s.stopping {
+		s.counters.outcome(OutcomeDropClosing)
+		return true
+	}
+	if len(b) < 2 {
+		s.counters.outcome(OutcomeDropShort)
+		return true
+	}
+	return false
 }
 
 // accept creates a server session for a SessionRequest, within the caps.

@@ -25,6 +25,7 @@ import (
 	"github.com/eqgate/eqgate/bench"
 	"github.com/eqgate/eqgate/bench/impair"
 	"github.com/eqgate/eqgate/bench/report"
+	"github.com/eqgate/eqgate/proto"
 )
 
 func main() { os.Exit(run()) }
@@ -64,6 +65,7 @@ func run() int {
 		htmlFile   = fs.String("report", "", "write a self-contained HTML report with plots to this file")
 		quiet      = fs.Bool("q", false, "no report, only the summary line")
 		cpuProf    = fs.String("cpuprofile", "", "write eqbench's own CPU profile (pprof) to this file")
+		variant    = fs.String("variant", "rs", "protocol variant of the client sessions: rs, legacy or eq2 (legacy and eq2 have one stream: -streams 1)")
 	)
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "usage: eqbench [flags] HOST:PORT\n\n")
@@ -134,6 +136,12 @@ func run() int {
 	opt.Unreliable = !*reliable
 	opt.Grace, opt.PerAddr, opt.DialParallel, opt.Seed, opt.Interval = *grace, *perAddr, *dialPar, *seed, *interval
 	opt.Client.Shards = *cShards
+	v, ok := proto.ParseVariant(*variant)
+	if !ok {
+		fmt.Fprintf(os.Stderr, "eqbench: -variant %q: want rs, legacy or eq2\n", *variant)
+		return 2
+	}
+	opt.Client.Variant = v
 	opt.Impair = impair.Impairment{Loss: *loss, Dup: *dup, Reorder: *reorder, Delay: *delay, Jitter: *jitter, Corrupt: *corrupt}
 	if set["flood"] {
 		opt.Flood.Count = *floodN

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/eqgate/eqgate"
+	"github.com/eqgate/eqgate/proto"
 )
 
 // options is everything the command line sets: the library Config plus
@@ -36,6 +37,7 @@ const defaultListen = "0.0.0.0:9000"
 // here, so a new Config field cannot ship without a flag. (Config.Rand, a
 // function for embedding code, is the one exemption; the test lists it.)
 var configFlags = map[string]string{
+	"Variant":             "variant",
 	"MaxPacketSize":       "max-packet",
 	"CRCBytes":            "crc-bytes",
 	"Encoding":            "encode",
@@ -101,6 +103,7 @@ func newFlagSet(o *options) *flag.FlagSet {
 	fs.TextVar(&o.logLevel, "log-level", &o.logLevel, "log `level`: debug, info, warn or error")
 
 	// Protocol (SPEC §18.2).
+	fs.Var((*variantFlag)(&c.Variant), "variant", "protocol `variant`: rs (EQEmu reliable stream, the default), legacy (EQEmu EQStream 2005-2016) or eq2 (EverQuest II); the protocol flags not given default to the variant's values")
 	fs.IntVar(&c.MaxPacketSize, "max-packet", c.MaxPacketSize, "largest datagram in `bytes` offered in SessionResponse (64-65536)")
 	fs.Var((*crcFlag)(&c.CRCBytes), "crc-bytes", "CRC trailer `bytes` offered in SessionResponse: 0 (none), 2 or 4")
 	fs.TextVar(&c.Encoding, "encode", c.Encoding, "encode `passes` offered in SessionResponse, pass1+pass2 in that order: none, xor, compress, compress+xor or xor+compress")
@@ -152,6 +155,7 @@ func parseFlags(args []string) (*options, error) {
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected argument %q (every setting is a flag; see -h)", fs.Arg(0))
 	}
+	variantDefaults(fs, &o.cfg)
 	if len(o.listen) == 0 {
 		o.listen = listenAddrs{defaultListen}
 	}
@@ -253,4 +257,45 @@ func (c *crcFlag) Set(s string) error {
 		return errors.New("want 0, 2 or 4")
 	}
 	return nil
+}
+
+// variantFlag is -variant: Config.Variant by name.
+type variantFlag proto.Variant
+
+func (v *variantFlag) String() string {
+	if v == nil {
+		return "rs"
+	}
+	return proto.Variant(*v).String()
+}
+
+func (v *variantFlag) Set(s string) error {
+	x, ok := proto.ParseVariant(s)
+	if !ok {
+		return errors.New("want rs, legacy or eq2")
+	}
+	*v = variantFlag(x)
+	return nil
+}
+
+// protocolFields are the Config fields whose defaults depend on the variant.
+var protocolFields = []string{"MaxPacketSize", "CRCBytes", "KeepaliveDelay", "ResendDelayBase",
+	"ResendDelayFactor", "ResendDelayMin", "ResendDelayMax", "ResendTimeout", "ConnectDelay",
+	"ConnectStale", "StaleConnection", "CloseLinger", "HoldSize"}
+
+// variantDefaults gives every protocol field that no flag set the
+// default of the chosen variant (the flag set starts from RS's).
+func variantDefaults(fs *flag.FlagSet, c *eqgate.Config) {
+	if c.Variant == proto.VariantRS {
+		return
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	d := reflect.ValueOf(eqgate.Config{Variant: c.Variant}.Filled())
+	dst := reflect.ValueOf(c).Elem()
+	for _, name := range protocolFields {
+		if !set[configFlags[name]] {
+			dst.FieldByName(name).Set(d.FieldByName(name))
+		}
+	}
 }
