@@ -35,6 +35,11 @@ type serverCloses struct {
 	reasons map[CloseReason]int
 }
 
+// OnMessage echoes; during the flush the engine refuses (ErrDraining).
+func (h *serverCloses) OnMessage(s Session, stream int, data []byte) {
+	_ = s.Send(max(stream, 0), data, true)
+}
+
 func (h *serverCloses) OnClose(s Session, r CloseReason) {
 	h.mu.Lock()
 	if h.reasons == nil {
@@ -58,6 +63,16 @@ func TestShutdownWaitsForSessions(t *testing.T) {
 	c, err := Dial(srv.Addr().String(), Config{}, rec)
 	if err != nil {
 		t.Fatal(err)
+	}
+	// The server's session exists once the client's first datagram proves
+	// the key (stateless admission): one echo first.
+	if err := c.Send(0, []byte{0x41, 0}, true); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-rec.got:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no echo before the drain")
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute) // a bound, not a synchronisation
 	defer cancel()
@@ -140,7 +155,7 @@ func TestShutdownDeadline(t *testing.T) {
 // TestAbortCutsDrain: Abort ends a Shutdown that waits for sessions.
 func TestAbortCutsDrain(t *testing.T) {
 	defer checkLeaks(t)()
-	srv, err := Listen("127.0.0.1:0", Config{Shards: 1}, &echoHandler{})
+	srv, err := Listen("127.0.0.1:0", Config{Shards: 1}, &serverCloses{})
 	if err != nil {
 		t.Fatal(err)
 	}

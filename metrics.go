@@ -16,7 +16,7 @@ import (
 //
 // Every series carries a constant label naming its engine, listen="<bound
 // address>" for a Server and listen="client:<n>" for a Client, so several
-// share a registry.
+// share a registry, and the constant label variant = rs, legacy or eq2.
 //
 // Metrics (label shard = shard index; base units; counters end in _total):
 //
@@ -53,8 +53,7 @@ import (
 //	eqgate_socket_receive_buffer_bytes, eqgate_socket_send_buffer_bytes
 //	                                           (getsockopt values: twice the usable size)
 //	eqgate_socket_buffer_forced                1 when SO_RCVBUFFORCE/SO_SNDBUFFORCE worked
-//	eqgate_steering_enabled, eqgate_gso_enabled (GSO read at scrape time:
-//	                                           a socket turns it off on EIO)
+//	eqgate_steering_enabled, eqgate_gso_enabled
 //
 // The drop, handoff and out_of_session counters repeat outcome buckets under
 // the names dashboards already use.
@@ -67,6 +66,8 @@ type Collector struct {
 	pktDrops, resends, inboxDrops, batchSize         *prometheus.Desc
 	outcomes, up, panics                             *prometheus.Desc
 	sendsRefused, sendsQueued, sendsDiscarded        *prometheus.Desc
+	responses, proofs, halfOpen, halfPruned          *prometheus.Desc
+	underAttack, attacks, unproven                   *prometheus.Desc
 	rcvbuf, sndbuf, forced, steering, gso            *prometheus.Desc
 	ops                                              opsMetrics
 }
@@ -74,8 +75,12 @@ type Collector struct {
 var _ prometheus.Collector = (*Collector)(nil)
 
 func newCollector(g *shard.Group, gd *guard, constLabels prometheus.Labels) *Collector {
+	v := prometheus.Labels{"variant": g.Variant().String()}
+	for k, x := range constLabels {
+		v[k] = x
+	}
 	d := func(name, help string, labels ...string) *prometheus.Desc {
-		return prometheus.NewDesc("eqgate_"+name, help, append([]string{"shard"}, labels...), constLabels)
+		return prometheus.NewDesc("eqgate_"+name, help, append([]string{"shard"}, labels...), v)
 	}
 	return &Collector{
 		g:              g,
@@ -98,6 +103,13 @@ func newCollector(g *shard.Group, gd *guard, constLabels prometheus.Labels) *Col
 		handoffs:       d("handoffs_total", "Datagrams that arrived on this shard and were handed to their owner shard."),
 		handoffIn:      d("handoffs_received_total", "Datagrams received from other shards."),
 		oos:            d("out_of_session_sent_total", "OutOfSession answers to endpoints without a session."),
+		responses:      d("session_responses_total", "SessionRequests answered statelessly (no session until the peer proves the key)."),
+		proofs:         d("admission_proofs_total", "Datagrams from endpoints without a session whose CRC proved the offered key (each opens a session, caps permitting)."),
+		halfOpen:       d("sessions_half_open", "CRC 0 only: sessions without a valid datagram yet."),
+		halfPruned:     d("sessions_half_open_pruned_total", "CRC 0 only: half-open sessions dropped to make room."),
+		underAttack:    d("under_attack", "1 while the shard sees unproven traffic at or above Config.AttackRate (AttackRate datagrams a second from endpoints without a session that prove nothing)."),
+		attacks:        d("attacks_total", "Times the shard went under attack."),
+		unproven:       d("unproven_datagrams_per_second", "Unproven datagrams per second over the last one-second window."),
 		open:           d("sessions_open", "Sessions currently open."),
 		opened:         d("sessions_opened_total", "Sessions opened."),
 		closed:         d("sessions_closed_total", "Sessions closed, by reason.", "reason"),
@@ -116,7 +128,8 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.dgIn, c.bytesIn, c.dgOut, c.bytesOut, c.dropped, c.txDrops,
 		c.handoffs, c.handoffIn, c.oos, c.open, c.opened, c.closed, c.pktDrops, c.resends,
 		c.inboxDrops, c.batchSize, c.outcomes, c.up, c.rcvbuf, c.sndbuf, c.forced,
-		c.steering, c.gso, c.sendsRefused, c.sendsQueued, c.sendsDiscarded, c.panics} {
+		c.steering, c.gso, c.sendsRefused, c.sendsQueued, c.sendsDiscarded, c.panics,
+		c.responses, c.proofs, c.halfOpen, c.halfPruned, c.underAttack, c.attacks, c.unproven} {
 		ch <- d
 	}
 	c.ops.describe(ch)
@@ -156,6 +169,13 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		counter(c.handoffs, k.Outcomes[shard.OutcomeHandoff].Load())
 		counter(c.handoffIn, k.HandoffIn.Load())
 		counter(c.oos, k.Outcomes[shard.OutcomeOutOfSession].Load())
+		counter(c.responses, k.Outcomes[shard.OutcomeResponded].Load())
+		counter(c.proofs, k.Proofs.Load())
+		ch <- prometheus.MustNewConstMetric(c.halfOpen, prometheus.GaugeValue, float64(k.HalfOpen.Load()), sh)
+		counter(c.halfPruned, k.HalfOpenPruned.Load())
+		ch <- prometheus.MustNewConstMetric(c.underAttack, prometheus.GaugeValue, float64(k.UnderAttack.Load()), sh)
+		counter(c.attacks, k.AttackStarts.Load())
+		ch <- prometheus.MustNewConstMetric(c.unproven, prometheus.GaugeValue, float64(k.UnprovenRate.Load()), sh)
 		ch <- prometheus.MustNewConstMetric(c.open, prometheus.GaugeValue, float64(k.SessionsOpen.Load()), sh)
 		counter(c.opened, k.SessionsOpened.Load())
 		for r := CloseLocal; r < proto.NumCloseReasons; r++ {

@@ -98,6 +98,9 @@ type Stats struct {
 	RateDrops      uint64 // datagrams dropped by the OutgoingDataRate budget
 	SendQueueFull  uint64 // Send calls refused by MaxUnackedBytes/MaxUnackedPackets
 	KeepAlivesRecv uint64
+	// LenientCRC counts datagrams accepted without a matching trailer by
+	// Config.LenientZeroCRC or Config.Lenient0019 (LEGACY, EQ2).
+	LenientCRC uint64
 
 	// Round-trip times from acks (now − last send of the acked packet).
 	RTTMin, RTTMax, RTTLast time.Duration

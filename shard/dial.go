@@ -138,12 +138,7 @@ func (s *Shard) handlerOf(i int32) Handler {
 // to that socket's session if it comes from the session's server, and to
 // nobody otherwise.
 func (s *Shard) fromMember(b []byte, from netip.AddrPort, sock uint32) {
-	if s.stopping {
-		s.counters.outcome(OutcomeDropClosing)
-		return
-	}
-	if len(b) < 2 {
-		s.counters.outcome(OutcomeDropShort)
+	if s.dropEarly(b) {
 		return
 	}
 	i := int32(-1)

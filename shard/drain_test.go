@@ -38,6 +38,14 @@ func TestDrainVirtualTime(t *testing.T) {
 		t.Fatal("sessions did not open")
 	}
 	msg := make([]byte, 64)
+	// The server's sessions exist once each client's first datagram proves
+	// the key (stateless admission): one echo each, acknowledged.
+	for _, p := range []*peer{a, b} {
+		echoRound(s, p, msg, 0)
+		p.sess.Flush(&p.env, 0)
+		step(s)
+	}
+	a.got, b.got = 0, 0
 
 	g.Refuse()
 	step(s) // runs the nudge

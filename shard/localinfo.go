@@ -40,3 +40,7 @@ func (m *meta) localAddr() netip.Addr {
 func packetInfo(addr netip.AddrPort, role Role) bool {
 	return role == RoleServer && addr.Addr().IsUnspecified()
 }
+
+// clearInLocal ends input's datagram: later sends (timers, other
+// goroutines' posts) are not answers to it.
+func (s *Shard) clearInLocal() { s.inLocal = netip.Addr{} }

@@ -144,14 +144,16 @@ type Shard struct {
 	env   proto.Env
 	coder proto.Coder
 	alloc pool.Sized
+	adm   admission
 	sink  sink
 	ph    protoHandler
 	cur   netip.AddrPort // destination of the session being driven
 	// curSock is the socket the driven session sends from (0: the shard's).
 	curSock uint32
 	// curLocal is the address the driven session's peer sent to, the
-	// source of what goes back (localinfo.go; zero: the kernel's choice).
-	curLocal netip.Addr
+	// source of what goes back (localinfo.go; zero: the kernel's choice);
+	// inLocal that of the datagram input is handling.
+	curLocal, inLocal netip.Addr
 
 	// Dialled sessions with sockets of their own (dial.go).
 	opener Opener    // sock, when it can open member sockets
@@ -227,6 +229,9 @@ func newShard(g *Group, idx int, sock Socket) *Shard {
 	s.sink.s = s
 	s.ph.s = s
 	s.env = proto.Env{Coder: &s.coder, Sink: &s.sink, Handler: &s.ph, Alloc: &s.alloc, Rand: cfg.Rand}
+	if cfg.Role == RoleServer {
+		s.adm.init(cfg, g.secret)
+	}
 	return s
 }
 
@@ -365,6 +370,8 @@ func (s *Shard) afterReceive() {
 		s.drainQueues()
 	}
 	s.runTimers()
+	s.pruneHalfOpen()
+	s.attackCheck()
 	s.flushDirty()
 	s.writeTx()
 	s.hangUps()
@@ -384,7 +391,12 @@ func (s *Shard) sleepUntil() time.Time {
 		s.sleeping.Store(false)
 		return pastDeadline
 	}
-	if t, ok := s.wheel.next(); ok {
+	t, ok := s.wheel.next()
+	if s.adm.attack {
+		// The attack window must close even if nothing else wakes us.
+		t, ok = min(t, int64(s.adm.winStart+attackWindow)), true
+	}
+	if ok {
 		return s.epoch.Add(time.Duration(t))
 	}
 	return time.Time{}
@@ -507,14 +519,13 @@ func (s *Shard) drainReturns() {
 // input handles one datagram owned by this shard (SPEC §9 steps 3 and 4,
 // §6.3).
 func (s *Shard) input(b []byte, from netip.AddrPort, local netip.Addr) {
-	if s.stopping {
-		s.counters.outcome(OutcomeDropClosing)
+	if s.dropEarly(b) {
 		return
 	}
-	if len(b) < 2 {
-		s.counters.outcome(OutcomeDropShort)
-		return
-	}
+	// Replies to a datagram with no session (responses, OutOfSession) and
+	// sessions it creates leave from its destination (localinfo.go).
+	s.inLocal = local
+	defer s.clearInLocal()
 	ep := endpointOf(from)
 	h := ep.hash()
 	if i := s.index.find(h, &ep, &s.meta); i >= 0 {
@@ -527,57 +538,28 @@ func (s *Shard) input(b []byte, from netip.AddrPort, local netip.Addr) {
 		s.counters.outcome(OutcomeDropUnknown)
 		return
 	}
-	switch proto.ClassifyNoSession(b) {
-	case proto.NoSessionCreate:
-		s.accept(b, &ep, h, local)
-	case proto.NoSessionOutOfSession:
-		s.counters.outcome(OutcomeOutOfSession)
-		s.queueFrom(from, 0, local, proto.AppendOutOfSession(s.txBuf()))
-	default:
-		if len(b) >= 2 && b[0] == 0 && proto.Opcode(b[1]) == proto.OpOutOfSession {
-			s.counters.outcome(OutcomeDropOutOfSession)
-		} else {
-			s.counters.outcome(OutcomeDropBadRequest)
-		}
-	}
+	s.noSession(b, &ep, h, from)
 }
 
-// accept creates a server session for a SessionRequest, within the caps.
-func (s *Shard) accept(b []byte, ep *endpoint, h uint64, local netip.Addr) {
-	if s.refusing() {
-		s.counters.outcome(OutcomeDropDraining)
-		return
+// dropEarly drops (and counts) what no session may see: datagrams that
+// arrive while the shard shuts down, and ones too short for a header.
+func (s *Shard) dropEarly(b []byte) bool {
+	if s.stopping {
+		s.counters.outcome(OutcomeDropClosing)
+		return true
 	}
-	if s.live >= s.cfg.MaxSessionsPerShard {
-		s.counters.outcome(OutcomeDropCapShard)
-		return
+	if len(b) < 2 {
+		s.counters.outcome(OutcomeDropShort)
+		return true
 	}
-	if !s.g.takeTotal() {
-		s.counters.outcome(OutcomeDropCapTotal)
-		return
-	}
-	iph := ipHash(&ep.addr)
-	if !s.g.perIP.acquire(iph) {
-		s.g.giveTotal()
-		s.counters.outcome(OutcomeDropCapIP)
-		return
-	}
-	i := s.newSlot(ep, h)
-	s.meta.meta(i).setLocal(local)
-	ps := s.session(i)
-	ps.Tag = uint64(s.idOf(i))
-	if err := ps.InitServer(&s.cfg.Proto, s.env.Random(), s.now); err != nil {
-		// Only a Config that skipped Validate gets here; Open validates.
-		panic("shard: InitServer: " + err.Error())
-	}
-	s.counters.outcome(OutcomeOpened)
-	s.receive(i, b)
+	return false
 }
 
 // newSlot takes a slab slot for ep and indexes it.
 func (s *Shard) newSlot(ep *endpoint, h uint64) int32 {
 	i := s.takeSlot(ep)
 	s.meta.meta(i).hash = h
+	s.meta.meta(i).setLocal(s.inLocal) // a server session: the request's destination
 	s.index.insert(h, i)
 	return i
 }
@@ -612,6 +594,9 @@ func (s *Shard) receive(i int32, b []byte) {
 	mark, drops := markOf(st), st.Drops
 	ps.Receive(&s.env, s.now, b)
 	s.fold(st, mark)
+	if s.meta.meta(i).halfOpen {
+		s.provedCheck(i)
+	}
 	// proto counts Drops only while receiving, so only here is the array
 	// compared.
 	if st.Drops != drops {
@@ -725,8 +710,12 @@ func (s *Shard) freeDead() {
 			s.hs[i] = nil
 		}
 		if s.cfg.Role == RoleServer && !m.dialled {
-			s.g.perIP.release(ipHash(&m.ep.addr))
+			s.g.perIP.release(&m.ep.addr)
 			s.g.giveTotal()
+		}
+		if m.halfOpen {
+			s.adm.halfLive--
+			s.counters.HalfOpen.add(-1)
 		}
 		s.credits.close(i)
 		s.dropQueue(i)
@@ -751,7 +740,8 @@ func (s *Shard) txBuf() []byte {
 
 // queueRaw commits the transmit slot txBuf returned, holding b, to addr
 // from the shard's socket.
-func (s *Shard) queueRaw(addr netip.AddrPort, b []byte) { s.queueTo(addr, 0, b) }
+// Inside input it answers from the datagram's destination.
+func (s *Shard) queueRaw(addr netip.AddrPort, b []byte) { s.queueFrom(addr, 0, s.inLocal, b) }
 
 // queueTo is queueRaw from socket sock (a dialled session's own, or 0).
 func (s *Shard) queueTo(addr netip.AddrPort, sock uint32, b []byte) {
