@@ -249,6 +249,14 @@ func (c *Config) validate() error {
 	switch {
 	case c.Variant >= proto.NumVariants:
 		return configError("must be rs, legacy or eq2", "Variant")
+	case c.Variant != VariantRS && c.CRCBytes != 2:
+		return configError("must be 2 for legacy and eq2", "CRCBytes", "Variant")
+	case c.Variant != VariantRS && c.MaxUnackedPackets > 1024:
+		return configError("at most 1024 for legacy and eq2 (their sequence window is 2048)", "MaxUnackedPackets", "Variant")
+	case c.Variant == VariantEQ2 && c.Encoding != EncodeNone:
+		return configError("must be none for eq2", "Encoding", "Variant")
+	case c.Variant == VariantLegacy && (c.Encoding == EncodeCompressXOR || c.Encoding == EncodeXORCompress):
+		return configError("one pass at most for legacy: compress, xor or none", "Encoding", "Variant")
 	case c.MaxPacketSize < 64 || c.MaxPacketSize > proto.MaxDatagram:
 		return configError("out of range [64, 65536]", "MaxPacketSize")
 	case c.CRCBytes != -1 && c.CRCBytes != 2 && c.CRCBytes != 4:

@@ -107,8 +107,11 @@ func (s *Session) store(env *Env, now Nanotime, stream int, app []byte, esc bool
 		return
 	}
 	last := n // where the last fragment starts, when it must be moved
-	if s.rules.fragRule != fragRS {
+	switch s.rules.fragRule {
+	case fragLegacy:
 		last = lastChunkSafe(app, esc, n, first+(n-first-1)/rest*rest)
+	case fragEQ2:
+		last = EQ2SplitLast(app, s.params.MaxPacket) // EQ2 payloads are never escaped here
 	}
 	for pos := 0; pos < n; {
 		var b []byte
