@@ -153,7 +153,7 @@ func TestNoProofNoState(t *testing.T) {
 	}
 	step(s)
 	c := s.Counters()
-	if s.live != 0 || s.meta.n > 1 {
+	if s.live > int(c.Proofs.Load()) || s.meta.n > int32(c.Proofs.Load()) {
 		t.Fatalf("%d sessions, %d slots from unproven datagrams", s.live, s.meta.n)
 	}
 	var outBytes int
@@ -166,7 +166,9 @@ func TestNoProofNoState(t *testing.T) {
 	if answered == 0 || answered > 100 || c.Outcomes[OutcomeDropReplyRate].Load() == 0 {
 		t.Fatalf("answered %d, rate drops %d", answered, c.Outcomes[OutcomeDropReplyRate].Load())
 	}
-	if want := uint64(2 * n / 3); c.Outcomes[OutcomeDropNoReply].Load() < want {
+	// A 2-byte CRC matches a guess with probability 2/65536 (two epochs):
+	// such a datagram is a proof, however unlikely, and not a no-reply.
+	if want := uint64(2*n/3) - c.Proofs.Load(); c.Outcomes[OutcomeDropNoReply].Load() < want {
 		t.Fatalf("no-reply %d, want at least %d (keepalives and disconnects)", c.Outcomes[OutcomeDropNoReply].Load(), want)
 	}
 	if outBytes*10 > in*13 {
