@@ -27,9 +27,12 @@ var importRules = map[string]importRule{
 	"shard":   {mod: []string{"proto", "ring", "pool", "batchio"}, ext: []string{"github.com/cespare/xxhash"}},
 	"":        {mod: []string{"shard", "proto"}, ext: []string{"github.com/prometheus/client_golang"}},
 	"relay":   {mod: []string{""}},
+	"pcap":    {why: "capture files for /debug/trace and eqgate decode: a leaf, stdlib only"},
 	"bench":   {mod: []string{"", "bench/*"}},
 	"bench/rawecho": {mod: []string{"batchio"},
 		why: "the raw-echo baseline: batchio with no engine, the floor eqgate is measured against"},
+	"bench/flood": {mod: []string{"", "bench", "bench/*", "batchio"},
+		why: "the spoofing flood: forged sources need batchio's raw socket (Spoofer)"},
 }
 
 // ruleFor finds pkg's row: its own, the bench row for bench's sub-packages
