@@ -151,7 +151,11 @@ wait:
 				logTotals(log, "totals", servers)
 				continue
 			}
-			hl.draining.Store(true) // before the log line: a script may check /healthz on it
+			// Before the log line: a script may check /healthz, or dial, on it.
+			hl.draining.Store(true)
+			for _, srv := range servers {
+				srv.Drain()
+			}
 			log.Info("draining", "signal", s.String(), "timeout", o.drainTimeout, "flush", o.drainFlush)
 			break wait
 		case err := <-httpErr:
