@@ -82,10 +82,17 @@ func TestDialContext(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer srv.Close()
-	c, err := cl.DialContext(context.Background(), srv.Addr().String(), &collector{})
+	col := &collector{want: 1, done: make(chan struct{})}
+	c, err := cl.DialContext(context.Background(), srv.Addr().String(), col)
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The server holds the session once the client's first datagram has
+	// proved the key (stateless handshake): an echo says it has.
+	if err := c.Send(0, []byte{1, 2, 3}, true); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, col.done, "the first echo")
 	if c.Err() != nil {
 		t.Fatalf("Err of an open Conn: %v", c.Err())
 	}

@@ -30,6 +30,8 @@ var importRules = map[string]importRule{
 	"bench":   {mod: []string{"", "bench/*"}},
 	"bench/rawecho": {mod: []string{"batchio"},
 		why: "the raw-echo baseline: batchio with no engine, the floor eqgate is measured against"},
+	"bench/flood": {mod: []string{"", "bench", "bench/*", "batchio"},
+		why: "the spoofing flood: forged sources need batchio's raw socket (Spoofer)"},
 }
 
 // ruleFor finds pkg's row: its own, the bench row for bench's sub-packages

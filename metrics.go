@@ -63,6 +63,8 @@ type Collector struct {
 	pktDrops, resends, inboxDrops, batchSize, rttDesc *prometheus.Desc
 	outcomes, up, panics                              *prometheus.Desc
 	sendsRefused, sendsQueued, sendsDiscarded         *prometheus.Desc
+	responses, proofs, halfOpen, halfPruned           *prometheus.Desc
+	underAttack, attacks, unproven                    *prometheus.Desc
 	rcvbuf, sndbuf, forced, steering, gso             *prometheus.Desc
 }
 
@@ -96,6 +98,13 @@ func newCollector(g *shard.Group, gd *guard, constLabels prometheus.Labels) *Col
 		handoffs:       d("handoffs_total", "Datagrams that arrived on this shard and were handed to their owner shard."),
 		handoffIn:      d("handoffs_received_total", "Datagrams received from other shards."),
 		oos:            d("out_of_session_sent_total", "OutOfSession answers to endpoints without a session."),
+		responses:      d("session_responses_total", "SessionRequests answered statelessly (no session until the peer proves the key)."),
+		proofs:         d("admission_proofs_total", "Datagrams from endpoints without a session whose CRC proved the offered key (each opens a session, caps permitting)."),
+		halfOpen:       d("sessions_half_open", "CRC 0 only: sessions without a valid datagram yet."),
+		halfPruned:     d("sessions_half_open_pruned_total", "CRC 0 only: half-open sessions dropped to make room."),
+		underAttack:    d("under_attack", "1 while the shard sees unproven traffic at or above Config.AttackRate (AttackRate datagrams a second from endpoints without a session that prove nothing)."),
+		attacks:        d("attacks_total", "Times the shard went under attack."),
+		unproven:       d("unproven_datagrams_per_second", "Unproven datagrams per second over the last one-second window."),
 		open:           d("sessions_open", "Sessions currently open."),
 		opened:         d("sessions_opened_total", "Sessions opened."),
 		closed:         d("sessions_closed_total", "Sessions closed, by reason.", "reason"),
@@ -115,7 +124,8 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.dgIn, c.bytesIn, c.dgOut, c.bytesOut, c.dropped, c.txDrops,
 		c.handoffs, c.handoffIn, c.oos, c.open, c.opened, c.closed, c.pktDrops, c.resends,
 		c.inboxDrops, c.batchSize, c.rttDesc, c.outcomes, c.up, c.rcvbuf, c.sndbuf, c.forced,
-		c.steering, c.gso, c.sendsRefused, c.sendsQueued, c.sendsDiscarded, c.panics} {
+		c.steering, c.gso, c.sendsRefused, c.sendsQueued, c.sendsDiscarded, c.panics,
+		c.responses, c.proofs, c.halfOpen, c.halfPruned, c.underAttack, c.attacks, c.unproven} {
 		ch <- d
 	}
 }
@@ -153,6 +163,13 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		counter(c.handoffs, k.Outcomes[shard.OutcomeHandoff].Load())
 		counter(c.handoffIn, k.HandoffIn.Load())
 		counter(c.oos, k.Outcomes[shard.OutcomeOutOfSession].Load())
+		counter(c.responses, k.Outcomes[shard.OutcomeResponded].Load())
+		counter(c.proofs, k.Proofs.Load())
+		ch <- prometheus.MustNewConstMetric(c.halfOpen, prometheus.GaugeValue, float64(k.HalfOpen.Load()), sh)
+		counter(c.halfPruned, k.HalfOpenPruned.Load())
+		ch <- prometheus.MustNewConstMetric(c.underAttack, prometheus.GaugeValue, float64(k.UnderAttack.Load()), sh)
+		counter(c.attacks, k.AttackStarts.Load())
+		ch <- prometheus.MustNewConstMetric(c.unproven, prometheus.GaugeValue, float64(k.UnprovenRate.Load()), sh)
 		ch <- prometheus.MustNewConstMetric(c.open, prometheus.GaugeValue, float64(k.SessionsOpen.Load()), sh)
 		counter(c.opened, k.SessionsOpened.Load())
 		for r := CloseLocal; r < proto.NumCloseReasons; r++ {

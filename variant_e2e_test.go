@@ -104,3 +104,29 @@ func TestVariantEcho(t *testing.T) {
 		})
 	}
 }
+
+// TestVariantConfigValidate: Validate names the field a variant cannot run
+// with, before Listen.
+func TestVariantConfigValidate(t *testing.T) {
+	for _, tc := range []struct {
+		cfg   Config
+		field string
+	}{
+		{Config{Variant: VariantEQ2, Encoding: EncodeXOR}, "Encoding"},
+		{Config{Variant: VariantLegacy, Encoding: EncodeCompressXOR}, "Encoding"},
+		{Config{Variant: VariantLegacy, CRCBytes: 4}, "CRCBytes"},
+		{Config{Variant: VariantEQ2, MaxUnackedPackets: 2048}, "MaxUnackedPackets"},
+		{Config{Variant: Variant(9)}, "Variant"},
+	} {
+		err := tc.cfg.Validate()
+		ce, ok := err.(*ConfigError)
+		if !ok || ce.Fields[0] != tc.field {
+			t.Fatalf("%+v: %v, want a ConfigError on %s", tc.cfg, err, tc.field)
+		}
+	}
+	for _, v := range []Variant{VariantRS, VariantLegacy, VariantEQ2} {
+		if err := (Config{Variant: v}).Validate(); err != nil {
+			t.Fatalf("%v defaults: %v", v, err)
+		}
+	}
+}

@@ -20,6 +20,8 @@ type Session struct {
 	state       State
 	client      bool
 	established bool // server: first SessionRequest accepted; client: response adopted
+	proved      bool // the peer sent a datagram that passed the CRC (DESIGN.md, "Admission")
+	probing     bool // resends held back: only the oldest packet probes a silent peer
 	quiet       bool // finalize without another SessionDisconnect
 	discReplied bool // one SessionDisconnect answer per received datagram
 	reported    bool // Handler.Closed has run
@@ -144,24 +146,35 @@ func (s *Session) Receive(env *Env, now Nanotime, d []byte) {
 	if s.state == StateDisconnected {
 		return
 	}
-	// Every datagram, even one failing the CRC, refreshes last_recv (SPEC §9
-	// step 5; §24.1 #9 allows either).
-	s.lastRecv = now
+	// Only a datagram that passes the CRC refreshes last_recv (SPEC §9 step
+	// 5 refreshes on any; §24.1 #9 allows either): a spoofer cannot keep a
+	// session alive. A keepalive, which RS discards unchecked, counts when
+	// its trailer verifies, as a real peer's does.
 	s.discReplied = false
+	exempt := CRCExempt(d) // before Decode, which works in place
 	p, err := env.Coder.Decode(&s.params, d)
-	if err == ErrBadCRC && (s.cfg.LenientZeroCRC || s.cfg.Lenient0019) {
+	if err == ErrKeepAlive || err == ErrOutboundPing {
+		if s.params.CRCMatches(d) {
+			s.lastRecv = now
+			s.proved = true
+		}
+	} else if err == ErrBadCRC && (s.cfg.LenientZeroCRC || s.cfg.Lenient0019) {
 		p, err = s.decodeLenient(env, d)
 	}
 	if err != nil {
 		if err == ErrKeepAlive {
 			s.stats.KeepAlivesRecv++
-			if s.rules.echoKeepAlive && !s.client && s.state == StateConnected && s.established {
+			if s.rules.echoKeepAlive && !s.client && s.state == StateConnected && s.established && s.proved {
 				s.sendKeepAlive(env, now)
 			}
 			return
 		}
 		s.drop(ReasonOf(err))
 		return
+	}
+	if !exempt {
+		s.lastRecv = now
+		s.proved = true
 	}
 	s.dispatch(env, now, p, Unsequenced, 0)
 }
@@ -320,7 +333,7 @@ func (s *Session) onRequest(env *Env, now Nanotime, p []byte) {
 		return
 	}
 	if !s.established {
-		m := min(s.cfg.MaxPacketSize, int(min(req.MaxPacketSize, MaxDatagram)))
+		m := NegotiatedMaxPacket(s.cfg, req.MaxPacketSize)
 		if m < MinPacketSize {
 			s.drop(ReasonBadParams)
 			s.finish(env, CloseProtocol)
@@ -374,13 +387,22 @@ func (s *Session) onResponse(env *Env, now Nanotime, p []byte) {
 	s.params = params
 	s.state = StateConnected
 	s.established = true
+	s.proved = true // the response carries the connect code we chose
+	s.lastRecv = now
 	if s.app != nil {
 		s.app.SetMaxPacket(params.MaxPacket)
 	}
 	if s.rules.legacyResponse {
 		s.sendStatRequest(env, now)
 	}
+	sent := s.stats.SentPackets
 	env.Handler.Opened(s)
+	// A server with a stateless handshake holds nothing for us until a
+	// datagram proves we got the key: send one at once unless Opened did
+	// (a keepalive; RS servers discard it unread).
+	if s.state == StateConnected && s.stats.SentPackets == sent && s.hb.count == 0 {
+		s.sendKeepAlive(env, now)
+	}
 }
 
 func (s *Session) onDisconnect(env *Env, now Nanotime) {
@@ -614,7 +636,9 @@ func (s *Session) Next() Nanotime {
 // sendsKeepAlive reports whether Tick sends keepalives: not on a LEGACY or
 // EQ2 server, which echoes the client's instead.
 func (s *Session) sendsKeepAlive() bool {
-	return s.cfg.KeepAliveDelay > 0 && s.established && (s.client || !s.rules.echoKeepAlive)
+	// Nothing but the response goes to an address that has not proved
+	// itself (DESIGN.md, "Admission").
+	return s.cfg.KeepAliveDelay > 0 && s.established && s.proved && (s.client || !s.rules.echoKeepAlive)
 }
 
 // releasable reports whether maybeRelease would hand anything back.

@@ -72,6 +72,9 @@ func TestSessionServerRequestRepeats(t *testing.T) {
 func TestSessionKeepAliveAndStale(t *testing.T) {
 	cfg := mustCfg(t, DefaultConfig())
 	c, s := handshake(t, cfg, 0)
+	if !s.s.Proved() {
+		t.Fatal("the client's keepalive with a valid CRC did not prove it")
+	}
 	ka := Nanotime(cfg.KeepAliveDelay)
 	// Nothing due before the keepalive.
 	if next := s.s.Tick(&s.env, ka); next != ka+1 || len(s.sink.out) != 0 {

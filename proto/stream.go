@@ -107,8 +107,11 @@ func (s *Session) store(env *Env, now Nanotime, stream int, app []byte, esc bool
 		return
 	}
 	last := n // where the last fragment starts, when it must be moved
-	if s.rules.fragRule != fragRS {
+	switch s.rules.fragRule {
+	case fragLegacy:
 		last = lastChunkSafe(app, esc, n, first+(n-first-1)/rest*rest)
+	case fragEQ2:
+		last = EQ2SplitLast(app, s.params.MaxPacket) // EQ2 payloads are never escaped here
 	}
 	for pos := 0; pos < n; {
 		var b []byte
@@ -198,10 +201,21 @@ func (st *stream) growSent(n int) {
 }
 
 // onAck handles a cumulative Ack (SPEC §11.5): every entry not Future
-// relative to q is acknowledged.
+// relative to q is acknowledged. An ack past the last sequence sent is
+// ignored (RS frees everything in flight on one), and one that acknowledges
+// nothing new is a duplicate; both are counted.
 func (s *Session) onAck(env *Env, now Nanotime, stn int, q Seq) {
-	s.lastAck = now
 	str := &s.streams[stn]
+	if unsent(str, q) {
+		s.drop(ReasonBadAck)
+		return
+	}
+	s.ackSeen(now)
+	if q-str.base >= str.out-str.base {
+		s.drop(ReasonDupAck) // at or before base−1: nothing new
+		s.drained(env, now)
+		return
+	}
 	for str.base != str.out && CompareWindow(q, str.base, s.rules.window) != Future {
 		e := &str.sent[int(str.base)&(len(str.sent)-1)]
 		if e.buf != nil {
@@ -213,18 +227,42 @@ func (s *Session) onAck(env *Env, now Nanotime, stn int, q Seq) {
 	s.drained(env, now)
 }
 
+// ackSeen notes that the peer acknowledged something (even a duplicate:
+// the path is alive), and ends probing: the packets held back are due now.
+func (s *Session) ackSeen(now Nanotime) {
+	s.lastAck = now
+	if s.probing {
+		s.probing = false
+		s.nextResend = min(s.nextResend, now)
+	}
+}
+
+// unsent reports whether q lies after the last sequence sent on str (in
+// the half of the sequence space ahead of it).
+func unsent(str *stream, q Seq) bool {
+	return int16(q-(str.out-1)) > 0
+}
+
 // onOutOfOrderAck acknowledges q alone.
 func (s *Session) onOutOfOrderAck(env *Env, now Nanotime, stn int, q Seq) {
-	s.lastAck = now
 	str := &s.streams[stn]
+	if unsent(str, q) {
+		s.drop(ReasonBadAck)
+		return
+	}
+	s.ackSeen(now)
 	if q-str.base < str.out-str.base {
 		if e := &str.sent[int(q)&(len(str.sent)-1)]; e.buf != nil {
 			s.acked(env, now, e)
+		} else {
+			s.drop(ReasonDupAck)
 		}
 		if s.rules.ooaResend {
 			s.ooaResend(env, now, str, q)
 		}
 		str.skipAcked()
+	} else {
+		s.drop(ReasonDupAck)
 	}
 	s.drained(env, now)
 }
@@ -279,16 +317,23 @@ func (s *Session) resend(env *Env, now Nanotime) {
 	c := s.cfg
 	s.nextResend = Never
 	timeout := Nanotime(c.ResendTimeout)
+	pk, by := 0, 0 // per session, not per stream: no tick resends a whole window spread over streams
 	for i := 0; i < s.rules.streams; i++ {
 		str := &s.streams[i]
 		if str.base == str.out {
 			continue
 		}
-		pk, by := 0, 0
 		end := str.out
 		if i == 0 && s.vs != nil && s.vs.waiting > 0 {
 			end -= Seq(min(s.vs.waiting, str.inflight())) // not sent yet: sendWaiting's
 		}
+		// Nothing acknowledged since the oldest packet was last sent:
+		// probe with that one alone, as TCP does after a timeout. A dead
+		// peer then costs one packet per backed-off delay, not its window
+		// every round, and a mass outage sends no bursts; the first ack
+		// resumes the rest (probing makes it reschedule at once).
+		h := &str.sent[int(str.base)&(len(str.sent)-1)]
+		silent := s.lastAck <= h.lastSent
 		for q := str.base; q != end; q++ {
 			e := &str.sent[int(q)&(len(str.sent)-1)]
 			if e.buf == nil {
@@ -299,6 +344,10 @@ func (s *Session) resend(env *Env, now Nanotime) {
 					s.closeWith(env, now, CloseResendTimeout)
 				}
 				break // SPEC §12.2 step 3: on to the next stream
+			}
+			if silent && q != str.base {
+				s.probing = true
+				break
 			}
 			if now-e.lastSent > e.delay {
 				if pk >= c.ResendBurstPackets || by+len(e.buf) > c.ResendBurstBytes {

@@ -187,10 +187,10 @@ func (s *Session) fragPlan(n, app int) (whole bool, first, rest int) {
 }
 
 // lastChunkSafe moves the start of the last fragment of a set back when
-// that fragment would start 00 19 or be shorter than 2 bytes: LEGACY and
-// EQ2 test the last fragment's first two bytes, not the set's (SPEC §21.4
-// (b), §22.6 (b)); receivers concatenate up to the total, so any split
-// works. The set is app escaped when esc, n bytes; start is the planned
+// that fragment would start 00 19 or be shorter than 2 bytes: LEGACY tests
+// the last fragment's first two bytes, not the set's (SPEC §21.4 (b));
+// receivers concatenate up to the total, so any split works. (EQ2's
+// payloads, never escaped by the session, use EQ2SplitLast.) The set is app escaped when esc, n bytes; start is the planned
 // boundary, the result at most 2 bytes earlier.
 func lastChunkSafe(app []byte, esc bool, n, start int) int {
 	for k := 0; k < 2 && start > 1; k++ {

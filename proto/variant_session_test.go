@@ -276,3 +276,43 @@ func TestVariantEQ2BadStream(t *testing.T) {
 		t.Fatalf("state %v closed %v after a bad deflate stream", p.s.State(), p.h.closed)
 	}
 }
+
+// TestVariantLastFragment: a LEGACY sender moves the last fragment boundary
+// so that fragment neither starts 00 19 nor is 1 byte long (SPEC §21.4 (b)).
+func TestVariantLastFragment(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		n    int
+		set  func([]byte)
+	}{
+		{"starts_0019", 512, func(b []byte) { b[502], b[503] = 0, 0x19 }},
+		{"one_byte", 502 + 506 + 1, func([]byte) {}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := ConfigFor(VariantLegacy)
+			c.EncodePasses = [2]Pass{}
+			p := variantServer(t, c)
+			app := bytes.Repeat([]byte{0x42}, tc.n)
+			tc.set(app)
+			if err := p.s.Send(&p.env, msec, 0, app, true); err != nil {
+				t.Fatal(err)
+			}
+			p.s.Flush(&p.env, msec)
+			frags := decodeAll(t, p, p.sink.take())
+			if want := 2 + (tc.n-502)/506; len(frags) != want {
+				t.Fatalf("%d fragments, want %d", len(frags), want)
+			}
+			last := frags[len(frags)-1][SeqHeaderLen:]
+			if len(last) < 2 || (last[0] == 0 && last[1] == 0x19) {
+				t.Fatalf("last fragment starts %x (%d bytes)", last[:min(2, len(last))], len(last))
+			}
+			whole := bytes.Clone(frags[0][FirstFragmentHeaderLen:])
+			for _, f := range frags[1:] {
+				whole = append(whole, f[SeqHeaderLen:]...)
+			}
+			if !bytes.Equal(whole, app) {
+				t.Fatal("fragments do not reassemble to the packet")
+			}
+		})
+	}
+}

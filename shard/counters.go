@@ -28,6 +28,12 @@ type Counters struct {
 	Outcomes [NumOutcomes]Counter // see Outcome
 
 	SessionsOpen   Gauge // gauge
+	HalfOpen       Gauge // CRC 0 sessions without a valid datagram yet
+	HalfOpenPruned Counter
+	Proofs         Counter // datagrams that proved an endpoint's key (stateless handshake)
+	UnderAttack    Gauge   // 1 while unproven traffic is at or above Config.AttackRate
+	AttackStarts   Counter // times UnderAttack went to 1
+	UnprovenRate   Gauge   // unproven datagrams per second over the last window
 	SessionsOpened Counter
 	SessionsClosed [proto.NumCloseReasons]Counter
 

@@ -5,9 +5,15 @@
 //
 //	ReadBatchUntil (recvmmsg) -> route each datagram: owner := batchio.Owner(src, N);
 //	not ours -> push onto the owner's SPSC handoff ring with its buffer ->
-//	table lookup (xxhash of the endpoint) -> proto.Session.Receive -> Handler ->
+//	table lookup (seeded maphash of the endpoint) -> proto.Session.Receive -> Handler ->
 //	drain returned buffers, handoffs and the MPSC inbox -> expire timers ->
 //	flush the sessions touched in this batch -> WriteBatch (sendmmsg).
+//
+// Admission. An endpoint without a session gets state only by proving it
+// received a SessionResponse (admission.go, DESIGN.md "Admission"): the
+// response is a stateless cookie, the session is created by the first
+// datagram whose CRC verifies under the offered key, and until then the
+// endpoint gets at most the response and a rate-limited OutOfSession.
 //
 // Ownership. A session belongs to the shard Owner(endpoint) names for its
 // whole life; only that goroutine touches its state (owner-goroutine

@@ -143,6 +143,7 @@ type Shard struct {
 	env   proto.Env
 	coder proto.Coder
 	alloc pool.Sized
+	adm   admission
 	sink  sink
 	ph    protoHandler
 	cur   netip.AddrPort // destination of the session being driven
@@ -222,6 +223,9 @@ func newShard(g *Group, idx int, sock Socket) *Shard {
 	s.sink.s = s
 	s.ph.s = s
 	s.env = proto.Env{Coder: &s.coder, Sink: &s.sink, Handler: &s.ph, Alloc: &s.alloc, Rand: cfg.Rand}
+	if cfg.Role == RoleServer {
+		s.adm.init(cfg, g.secret)
+	}
 	return s
 }
 
@@ -359,6 +363,8 @@ func (s *Shard) afterReceive() {
 		s.drainQueues()
 	}
 	s.runTimers()
+	s.pruneHalfOpen()
+	s.attackCheck()
 	s.flushDirty()
 	s.writeTx()
 	s.hangUps()
@@ -377,7 +383,12 @@ func (s *Shard) sleepUntil() time.Time {
 		s.sleeping.Store(false)
 		return pastDeadline
 	}
-	if t, ok := s.wheel.next(); ok {
+	t, ok := s.wheel.next()
+	if s.adm.attack {
+		// The attack window must close even if nothing else wakes us.
+		t, ok = min(t, int64(s.adm.winStart+attackWindow)), true
+	}
+	if ok {
 		return s.epoch.Add(time.Duration(t))
 	}
 	return time.Time{}
@@ -513,19 +524,7 @@ func (s *Shard) input(b []byte, from netip.AddrPort) {
 		s.counters.outcome(OutcomeDropUnknown)
 		return
 	}
-	switch proto.ClassifyNoSession(b) {
-	case proto.NoSessionCreate:
-		s.accept(b, &ep, h, from)
-	case proto.NoSessionOutOfSession:
-		s.counters.outcome(OutcomeOutOfSession)
-		s.queueRaw(from, proto.AppendOutOfSession(s.txBuf()))
-	default:
-		if len(b) >= 2 && b[0] == 0 && proto.Opcode(b[1]) == proto.OpOutOfSession {
-			s.counters.outcome(OutcomeDropOutOfSession)
-		} else {
-			s.counters.outcome(OutcomeDropBadRequest)
-		}
-	}
+	s.noSession(b, &ep, h, from)
 }
 
 // dropEarly drops (and counts) what no session may see: datagrams that
@@ -540,33 +539,6 @@ func (s *Shard) dropEarly(b []byte) bool {
 		return true
 	}
 	return false
-}
-
-// accept creates a server session for a SessionRequest, within the caps.
-func (s *Shard) accept(b []byte, ep *endpoint, h uint64, from netip.AddrPort) {
-	if s.live >= s.cfg.MaxSessionsPerShard {
-		s.counters.outcome(OutcomeDropCapShard)
-		return
-	}
-	if !s.g.takeTotal() {
-		s.counters.outcome(OutcomeDropCapTotal)
-		return
-	}
-	iph := ipHash(&ep.addr)
-	if !s.g.perIP.acquire(iph) {
-		s.g.giveTotal()
-		s.counters.outcome(OutcomeDropCapIP)
-		return
-	}
-	i := s.newSlot(ep, h)
-	ps := s.session(i)
-	ps.Tag = uint64(s.idOf(i))
-	if err := ps.InitServer(&s.cfg.Proto, s.env.Random(), s.now); err != nil {
-		// Only a Config that skipped Validate gets here; Open validates.
-		panic("shard: InitServer: " + err.Error())
-	}
-	s.counters.outcome(OutcomeOpened)
-	s.receive(i, b)
 }
 
 // newSlot takes a slab slot for ep and indexes it.
@@ -606,6 +578,9 @@ func (s *Shard) receive(i int32, b []byte) {
 	mark, drops := markOf(st), st.Drops
 	ps.Receive(&s.env, s.now, b)
 	s.fold(st, mark)
+	if s.meta.meta(i).halfOpen {
+		s.provedCheck(i)
+	}
 	// proto counts Drops only while receiving, so only here is the array
 	// compared.
 	if st.Drops != drops {
@@ -717,8 +692,12 @@ func (s *Shard) freeDead() {
 			s.hs[i] = nil
 		}
 		if s.cfg.Role == RoleServer && !m.dialled {
-			s.g.perIP.release(ipHash(&m.ep.addr))
+			s.g.perIP.release(&m.ep.addr)
 			s.g.giveTotal()
+		}
+		if m.halfOpen {
+			s.adm.halfLive--
+			s.counters.HalfOpen.add(-1)
 		}
 		s.credits.close(i)
 		s.dropQueue(i)

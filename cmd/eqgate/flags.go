@@ -57,6 +57,13 @@ var configFlags = map[string]string{
 	"MaxUnackedBytes":     "max-unacked-bytes",
 	"MaxUnackedPackets":   "max-unacked-packets",
 	"MaxQueuedBytes":      "max-queued-bytes",
+	"ReorderWindow":       "reorder-window",
+	"ReorderBytes":        "reorder-bytes",
+	"MaxFragmentSize":     "max-fragment",
+	"OutOfSessionRate":    "out-of-session-rate",
+	"HalfOpenMax":         "half-open-max",
+	"HalfOpenTimeout":     "half-open-timeout",
+	"AttackRate":          "attack-rate",
 	"Shards":              "shards",
 	"Batch":               "batch",
 	"DatagramBuffer":      "datagram-buffer",
@@ -135,6 +142,13 @@ func newFlagSet(o *options) *flag.FlagSet {
 	fs.IntVar(&c.MaxUnackedBytes, "max-unacked-bytes", c.MaxUnackedBytes, "send window per session in `bytes` (sent, not yet acknowledged); also bounds one application packet")
 	fs.IntVar(&c.MaxUnackedPackets, "max-unacked-packets", c.MaxUnackedPackets, "send window per session stream in `packets` (rounded up to a power of two, at most 8192)")
 	fs.IntVar(&c.MaxQueuedBytes, "max-queued-bytes", c.MaxQueuedBytes, "send queue per session in `bytes` in front of the window (each send costs its length + 64); a send past it is refused")
+	fs.IntVar(&c.ReorderWindow, "reorder-window", c.ReorderWindow, "future `packets` a session queues per stream while a gap fills (rounded up to a power of two, at most 8192)")
+	fs.IntVar(&c.ReorderBytes, "reorder-bytes", c.ReorderBytes, "`bytes` of future packets a session queues per stream")
+	fs.IntVar(&c.MaxFragmentSize, "max-fragment", c.MaxFragmentSize, "largest fragmented packet in `bytes` a session reassembles or sends")
+	fs.IntVar(&c.OutOfSessionRate, "out-of-session-rate", c.OutOfSessionRate, "OutOfSession answers per second per shard to endpoints without a session (negative: none)")
+	fs.IntVar(&c.HalfOpenMax, "half-open-max", c.HalfOpenMax, "with -crc-bytes 0 only: sessions per shard waiting for a first valid datagram")
+	fs.DurationVar(&c.HalfOpenTimeout, "half-open-timeout", c.HalfOpenTimeout, "with -crc-bytes 0 only: a waiting session this old may be dropped for a new one")
+	fs.IntVar(&c.AttackRate, "attack-rate", c.AttackRate, "unproven `datagrams` per second per shard (stateless answers, unknown endpoints proving nothing) that mean an attack: logged and eqgate_under_attack (negative: never)")
 	fs.IntVar(&c.InboxSize, "inbox-size", c.InboxSize, "capacity in `items` of each shard's inbox for sends from other goroutines")
 	fs.IntVar(&c.HandoffSize, "handoff-size", c.HandoffSize, "capacity in `datagrams` of each shard-to-shard handoff ring")
 	fs.DurationVar(&c.TimerSlot, "timer-slot", c.TimerSlot, "granularity of each shard's timer wheel (1ms-1s)")
@@ -281,7 +295,7 @@ func (v *variantFlag) Set(s string) error {
 // protocolFields are the Config fields whose defaults depend on the variant.
 var protocolFields = []string{"MaxPacketSize", "CRCBytes", "KeepaliveDelay", "ResendDelayBase",
 	"ResendDelayFactor", "ResendDelayMin", "ResendDelayMax", "ResendTimeout", "ConnectDelay",
-	"ConnectStale", "StaleConnection", "CloseLinger", "HoldSize"}
+	"ConnectStale", "StaleConnection", "CloseLinger", "HoldSize", "MaxUnackedBytes", "MaxUnackedPackets"}
 
 // variantDefaults gives every protocol field that no flag set the
 // default of the chosen variant (the flag set starts from RS's).

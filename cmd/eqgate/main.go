@@ -126,9 +126,14 @@ func run(args []string, stdout, stderr io.Writer, sig <-chan os.Signal) int {
 	// Serve until a stop signal (or the HTTP endpoint dies: an operator
 	// relying on /healthz would otherwise see a healthy-looking corpse).
 	status := 0
+	attackTick := time.NewTicker(time.Second)
+	defer attackTick.Stop()
+	var attacks attackLog
 wait:
 	for {
 		select {
+		case now := <-attackTick.C:
+			attacks.check(log, servers, now)
 		case s := <-sig:
 			if s == syscall.SIGHUP {
 				logTotals(log, "totals", servers)

@@ -9,6 +9,7 @@ import (
 	"math"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -21,6 +22,7 @@ import (
 	"time"
 
 	"github.com/eqgate/eqgate"
+	"github.com/eqgate/eqgate/batchio"
 )
 
 // The tests run the real binary, built once by TestMain (with -race when
@@ -428,6 +430,16 @@ func testServe(t *testing.T, steer bool) {
 		t.Fatal(err)
 	}
 	defer c.Close()
+	// The server holds the session once the client has proved its key
+	// (its first datagram): an echo says it has.
+	if err := c.Send(0, message(99, 0), true); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-last.done:
+	case <-time.After(waitBound):
+		t.Fatal("no echo before SIGTERM")
+	}
 	if err := g.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
@@ -541,6 +553,7 @@ func checkCounters(t *testing.T, sc scrape, g *gate, clients int, payload float6
 		named := total("eqgate_datagrams_total", "shard", s, "outcome", "session") +
 			total("eqgate_sessions_opened_total", "shard", s) +
 			total("eqgate_out_of_session_sent_total", "shard", s) +
+			total("eqgate_session_responses_total", "shard", s) +
 			total("eqgate_handoffs_total", "shard", s) +
 			total("eqgate_datagrams_dropped_total", "shard", s)
 		if in != named {
@@ -588,6 +601,14 @@ func TestStartFailures(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer tcp.Close()
+	// Another process's SO_REUSEPORT group (this test's), which a
+	// reuseport bind would join and silently share traffic with.
+	group, err := batchio.Open(netip.MustParseAddrPort("127.0.0.1:0"), batchio.Options{Sockets: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer group.Close()
+	held := group.Facts().Addr.String()
 
 	tests := []struct {
 		name     string
@@ -600,6 +621,7 @@ func TestStartFailures(t *testing.T) {
 		{"bad encode", []string{"-encode", "zip"}, 2, []string{"-encode"}},
 		{"config range", []string{"-listen", "127.0.0.1:0", "-batch", "5000"}, 2, []string{"Batch", "-batch"}},
 		{"udp in use", []string{"-listen", udp.LocalAddr().String(), "-metrics", ""}, 1, []string{udp.LocalAddr().String(), "address already in use"}},
+		{"udp held by a reuseport group", []string{"-listen", held, "-metrics", ""}, 1, []string{held, "address already in use"}},
 		{"metrics in use", []string{"-listen", "127.0.0.1:0", "-metrics", tcp.Addr().String()}, 1, []string{"metrics", tcp.Addr().String(), "address already in use"}},
 		{"bad address", []string{"-listen", "127.0.0.1", "-metrics", ""}, 1, []string{"127.0.0.1", "missing port"}},
 	}

@@ -27,6 +27,15 @@ func TestVariantFlagDefaults(t *testing.T) {
 	if err := o.cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
+	for _, v := range []string{"legacy", "eq2"} {
+		o, err := parseFlags([]string{"-variant", v})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := o.cfg.Validate(); err != nil {
+			t.Fatalf("-variant %s: %v", v, err)
+		}
+	}
 	if _, err := parseFlags([]string{"-variant", "eq3"}); err == nil {
 		t.Fatal("-variant eq3 accepted")
 	}
