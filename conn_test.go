@@ -305,3 +305,24 @@ func TestClientDatagramPathNoAllocs(t *testing.T) {
 		t.Errorf("%.2f allocations per client/server round trip, want 0", a)
 	}
 }
+
+// TestDialIPv6: a Client dials an IPv6 server (its member socket was bound
+// with an IPv4 address taken from an IPv6 one, and panicked).
+func TestDialIPv6(t *testing.T) {
+	defer checkLeaks(t)()
+	srv, err := Listen("[::1]:0", Config{Shards: 1}, &echoHandler{})
+	if err != nil {
+		t.Skip("no IPv6 loopback:", err)
+	}
+	defer srv.Close()
+	col := &collector{want: 1, done: make(chan struct{})}
+	c, err := DialContext(context.Background(), srv.Addr().String(), Config{}, col)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Send(0, []byte{1, 2, 3}, true); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, col.done, "the echo over IPv6")
+}

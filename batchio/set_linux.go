@@ -146,11 +146,18 @@ func (s *Set) Open(local netip.AddrPort) (uint32, netip.AddrPort, error) {
 	}
 	ip := local.Addr()
 	v6 := ip.Is6() && !ip.Is4In6()
-	family := unix.AF_INET
-	var sa unix.Sockaddr = &unix.SockaddrInet4{Port: int(local.Port()), Addr: ip.Unmap().As4()}
+	// As4 panics on an IPv6 address: build each family's address only on
+	// its own branch.
+	var (
+		family int
+		sa     unix.Sockaddr
+	)
 	if v6 {
 		family = unix.AF_INET6
 		sa = &unix.SockaddrInet6{Port: int(local.Port()), Addr: ip.As16()}
+	} else {
+		family = unix.AF_INET
+		sa = &unix.SockaddrInet4{Port: int(local.Port()), Addr: ip.Unmap().As4()}
 	}
 	fd, err := unix.Socket(family, unix.SOCK_DGRAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
 	if err != nil {

@@ -580,9 +580,11 @@ func (s *Shard) takeSlot(ep *endpoint) int32 {
 	return i
 }
 
-// drive makes slot i the current session (sink destination).
+// drive makes slot i the current session (sink destination). Internal:
+// the loop and the owner-only entry points (which check the goroutine
+// themselves) call it, so it does not repeat the owner check, which in
+// test builds parses a stack per call and made every datagram pay it.
 func (s *Shard) drive(i int32) *proto.Session {
-	s.owner.check()
 	m := s.meta.meta(i)
 	s.cur, s.curSock, s.curLocal = m.ep.AddrPort(), m.sock, m.localAddr()
 	return s.session(i)
