@@ -38,6 +38,7 @@ import (
 	"time"
 
 	"github.com/eqgate/eqgate"
+	"github.com/eqgate/eqgate/relay"
 )
 
 func main() {
@@ -67,9 +68,23 @@ func run(args []string, stdout, stderr io.Writer, sig <-chan os.Signal) int {
 
 	h := newHandler(o.handler)
 	var servers []*eqgate.Server
-	closeAll := func() { _ = shutdownAll(context.Background(), log, servers) }
-	for _, addr := range o.listen {
-		srv, err := eqgate.Listen(addr, o.cfg, h)
+	var relays []*relay.Relay
+	closeAll := func() {
+		_ = shutdownAll(context.Background(), log, servers)
+		closeRelays(log, relays)
+	}
+	for i, addr := range o.listen {
+		var srv *eqgate.Server
+		var err error
+		if o.handler == "relay" {
+			var r *relay.Relay
+			if r, err = relay.Listen(addr, o.cfg, relayConfig(o, o.backend[i])); err == nil {
+				relays = append(relays, r)
+				srv = r.Server()
+			}
+		} else {
+			srv, err = eqgate.Listen(addr, o.cfg, h)
+		}
 		if errors.Is(err, eqgate.ErrBadConfig) {
 			closeAll()
 			fmt.Fprintf(stderr, "%v%s\n", err, flagHint(err))
@@ -83,7 +98,7 @@ func run(args []string, stdout, stderr io.Writer, sig <-chan os.Signal) int {
 		servers = append(servers, srv)
 	}
 
-	hl := &health{servers: servers}
+	hl := &health{servers: servers, relays: relays}
 	var httpSrv *http.Server
 	httpErr := make(chan error, 1)
 	metricsURL := "off"
@@ -95,7 +110,7 @@ func run(args []string, stdout, stderr io.Writer, sig <-chan os.Signal) int {
 			return 1
 		}
 		httpSrv = &http.Server{
-			Handler:           newMux(newRegistry(servers, h), hl, o.pprof),
+			Handler:           newMux(newRegistry(servers, h, relays), hl, o.pprof),
 			ReadHeaderTimeout: 10 * time.Second,
 			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 		}
@@ -180,6 +195,7 @@ drain:
 		_ = httpSrv.Shutdown(ctx) // scrapes in flight get a second; the process is leaving anyway
 		cancel()
 	}
+	closeRelays(log, relays)
 	logTotals(log, "stopped", servers)
 	return status
 }
@@ -199,6 +215,30 @@ func shutdownAll(ctx context.Context, log *slog.Logger, servers []*eqgate.Server
 	}
 	wg.Wait()
 	return errors.Join(errs...)
+}
+
+// closeRelays closes the relays' backend legs once their servers have
+// drained (each client session's close already sent its leg a
+// SessionDisconnect).
+func closeRelays(log *slog.Logger, relays []*relay.Relay) {
+	for _, r := range relays {
+		if err := r.Close(); err != nil {
+			log.Error("close relay", "backend", r.Backend(), "err", err)
+		}
+	}
+}
+
+// relayConfig is the relay of one -listen port: its backend legs take the
+// protocol flags (a client session offers -max-packet and uses what the
+// backend answers for the rest) and -connect-timeout, with per-socket
+// buffers left to the client default (one session's traffic each).
+func relayConfig(o *options, backend string) relay.Config {
+	leg := o.cfg
+	leg.RecvBuffer, leg.SendBuffer, leg.Steering = 0, 0, false
+	return relay.Config{
+		Backend: backend, Leg: leg, ConnectTimeout: o.cfg.ConnectStale,
+		MaxPending: o.relayPending, ShardBudget: o.relayBudget,
+	}
 }
 
 // logFacts logs what the kernel granted a server's sockets, and warns where
