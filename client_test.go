@@ -4,10 +4,8 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"github.com/eqgate/eqgate/batchio"
 	"math/rand/v2"
 	"net/netip"
-	"os"
 	"testing"
 	"time"
 
@@ -251,100 +249,5 @@ func TestClientDialFails(t *testing.T) {
 	}
 	if got := fmt.Sprint(col.got[2]); got != fmt.Sprint([][]byte{[]byte("ping")}) {
 		t.Errorf("echo %s", got)
-	}
-}
-
-func TestVirtAddr(t *testing.T) {
-	for _, tc := range []struct {
-		name string
-		line uint32
-	}{{"zero", 0}, {"one", 1}, {"high", 0xfedcba98}} {
-		t.Run(tc.name, func(t *testing.T) {
-			ap := virtAddr(tc.line, 9000)
-			got, ok := lineOf(ap)
-			if !ok || got != tc.line || ap.Port() != 9000 {
-				t.Fatalf("lineOf(virtAddr(%d)) = %d, %v (%v)", tc.line, got, ok, ap)
-			}
-		})
-	}
-	for _, s := range []string{"127.0.0.1:9000", "[::1]:9000", "[::ffff:127.0.0.1]:9000", "[fd65:7167:7400::1]:1"} {
-		if _, ok := lineOf(netip.MustParseAddrPort(s)); ok {
-			t.Errorf("lineOf(%s) took a real address for a line", s)
-		}
-	}
-}
-
-// TestFanSocket: a line's datagrams reach the shard under the line's
-// virtual address, a stranger's under its own (so the shard drops it as
-// unknown), and a full queue drops and counts instead of growing.
-func TestFanSocket(t *testing.T) {
-	f := newFanSocket(4, 64)
-	ln := &line{id: 7, remote: netip.MustParseAddrPort("127.0.0.1:5000"), virt: virtAddr(7, 5000)}
-	stranger := netip.MustParseAddrPort("127.0.0.9:5000")
-	in := []batchio.Message{
-		{Buf: []byte("aa"), N: 2, Addr: ln.remote},
-		{Buf: []byte("bbb"), N: 3, Addr: stranger},
-		{Buf: make([]byte, 100), N: 100, Addr: ln.remote}, // longer than a queue buffer
-	}
-	f.push(ln, in)
-	f.push(ln, in) // 6 datagrams, room for 4
-	if got := f.drops.Load(); got != 2 {
-		t.Errorf("drops %d, want 2", got)
-	}
-	out := make([]batchio.Message, 8)
-	for i := range out {
-		out[i].Buf = make([]byte, 64)
-	}
-	n, err := f.ReadBatchUntil(out, time.Time{})
-	if n != 4 || err != nil {
-		t.Fatalf("ReadBatchUntil = %d, %v; want 4, nil", n, err)
-	}
-	want := []struct {
-		data  string
-		addr  netip.AddrPort
-		trunc bool
-	}{{"aa", ln.virt, false}, {"bbb", stranger, false}, {"", ln.virt, true}, {"aa", ln.virt, false}}
-	for i, w := range want {
-		m := out[i]
-		if m.Addr != w.addr || m.Truncated != w.trunc || (!w.trunc && string(m.Buf[:m.N]) != w.data) {
-			t.Errorf("datagram %d: %q from %v truncated %v; want %q from %v truncated %v", i, m.Buf[:m.N], m.Addr, m.Truncated, w.data, w.addr, w.trunc)
-		}
-	}
-	// Empty: a past deadline returns at once, a Wake ends a wait.
-	if n, err := f.ReadBatchUntil(out, time.Unix(1, 0)); n != 0 || !errors.Is(err, os.ErrDeadlineExceeded) {
-		t.Errorf("past deadline: %d, %v", n, err)
-	}
-	f.Wake()
-	if n, err := f.ReadBatchUntil(out, time.Time{}); n != 0 || !errors.Is(err, batchio.ErrWakeup) {
-		t.Errorf("after Wake: %d, %v", n, err)
-	}
-}
-
-var fanSink int
-
-// TestFanSocketAllocs: queueing a received batch and reading it out
-// allocates nothing once the queue's buffers exist.
-func TestFanSocketAllocs(t *testing.T) {
-	if raceEnabled {
-		t.Skip("the race detector allocates")
-	}
-	f := newFanSocket(64, 256)
-	ln := &line{id: 1, remote: netip.MustParseAddrPort("127.0.0.1:5000"), virt: virtAddr(1, 5000)}
-	in := make([]batchio.Message, 4)
-	for i := range in {
-		in[i] = batchio.Message{Buf: make([]byte, 256), N: 100, Addr: ln.remote}
-	}
-	out := make([]batchio.Message, 8)
-	for i := range out {
-		out[i].Buf = make([]byte, 256)
-	}
-	step := func() {
-		f.push(ln, in)
-		n, _ := f.ReadBatchUntil(out, time.Time{})
-		fanSink += n
-	}
-	step() // the queue's buffers are made on first use
-	if a := testing.AllocsPerRun(1000, step); a != 0 {
-		t.Errorf("%.1f allocations per batch, want 0", a)
 	}
 }

@@ -5,7 +5,6 @@ import (
 	"runtime"
 	"time"
 
-	"github.com/eqgate/eqgate/batchio"
 	"github.com/eqgate/eqgate/proto"
 	"github.com/eqgate/eqgate/shard"
 )
@@ -97,6 +96,10 @@ type Config struct {
 	HandoffSize int
 	// TimerSlot is the granularity of each shard's timer wheel; 4 ms.
 	TimerSlot time.Duration
+	// HandlerPanic is what a panic in a Handler callback does: PanicCrash
+	// (the zero value: the process dies, as Go programs do) or PanicClose
+	// (recover, count, close that session with ClosePanic).
+	HandlerPanic PanicPolicy
 	// Rand, when set, supplies session keys and client connect codes
 	// instead of math/rand/v2 (for replaying captures or reproducible
 	// tests). It is called on shard goroutines, concurrently when there are
@@ -174,7 +177,7 @@ func (c Config) Filled() Config {
 	defi(&c.MaxUnackedPackets, p.MaxUnackedPackets)
 	defi(&c.MaxQueuedBytes, shard.DefaultMaxQueuedBytes)
 	defi(&c.Shards, runtime.GOMAXPROCS(0))
-	defi(&c.Batch, batchio.DefaultBatch)
+	defi(&c.Batch, shard.DefaultBatch)
 	defi(&c.DatagramBuffer, shard.DefaultDatagramBuffer)
 	defi(&c.RecvBuffer, 4<<20)
 	defi(&c.SendBuffer, 4<<20)
@@ -237,6 +240,8 @@ func (c *Config) validate() error {
 		return configError("must not be negative", "ResendDelayFactor")
 	case c.DataRate < 0:
 		return configError("must not be negative", "DataRate")
+	case c.HandlerPanic >= numPanicPolicies:
+		return configError("unknown PanicPolicy", "HandlerPanic")
 	case c.HoldDelay < 0:
 		return configError("must not be negative", "HoldDelay")
 	}

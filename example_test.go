@@ -16,17 +16,25 @@ func (echo) OnMessage(s eqgate.Session, stream int, data []byte) {
 }
 func (echo) OnClose(eqgate.Session, eqgate.CloseReason) {}
 
-// reply hands each received message to a channel.
+// reply hands received messages to a channel without ever blocking: a
+// callback that waits stalls every session of its shard, so when the reader
+// is behind the message is dropped (a real application would count it, or
+// size the channel for its burst).
 type reply chan []byte
 
 func (reply) OnOpen(eqgate.Session) {}
 func (r reply) OnMessage(_ eqgate.Session, _ int, data []byte) {
-	r <- append([]byte(nil), data...) // data is valid only during the call
+	select {
+	case r <- append([]byte(nil), data...): // data is valid only during the call
+	default:
+	}
 }
 func (reply) OnClose(eqgate.Session, eqgate.CloseReason) {}
 
 // A server and a client on loopback: Listen serves sessions on one shard per
-// core; Dial opens one client session on its own engine.
+// core; Dial opens one client session on an engine of its own (a Client
+// hosts many). Neither handler blocks its shard: echo sends synchronously,
+// reply hands off to a channel without waiting.
 func Example() {
 	srv, err := eqgate.Listen("127.0.0.1:0", eqgate.DefaultConfig(), echo{})
 	if err != nil {

@@ -44,17 +44,32 @@ const (
 	ClosePanic          = proto.ClosePanic          // a Handler callback panicked (Config.HandlerPanic)
 )
 
-// handlerAdapter turns shard events into Handler calls with Session values.
-type handlerAdapter struct{ h Handler }
+// handlerAdapter turns shard events into Handler calls with Session values,
+// under the Config's PanicPolicy.
+type handlerAdapter struct {
+	h Handler
+	g *guard
+}
 
-func (a handlerAdapter) Open(sh *shard.Shard, id shard.ID) { a.h.OnOpen(Session{sh, id}) }
+func (a *handlerAdapter) Open(sh *shard.Shard, id shard.ID) {
+	if a.g.recover {
+		defer a.g.caught(sh, id)
+	}
+	a.h.OnOpen(Session{sh, id})
+}
 
-func (a handlerAdapter) Message(sh *shard.Shard, id shard.ID, stream int, data []byte) {
+func (a *handlerAdapter) Message(sh *shard.Shard, id shard.ID, stream int, data []byte) {
+	if a.g.recover {
+		defer a.g.caught(sh, id)
+	}
 	a.h.OnMessage(Session{sh, id}, stream, data)
 }
 
-func (a handlerAdapter) Close(sh *shard.Shard, id shard.ID, r CloseReason) {
+func (a *handlerAdapter) Close(sh *shard.Shard, id shard.ID, r CloseReason) {
+	if a.g.recover {
+		defer a.g.caught(sh, id)
+	}
 	a.h.OnClose(Session{sh, id}, r)
 }
 
-var _ shard.Handler = handlerAdapter{}
+var _ shard.Handler = (*handlerAdapter)(nil)

@@ -14,6 +14,10 @@ import (
 // shard and the shards pay nothing for being observed. Register it with
 // prometheus.MustRegister(srv.Collector()).
 //
+// Every series carries a constant label naming its engine, listen="<bound
+// address>" for a Server and listen="client:<n>" for a Client, so several
+// share a registry.
+//
 // Metrics (label shard = shard index; base units; counters end in _total):
 //
 //	eqgate_datagrams_total{outcome}            every received datagram in exactly one
@@ -37,6 +41,7 @@ import (
 //	eqgate_receive_batch_size (histogram, datagrams per recvmmsg)
 //	eqgate_rtt_seconds (summary: count and sum of RTT samples)
 //	eqgate_shard_up (gauge, 1 while the shard's loop runs)
+//	eqgate_handler_panics_total                 callbacks recovered (Config.HandlerPanic)
 //
 // and, from Facts, what the kernel granted the shard's socket (the same for
 // every socket of a group; labelled by shard all the same, so every series
@@ -50,24 +55,27 @@ import (
 // The drop, handoff and out_of_session counters repeat outcome buckets under
 // the names dashboards already use.
 type Collector struct {
-	g *shard.Group
+	g  *shard.Group
+	gd *guard
 
 	dgIn, bytesIn, dgOut, bytesOut, dropped, txDrops  *prometheus.Desc
 	handoffs, handoffIn, oos, open, opened, closed    *prometheus.Desc
 	pktDrops, resends, inboxDrops, batchSize, rttDesc *prometheus.Desc
-	outcomes, up                                      *prometheus.Desc
+	outcomes, up, panics                              *prometheus.Desc
 	sendsRefused, sendsQueued, sendsDiscarded         *prometheus.Desc
 	rcvbuf, sndbuf, forced, steering, gso             *prometheus.Desc
 }
 
 var _ prometheus.Collector = (*Collector)(nil)
 
-func newCollector(g *shard.Group) *Collector {
+func newCollector(g *shard.Group, gd *guard, constLabels prometheus.Labels) *Collector {
 	d := func(name, help string, labels ...string) *prometheus.Desc {
-		return prometheus.NewDesc("eqgate_"+name, help, append([]string{"shard"}, labels...), nil)
+		return prometheus.NewDesc("eqgate_"+name, help, append([]string{"shard"}, labels...), constLabels)
 	}
 	return &Collector{
 		g:              g,
+		gd:             gd,
+		panics:         d("handler_panics_total", "Handler callbacks that panicked and were recovered (Config.HandlerPanic close)."),
 		outcomes:       d("datagrams_total", "Received datagrams (from the socket or a handoff ring), by outcome; each counts in exactly one.", "outcome"),
 		up:             d("shard_up", "1 while the shard's loop goroutine runs."),
 		rcvbuf:         d("socket_receive_buffer_bytes", "SO_RCVBUF granted per socket, as getsockopt reports it (the kernel doubles the request, then clamps to net.core.rmem_max unless forced)."),
@@ -103,7 +111,7 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.dgIn, c.bytesIn, c.dgOut, c.bytesOut, c.dropped, c.txDrops,
 		c.handoffs, c.handoffIn, c.oos, c.open, c.opened, c.closed, c.pktDrops, c.resends,
 		c.inboxDrops, c.batchSize, c.rttDesc, c.outcomes, c.up, c.rcvbuf, c.sndbuf, c.forced,
-		c.steering, c.gso, c.sendsRefused, c.sendsQueued, c.sendsDiscarded} {
+		c.steering, c.gso, c.sendsRefused, c.sendsQueued, c.sendsDiscarded, c.panics} {
 		ch <- d
 	}
 }
@@ -130,6 +138,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		gauge(c.steering, b2f(f.Steering))
 		gauge(c.gso, b2f(f.GSO))
 		counter(c.dgIn, k.DatagramsIn.Load())
+		counter(c.panics, c.gd.count(i))
 		counter(c.bytesIn, k.BytesIn.Load())
 		counter(c.dgOut, k.DatagramsOut.Load())
 		counter(c.bytesOut, k.BytesOut.Load())

@@ -139,11 +139,28 @@ func waitArrival(t *testing.T, done <-chan struct{}) {
 
 func burstPayload(round, st, k, size int) []byte { return payload(round, st, k, size) }
 
+// sendPair starts a server with handler srvIn and dials it with handler
+// cl, both with sendCaps; cleanup closes both.
+func sendPair(t *testing.T, srvIn, cl *inbox) (*Server, *Conn) {
+	t.Helper()
+	srv, err := Listen("127.0.0.1:0", sendCaps, srvIn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = srv.Close() })
+	conn, err := Dial(srv.Addr().String(), sendCaps, cl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = conn.Close() })
+	return srv, conn
+}
+
 // From inside a callback: the server bursts on the session from
 // OnMessage, where no ack can arrive meanwhile, so each burst fills the
 // window, then the queue, then is refused; every accepted message arrives.
 func TestSendBurstInCallback(t *testing.T) {
-	defer checkLeaks(t)()
+	t.Cleanup(checkLeaks(t)) // after sendPair's cleanups
 	srvIn := newInbox()
 	srvIn.burst = func(s Session, st, count, size int) burstResult {
 		r := burstResult{errs: make([]error, count)}
@@ -155,17 +172,8 @@ func TestSendBurstInCallback(t *testing.T) {
 		}
 		return r
 	}
-	srv, err := Listen("127.0.0.1:0", sendCaps, srvIn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
 	cl := newInbox()
-	conn, err := Dial(srv.Addr().String(), sendCaps, cl)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	srv, conn := sendPair(t, srvIn, cl)
 	<-srvIn.ready
 	refused, accepted := 0, 0
 	for class := range burstSizes(srvIn.sess) {
@@ -186,17 +194,8 @@ func TestSendBurstInCallback(t *testing.T) {
 			refused += len(r.errs) - len(r.sent)
 		}
 	}
-	if refused == 0 {
-		t.Fatal("no burst went past the caps")
-	}
 	_ = conn.Close()
-	st := srv.Stats().Total
-	if n := st.SendsRefused["queue_full"] + st.SendsRefused["too_big"]; n != uint64(refused) {
-		t.Errorf("refusals counted %d, returned %d (%v)", n, refused, st.SendsRefused)
-	}
-	if st.SendsQueued == 0 || st.SendsDiscarded != 0 {
-		t.Errorf("queued %d (want some), discarded %d (want 0)", st.SendsQueued, st.SendsDiscarded)
-	}
+	checkSendCounts(t, srv.Stats().Total, refused)
 }
 
 // From other goroutines: four goroutines burst on the dialled session, one
@@ -204,18 +203,9 @@ func TestSendBurstInCallback(t *testing.T) {
 // messages all arrive in order. The server's counters see exactly what was
 // accepted.
 func TestSendBurstOtherGoroutines(t *testing.T) {
-	defer checkLeaks(t)()
+	t.Cleanup(checkLeaks(t)) // after sendPair's cleanups
 	srvIn := newInbox()
-	srv, err := Listen("127.0.0.1:0", sendCaps, srvIn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
-	conn, err := Dial(srv.Addr().String(), sendCaps, newInbox())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	_, conn := sendPair(t, srvIn, newInbox())
 	sess := conn.Session()
 	refused, accepted := 0, 0
 	for class, size := range burstSizes(sess) {
@@ -247,10 +237,16 @@ func TestSendBurstOtherGoroutines(t *testing.T) {
 			}
 		}
 	}
+	checkSendCounts(t, conn.Stats().Total, refused)
+}
+
+// checkSendCounts checks that the refusals counted are the refusals
+// returned, that some sends waited in the queue and none was discarded.
+func checkSendCounts(t *testing.T, st ShardStats, refused int) {
+	t.Helper()
 	if refused == 0 {
 		t.Fatal("no burst went past the caps")
 	}
-	st := conn.Stats().Total
 	if n := st.SendsRefused["queue_full"] + st.SendsRefused["too_big"] + st.SendsRefused["inbox_full"]; n != uint64(refused) {
 		t.Errorf("refusals counted %d, returned %d (%v)", n, refused, st.SendsRefused)
 	}
@@ -262,18 +258,9 @@ func TestSendBurstOtherGoroutines(t *testing.T) {
 // SendContext waits out a full queue: a burst far past the caps is all
 // accepted and all arrives; SendRoom reports the queue's free bytes.
 func TestSendContextWaits(t *testing.T) {
-	defer checkLeaks(t)()
+	t.Cleanup(checkLeaks(t)) // after sendPair's cleanups
 	srvIn := newInbox()
-	srv, err := Listen("127.0.0.1:0", sendCaps, srvIn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
-	conn, err := Dial(srv.Addr().String(), sendCaps, newInbox())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	_, conn := sendPair(t, srvIn, newInbox())
 	if r := conn.SendRoom(); r != sendCaps.MaxQueuedBytes-64 && r != conn.Session().MaxSend() {
 		t.Fatalf("SendRoom %d on an idle session", r)
 	}

@@ -8,7 +8,8 @@ import (
 	"net/netip"
 	"sync"
 
-	"github.com/eqgate/eqgate/batchio"
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/eqgate/eqgate/shard"
 )
 
@@ -17,6 +18,7 @@ import (
 // and counters. Methods are safe from any goroutine.
 type Server struct {
 	g         *shard.Group
+	guard     *guard
 	collector *Collector
 	closeOnce sync.Once
 	closeErr  error
@@ -36,12 +38,14 @@ func Listen(addr string, cfg Config, h Handler) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	g, err := shard.Open(ap, cfg.Shards, cfg.shardConfig(shard.RoleServer), handlerAdapter{h})
+	gd := newGuard(cfg.HandlerPanic, cfg.Shards)
+	g, err := shard.Open(ap, cfg.Shards, cfg.shardConfig(shard.RoleServer), &handlerAdapter{h, gd})
 	if err != nil {
 		return nil, err
 	}
 	g.Start()
-	return &Server{g: g, collector: newCollector(g)}, nil
+	labels := prometheus.Labels{"listen": g.Addr().String()}
+	return &Server{g: g, guard: gd, collector: newCollector(g, gd, labels)}, nil
 }
 
 // resolve turns "host:port" into an address; an empty host is 0.0.0.0 (the
@@ -116,9 +120,11 @@ func (s *Server) Session(id SessionID) Session {
 }
 
 // Stats returns a copy of every shard's counters.
-func (s *Server) Stats() Stats { return statsOf(s.g) }
+func (s *Server) Stats() Stats { return statsOf(s.g, s.guard) }
 
 // Collector returns the Prometheus collector for this server's counters.
+// Its series carry listen="<bound address>", so the collectors of several
+// Servers (and Clients) register in one registry side by side.
 func (s *Server) Collector() *Collector { return s.collector }
 
 // Close drains and stops the server: every session is sent a
@@ -179,8 +185,8 @@ func healthy(g *shard.Group) error {
 // whether steering and GSO are in use (with the reason when not).
 func (s *Server) Facts() Facts { return s.g.Facts() }
 
-// Facts is what the kernel granted a socket group; see batchio.Facts.
-type Facts = batchio.Facts
+// Facts is what the kernel granted a socket group (shard.Facts).
+type Facts = shard.Facts
 
 // Steering reports whether the kernel steering program is attached (each
 // endpoint delivered to its owner shard's socket), and why not otherwise.

@@ -74,13 +74,22 @@ func testSpread(t *testing.T, steer bool) {
 	buf := make([]byte, 64)
 	for i, c := range conns {
 		_ = c.SetReadDeadline(time.Now().Add(10 * time.Second)) // a bound, not a synchronisation
-		n, err := c.Read(buf)
-		if err != nil {
-			t.Fatalf("client %d: %v", i, err)
-		}
-		r, err := proto.ParseSessionResponse(buf[:n])
-		if err != nil || r.ConnectCode != uint32(i+1) {
-			t.Fatalf("client %d: response %x: %v", i, buf[:n], err)
+		// Other tests' servers share loopback and may resend to a port
+		// this socket reuses: skip what is not a SessionResponse.
+		for {
+			n, err := c.Read(buf)
+			if err != nil {
+				t.Fatalf("client %d: %v", i, err)
+			}
+			r, err := proto.ParseSessionResponse(buf[:n])
+			if err != nil {
+				t.Logf("client %d: stray datagram %x: %v", i, buf[:n], err)
+				continue
+			}
+			if r.ConnectCode != uint32(i+1) {
+				t.Fatalf("client %d: response for connect code %d", i, r.ConnectCode)
+			}
+			break
 		}
 	}
 	h.mu.Lock()

@@ -27,6 +27,7 @@ type ShardStats struct {
 	SendsQueued            uint64            // sends that waited for window room
 	SendsDiscarded         uint64            // accepted sends whose session closed before they were sent
 	Batches                uint64            // receive batches
+	HandlerPanics          uint64            // Handler callbacks that panicked (Config.HandlerPanic = PanicClose)
 }
 
 // Stats is a snapshot of every shard's counters and their sum.
@@ -97,6 +98,7 @@ func (t *ShardStats) add(s *ShardStats) {
 	t.SendsQueued += s.SendsQueued
 	t.SendsDiscarded += s.SendsDiscarded
 	t.Batches += s.Batches
+	t.HandlerPanics += s.HandlerPanics
 	for _, m := range [][2]map[string]uint64{{t.Drops, s.Drops}, {t.SessionsClosed, s.SessionsClosed}, {t.PacketDrops, s.PacketDrops}, {t.SendsRefused, s.SendsRefused}} {
 		for k, v := range m[1] {
 			m[0][k] += v
@@ -107,10 +109,11 @@ func (t *ShardStats) add(s *ShardStats) {
 // packetDropNames names PacketDrops bucket i ("" for unused buckets).
 type packetDropNames func(i int) string
 
-func statsOf(g *shard.Group) Stats {
+func statsOf(g *shard.Group, gd *guard) Stats {
 	st := Stats{Total: ShardStats{Drops: map[string]uint64{}, SessionsClosed: map[string]uint64{}, PacketDrops: map[string]uint64{}, SendsRefused: map[string]uint64{}}}
 	for i := range g.Len() {
 		s := readShard(g.Shard(i).Counters(), shard.PacketDropName)
+		s.HandlerPanics = gd.count(i)
 		st.Total.add(&s)
 		st.Shards = append(st.Shards, s)
 	}

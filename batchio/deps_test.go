@@ -9,8 +9,8 @@ import (
 // TestImportBoundaries: batchio is the module's only library package that may
 // import syscall or golang.org/x/sys (DESIGN.md), and batchio itself imports
 // only the standard library, x/sys and x/net. Programs (package main) may
-// import syscall for signal numbers, never x/sys. The leaves import only the
-// standard library (ring, pool) or it and klauspost/compress (proto).
+// import syscall for signal numbers, never x/sys. (The rest of DESIGN.md's
+// table is the root package's TestImportRules.)
 func TestImportBoundaries(t *testing.T) {
 	goBin, err := exec.LookPath("go")
 	if err != nil {
@@ -27,7 +27,6 @@ func TestImportBoundaries(t *testing.T) {
 		for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
 			f := strings.Fields(line)
 			pkg, name, imports := f[0], f[1], f[2:]
-			leaf := leaves[strings.TrimPrefix(pkg, "github.com/eqgate/eqgate/")]
 			for _, imp := range imports {
 				xsys := strings.HasPrefix(imp, "golang.org/x/sys/")
 				sys := xsys || imp == "syscall"
@@ -35,28 +34,11 @@ func TestImportBoundaries(t *testing.T) {
 				switch {
 				case pkg != self && (xsys || sys && name != "main"):
 					t.Errorf("GOOS=%s: %s imports %s; only batchio may", goos, pkg, imp)
-				case leaf != nil && (external && !leaf[modulePrefix(imp)] || strings.HasPrefix(imp, "github.com/eqgate/")):
-					t.Errorf("GOOS=%s: leaf package %s imports %s", goos, pkg, imp)
-					t.Errorf("GOOS=%s: %s imports %s; only batchio may", goos, pkg, imp)
-				case pkg == self && strings.Contains(strings.Split(imp, "/")[0], ".") &&
+				case pkg == self && external &&
 					!strings.HasPrefix(imp, "golang.org/x/sys/") && !strings.HasPrefix(imp, "golang.org/x/net/"):
 					t.Errorf("GOOS=%s: batchio imports %s; it may import only the standard library, x/sys and x/net", goos, imp)
 				}
 			}
 		}
 	}
-}
-
-// leaves are the packages that import nothing of the module, with the
-// external modules each may use.
-var leaves = map[string]map[string]bool{
-	"ring":  {},
-	"pool":  {},
-	"proto": {"github.com/klauspost/compress": true},
-}
-
-// modulePrefix is the first three elements of an import path (host/owner/repo).
-func modulePrefix(imp string) string {
-	parts := strings.SplitN(imp, "/", 4)
-	return strings.Join(parts[:min(3, len(parts))], "/")
 }

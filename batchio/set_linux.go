@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"os"
 	"sync/atomic"
+	"syscall"
 	"time"
 	"unsafe"
 
@@ -46,11 +47,9 @@ type Set struct {
 
 	// epoll: nil file until the first member; its netpoll registration is
 	// what the owner sleeps on.
-	ep   atomic.Pointer[os.File] // set once by the owner; Wake and Close read it
-	epfd int
-	epRC interface {
-		Read(func(uintptr) bool) error
-	}
+	ep       atomic.Pointer[os.File] // set once by the owner; Wake and Close read it
+	epfd     int
+	epRC     syscall.RawConn
 	events   []unix.EpollEvent
 	nev      int
 	waitFn   func(uintptr) bool
@@ -232,25 +231,23 @@ func (s *Set) ReadBatchUntil(msgs []Message, deadline time.Time) (int, error) {
 		if s.main != nil && s.main.closed.Load() {
 			return 0, net.ErrClosed
 		}
-		if n, err := s.readReady(msgs); n > 0 || err != nil {
-			s.wake.consume()
-			return n, err
-		}
+		// sleep polls before it parks, so a call with sockets ready costs
+		// one epoll_wait, and one that finds none parks after that one.
 		if err := s.sleep(deadline); err != nil {
 			s.wake.consume()
 			return 0, err
 		}
+		if n, err := s.readReady(msgs); n > 0 || err != nil {
+			s.wake.consume()
+			return n, err
+		}
 	}
 }
 
-// readReady polls epoll without blocking and reads each ready socket once,
-// into the free part of msgs.
+// readReady reads each socket the last poll found ready once, into the
+// free part of msgs; sockets left over when msgs is full are reported again
+// by the next poll (level-triggered).
 func (s *Set) readReady(msgs []Message) (int, error) {
-	if s.nev == 0 { // else sleep's callback has just polled
-		if s.nev = s.epollWait(); s.nev == 0 {
-			return 0, nil
-		}
-	}
 	nev := s.nev
 	s.nev = 0
 	got := 0
@@ -304,6 +301,8 @@ func (s *Set) epollWait() int {
 }
 
 // epollOnce is the netpoll callback: false parks until epoll is readable.
+// It runs under the descriptor's read lock, so a Close on another
+// goroutine cannot recycle the number under it.
 func (s *Set) epollOnce(uintptr) bool {
 	s.nev = s.epollWait()
 	return s.nev > 0

@@ -128,7 +128,7 @@ type Result struct {
 	ClientCPUNsPerMsg float64       `json:"client_cpu_ns_per_msg"`
 
 	SourceAddrs      int    `json:"source_addrs"`       // distinct client source addresses
-	ClientQueueDrops uint64 `json:"client_queue_drops"` // datagrams the client engine's queue refused
+	ClientQueueDrops uint64 `json:"client_queue_drops"` // datagrams the client engine dropped (all drop outcomes)
 
 	Relay   bool               `json:"relay"` // traffic went through a Proxy
 	Proxy   *impair.ProxyStats `json:"proxy,omitempty"`

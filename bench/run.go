@@ -328,7 +328,7 @@ func Run(ctx context.Context, opt Options) (*Result, error) {
 	// goroutines are gone and their state is ours.
 	cst := client.Stats()
 	res.Resends = cst.Total.Resends
-	res.ClientQueueDrops = client.QueueDrops()
+	res.ClientQueueDrops = cst.Total.Dropped
 	r.closing.Store(true)
 	_ = client.Close() // every session: SessionDisconnect, then the sockets
 	res.SourceAddrs = r.sourceCount()

@@ -254,3 +254,37 @@ func FuzzDeflate(f *testing.F) {
 		}
 	})
 }
+
+// TestEncodingNoAllocs: with every encoding, at every size the benchmarks
+// measure and on both payload kinds (so the fixed, dynamic and a5 paths),
+// encoding and decoding a message allocates nothing once the Coder's
+// buffers have grown.
+func TestEncodingNoAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector allocates")
+	}
+	for _, passes := range [][2]int{{0, 0}, {4, 0}, {1, 0}, {1, 4}, {4, 1}} {
+		for _, size := range []int{64, 200, 500, 1024} {
+			for _, kind := range []string{"game", "random"} {
+				p := codecParams(t, 0x12345678, 2, passes, 0)
+				var c Coder
+				pkt := AppendPacket(nil, 0, 7, benchPayload(kind, size, 3))
+				out := make([]byte, 0, 2*len(pkt)+64)
+				rx := make([]byte, 0, cap(out))
+				var err error
+				run := func() {
+					out = c.AppendEncode(&p, out[:0], pkt)
+					rx = append(rx[:0], out...)
+					var d []byte
+					if d, err = c.Decode(&p, rx); err == nil && !bytes.Equal(d, pkt) {
+						err = io.ErrUnexpectedEOF
+					}
+				}
+				run()
+				if n := testing.AllocsPerRun(100, run); n != 0 || err != nil {
+					t.Errorf("passes %v, %d B %s: %v allocs per message, err %v", passes, size, kind, n, err)
+				}
+			}
+		}
+	}
+}

@@ -22,11 +22,17 @@ func eq2BenchMessage(n int) []byte {
 }
 
 // BenchmarkEQ2ServerEncode: Send plus the combine pass that prepares it
-// (flag, deflate over 128 bytes, RC4, escape), one message per pass.
+// (flag, deflate over 128 bytes, RC4, escape), one message per pass; the
+// hist8k cases with DeflateHistory 8 KiB.
 func BenchmarkEQ2ServerEncode(b *testing.B) {
-	for _, n := range eq2BenchSizes {
-		b.Run(strconv.Itoa(n), func(b *testing.B) {
+	for _, tc := range []struct {
+		name    string
+		n, hist int
+	}{{"40", 40, 0}, {"300", 300, 0}, {"1200", 1200, 0}, {"300-hist8k", 300, EQ2Window}, {"1200-hist8k", 1200, EQ2Window}} {
+		n := tc.n
+		b.Run(tc.name, func(b *testing.B) {
 			cfg := DefaultEQ2Config()
+			cfg.DeflateHistory = tc.hist
 			var c EQ2Coder
 			a := eq2KeyedServer(b, &cfg, &c, eq2CaptureK64)
 			m := eq2BenchMessage(n)

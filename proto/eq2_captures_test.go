@@ -300,10 +300,18 @@ func TestEQ2CaptureClient(t *testing.T) {
 }
 
 func TestEQ2CaptureServer(t *testing.T) {
+	for _, history := range []int{0, EQ2Window} {
+		t.Run("history="+strconv.Itoa(history), func(t *testing.T) { eq2CaptureServer(t, history) })
+	}
+}
+
+// eq2CaptureServer is TestEQ2CaptureServer at one DeflateHistory.
+func eq2CaptureServer(t *testing.T, history int) {
 	const name = "eq2_login.server.txt"
 	capt := eq2ReadCapture(t, name)
 	s2c, c2s := eq2Keystreams(1 << 14)
 	cfg := DefaultEQ2Config()
+	cfg.DeflateHistory = history
 	var c EQ2Coder
 	var sv EQ2App
 	sv.InitServer(&cfg, 0)

@@ -43,41 +43,44 @@ func eq2TemptingMessages() [][]byte {
 
 // TestEQ2DeflateWindow holds the server's deflate stream to a strict 8 KiB
 // window: every deflated payload of a session inflates, with the reference
-// inflater at window bits 13, to the packet sent. The same reference
-// rejects the stdlib's 32 KiB-window output for the same data, so the test
-// can fail.
+// inflater at window bits 13, to the packet sent, with and without
+// DeflateHistory. The same reference rejects the 32 KiB-window encoders'
+// output for the same data, so the test can fail.
 func TestEQ2DeflateWindow(t *testing.T) {
-	cfg := DefaultEQ2Config()
-	cfg.CombineDelay = -1 // one payload per packet
-	var c EQ2Coder
-	a := eq2KeyedServer(t, &cfg, &c, 0) // K64 0: RC4 off, the stream in clear
-	ref := &refInflater{window: EQ2Window}
 	msgs := eq2TemptingMessages()
-	for i, m := range msgs {
-		var rec eq2Recorder
-		if err := a.Send(&c, 0, m, &rec); err != nil {
-			t.Fatal(err)
-		}
-		p := rec.sent[0]
-		if p[0] != 1 {
-			t.Fatalf("message %d (%d bytes) not deflated: flag %02x", i, len(m), p[0])
-		}
-		z := p[1:]
-		if i == 0 {
-			if !bytes.HasPrefix(z, []byte{0x58, 0xc3}) {
-				t.Fatalf("first deflated payload starts %x, want the zlib header 58 c3", z[:2])
+	for _, history := range []int{0, 1000, EQ2Window} {
+		cfg := DefaultEQ2Config()
+		cfg.CombineDelay = -1 // one payload per packet
+		cfg.DeflateHistory = history
+		var c EQ2Coder
+		a := eq2KeyedServer(t, &cfg, &c, 0) // K64 0: RC4 off, the stream in clear
+		ref := &refInflater{window: EQ2Window}
+		for i, m := range msgs {
+			var rec eq2Recorder
+			if err := a.Send(&c, 0, m, &rec); err != nil {
+				t.Fatal(err)
 			}
-			z = z[2:]
-		}
-		if !bytes.HasSuffix(z, eq2SyncFlush[:]) {
-			t.Fatalf("message %d: payload does not end in a sync flush", i)
-		}
-		got, err := ref.packet(z)
-		if err != nil {
-			t.Fatalf("message %d (%d bytes): strict 8 KiB inflate: %v", i, len(m), err)
-		}
-		if !bytes.Equal(got, m) {
-			t.Fatalf("message %d: inflates to %d bytes, sent %d", i, len(got), len(m))
+			p := rec.sent[0]
+			if p[0] != 1 {
+				t.Fatalf("history %d: message %d (%d bytes) not deflated: flag %02x", history, i, len(m), p[0])
+			}
+			z := p[1:]
+			if i == 0 {
+				if !bytes.HasPrefix(z, []byte{0x58, 0xc3}) {
+					t.Fatalf("first deflated payload starts %x, want the zlib header 58 c3", z[:2])
+				}
+				z = z[2:]
+			}
+			if !bytes.HasSuffix(z, eq2SyncFlush[:]) {
+				t.Fatalf("history %d: message %d: payload does not end in a sync flush", history, i)
+			}
+			got, err := ref.packet(z)
+			if err != nil {
+				t.Fatalf("history %d: message %d (%d bytes): strict 8 KiB inflate: %v", history, i, len(m), err)
+			}
+			if !bytes.Equal(got, m) {
+				t.Fatalf("history %d: message %d: inflates to %d bytes, sent %d", history, i, len(got), len(m))
+			}
 		}
 	}
 
@@ -101,6 +104,44 @@ func TestEQ2DeflateWindow(t *testing.T) {
 		if _, err := (&refInflater{window: 32 << 10}).packet(buf.Bytes()); err != nil {
 			t.Fatalf("%s: the reference rejected a valid 32 KiB stream: %v", name, err)
 		}
+	}
+}
+
+// TestEQ2DeflateSessionsIsolated interleaves sessions with and without
+// DeflateHistory on one Coder: each stream decodes with its own client, so
+// no dictionary leaks from one session's payloads into another's.
+func TestEQ2DeflateSessionsIsolated(t *testing.T) {
+	var c, cc EQ2Coder
+	msgs := eq2Messages(300, 200, 1200, 130, 600, 300, 2000, 150)
+	type pair struct {
+		srv, cl *EQ2App
+		rec     eq2Recorder
+	}
+	var pairs []*pair
+	for i, history := range []int{EQ2Window, 0, 500, 0} {
+		cfg := DefaultEQ2Config()
+		cfg.CombineDelay = -1
+		cfg.DeflateHistory = history
+		k := uint64(i + 1)
+		pairs = append(pairs, &pair{srv: eq2KeyedServer(t, &cfg, &c, k), cl: eq2KeyedClient(t, &cfg, &cc, k)})
+	}
+	for round := range 3 {
+		for i, m := range msgs {
+			for j, p := range pairs {
+				pipe := &eq2Pipe{max: 512}
+				app := append([]byte{byte(j), byte(round)}, m...)
+				if err := p.srv.Send(&c, 0, app, pipe); err != nil {
+					t.Fatal(err)
+				}
+				pipe.drain(t, p.cl, &cc, &p.rec)
+				if got := p.rec.delivered[len(p.rec.delivered)-1]; !bytes.Equal(got, app) {
+					t.Fatalf("round %d message %d session %d: decoded %d bytes differ", round, i, j, len(got))
+				}
+			}
+		}
+	}
+	if len(pairs[0].srv.hist) != EQ2Window || pairs[1].srv.hist != nil {
+		t.Fatalf("deflate histories %d and %d bytes", len(pairs[0].srv.hist), len(pairs[1].srv.hist))
 	}
 }
 

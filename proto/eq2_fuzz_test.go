@@ -44,6 +44,28 @@ func FuzzEQ2Receive(f *testing.F) {
 	f.Add(byte(3), eq2FuzzChunk(0, eq2Hex(f, "001904de79d9062144375f48d766046de6b30fe768f5623c0948156869e8d4bb9323b60692c7257bdc0b89f5abbf774dcb7d5043fe296e8e2740a10ac4bf269a2e382ca24e6327a9a432ba676575eed8bcee64c3b34e79217e0bb0f13f3ac716fbb66dc9b8776963f624b2d2b80d21a03a4a05c53d8e06802f64e28987")))
 	f.Add(byte(7), append(eq2FuzzChunk(0, []byte{1, 0x58, 0xc3, 0x4b, 0x4c, 0x04, 0x02, 0, 0, 0, 0xff, 0xff}), eq2FuzzChunk(1, []byte{0, 0, 0x12, 1})...))
 	f.Add(byte(7), eq2FuzzChunk(0, []byte{1, 0x58, 0xc3, 0xed, 0xc1, 0x01, 0x0d, 0, 0, 0, 0xc2, 0xa0, 0xf5, 0x4f, 0x6d, 0x0e, 0x37, 0xa0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xbe, 0x0c, 0, 0, 0xff, 0xff}))
+	// A clear stream from eqgate's own server, for mutations to start from.
+	{
+		cfg := DefaultEQ2Config()
+		cfg.CombineDelay = -1
+		var c EQ2Coder
+		var a EQ2App
+		a.InitServer(&cfg, 0)
+		p := &eq2Pipe{max: 512}
+		if err := a.Receive(&c, AppendEQ2KeyPacket(nil, 0, EQ2KeyPacketLen), false, nil); err != nil {
+			f.Fatal(err)
+		}
+		var seed []byte
+		for _, m := range eq2Messages(300, 130, 40, 600, 300) {
+			if err := a.Send(&c, 0, m, p); err != nil {
+				f.Fatal(err)
+			}
+		}
+		for i := range p.n {
+			seed = append(seed, eq2FuzzChunk(0, p.bufs[i])...)
+		}
+		f.Add(byte(7), seed)
+	}
 	f.Fuzz(func(t *testing.T, mode byte, data []byte) {
 		cfg := DefaultEQ2Config()
 		cfg.MaxInflate = 1 << 16
@@ -70,6 +92,12 @@ func FuzzEQ2Receive(f *testing.F) {
 		}
 		check := &eq2CapSink{max: cfg.MaxInflate, t: t}
 		srvOpen, clOpen := true, true
+		// A keyed client in clear is compared with the strict reference:
+		// whatever the reference inflates, the client delivers the same.
+		var ref *refInflater
+		if mode&5 == 5 {
+			ref = &refInflater{window: EQ2Window}
+		}
 		eq2FuzzChunks(data, func(flags byte, p []byte) {
 			frag := flags&1 != 0
 			if srvOpen {
@@ -78,9 +106,26 @@ func FuzzEQ2Receive(f *testing.F) {
 				srvOpen = !EQ2Fatal(err)
 			}
 			if clOpen {
+				var want [][]byte
+				comparing, complete := ref != nil, false
+				if comparing {
+					want, complete = eq2RefUnits(ref, bytes.Clone(p))
+					if !complete {
+						ref = nil // the streams may part here
+					}
+				}
+				check.got = check.got[:0]
 				err := cl.Receive(&c, bytes.Clone(p), frag, check)
 				eq2FuzzErr(t, err)
 				clOpen = !EQ2Fatal(err)
+				if comparing && (len(check.got) < len(want) || (complete && (err != nil || len(check.got) != len(want)))) {
+					t.Fatalf("client delivered %d (%v), the reference %d (complete %v)", len(check.got), err, len(want), complete)
+				}
+				for i := range want {
+					if !bytes.Equal(check.got[i], want[i]) {
+						t.Fatalf("unit %d: client and reference differ", i)
+					}
+				}
 			}
 			if len(c.inf) > cfg.MaxInflate+1 {
 				t.Fatalf("inflate buffer grew to %d, cap %d", len(c.inf), cfg.MaxInflate)
@@ -93,16 +138,74 @@ func FuzzEQ2Receive(f *testing.F) {
 }
 
 // eq2CapSink fails on a delivery above the inflate cap or an outgoing
-// payload other than the key packet and what waited for it.
+// payload other than the key packet and what waited for it, and keeps
+// what was delivered.
 type eq2CapSink struct {
 	max int
 	t   *testing.T
+	got [][]byte
 }
 
 func (s *eq2CapSink) EQ2Deliver(p []byte) {
 	if len(p) > s.max {
 		s.t.Fatalf("delivered %d bytes, cap %d", len(p), s.max)
 	}
+	s.got = append(s.got, bytes.Clone(p))
+}
+
+// eq2RefUnits decodes a clear server payload as SPEC §22.6 describes, with
+// the reference inflater: the packets it carries, and whether every unit
+// decoded (false from the first unit that does not; the reference also
+// refuses a final block, which EQ2 streams never send).
+func eq2RefUnits(ref *refInflater, p []byte) ([][]byte, bool) {
+	if len(p) == 0 {
+		return nil, false
+	}
+	units := [][]byte{p}
+	if isAppCombined(p) {
+		units = nil
+		it := NewAppCombinedIter(p)
+		for e, ok := it.Next(); ok; e, ok = it.Next() {
+			units = append(units, e)
+		}
+		if it.Err() != nil {
+			return nil, false // the client may deliver the units before the overrun
+		}
+	}
+	var out [][]byte
+	for _, u := range units {
+		if u[0] == 0 {
+			if len(u) < 2 || u[1] != 0 {
+				return out, false
+			}
+			u = u[1:]
+		}
+		switch u[0] {
+		case 0:
+			if len(u) > 1 {
+				out = append(out, u[1:])
+			}
+		case 1:
+			z := u[1:]
+			if !ref.header {
+				if len(z) < 2 || !eq2ZlibHeaderOK(z[0], z[1]) {
+					return out, false
+				}
+				z, ref.header = z[2:], true
+			}
+			if len(z) < 4 || !bytes.HasSuffix(z, eq2SyncFlush[:]) {
+				return out, false
+			}
+			got, err := ref.packet(z)
+			if err != nil || ref.final || len(got) > 1<<16 {
+				return out, false
+			}
+			out = append(out, bytes.Clone(got))
+		default:
+			return out, false
+		}
+	}
+	return out, true
 }
 
 func (s *eq2CapSink) EQ2Send(p []byte) {
@@ -194,28 +297,7 @@ func eq2SameApps(t *testing.T, dir string, got, want [][]byte, filler []byte) {
 // the strict reference.
 func eq2RefCheck(t *testing.T, ref *refInflater, p []byte) {
 	t.Helper()
-	units := [][]byte{p}
-	if isAppCombined(p) {
-		units = nil
-		it := NewAppCombinedIter(p)
-		for e, ok := it.Next(); ok; e, ok = it.Next() {
-			units = append(units, e)
-		}
-	}
-	for _, u := range units {
-		u = unescape(u)
-		if u[0] != 1 {
-			continue
-		}
-		z := u[1:]
-		if !ref.header {
-			if !bytes.HasPrefix(z, []byte{0x58, 0xc3}) {
-				t.Fatalf("first deflated payload starts %x", z[:min(2, len(z))])
-			}
-			z, ref.header = z[2:], true
-		}
-		if _, err := ref.packet(z); err != nil {
-			t.Fatalf("strict 8 KiB inflate: %v", err)
-		}
+	if _, ok := eq2RefUnits(ref, p); !ok {
+		t.Fatalf("strict 8 KiB reference refused payload %x…", p[:min(16, len(p))])
 	}
 }

@@ -38,14 +38,17 @@ import (
 //
 // The session-long deflate stream: eqgate's server writes one zlib stream
 // per session (header 58 c3, declaring an 8 KiB window, on the first
-// compressed payload; a sync flush after every payload) but compresses each
-// payload with no reference to earlier payloads, using klauspost/compress's
-// fixed-window encoder limited to 8 KiB distances. Any receiver of the
-// stream, including one inflating with window bits 13, decodes it; the
-// deflate engine is shared by the shard instead of costing each session
-// C zlib's ~270 KiB (level 9, memLevel 9). The price is compression across
-// packets, which SPEC §22.6 leaves to the encoder (its bytes need not match
-// C zlib's).
+// compressed payload; a sync flush after every payload) with
+// klauspost/compress's fixed-window encoder, limited to 8 KiB distances, so
+// any receiver of the stream inflates it, including one with window bits
+// 13 (the stdlib's and klauspost's level-9 writers use 32 KiB and would
+// not do). The encoder is shared by the shard and restarted for every
+// payload, instead of costing each session C zlib's ~270 KiB (level 9,
+// memLevel 9). By default a payload is compressed on its own; with
+// EQ2Config.DeflateHistory the encoder is primed with the session's last
+// deflated bytes, so payloads refer to earlier ones as C zlib's do, for
+// that many bytes per session and the CPU to prime it. SPEC §22.6 leaves
+// the choice to the encoder: its bytes need not match C zlib's.
 
 // Sizes of the EQ2 application layer (SPEC §22.6, §22.7).
 const (
@@ -135,6 +138,14 @@ type EQ2Config struct {
 	// MaxInflate caps one inflated application packet (client role).
 	MaxInflate int
 
+	// DeflateHistory (server role) primes the deflate encoder of every
+	// payload with the last DeflateHistory bytes (at most EQ2Window) the
+	// session has deflated, so payloads can refer to earlier ones as C
+	// zlib's session-long stream does. It costs that many bytes per session
+	// and about the time of compressing them again per deflated payload.
+	// 0 (the default): every payload is compressed on its own.
+	DeflateHistory int
+
 	// KeyPacketLen is the client's key packet length, at least
 	// EQ2KeyPacketMin (default EQ2KeyPacketLen).
 	KeyPacketLen int
@@ -183,6 +194,7 @@ func (c EQ2Config) filled() EQ2Config {
 	if c.KeyPacketLen == 0 {
 		c.KeyPacketLen = d.KeyPacketLen
 	}
+	c.DeflateHistory = min(max(c.DeflateHistory, 0), EQ2Window)
 	return c
 }
 
@@ -234,7 +246,9 @@ type EQ2App struct {
 	epoch  Nanotime // combine timer phase
 	due    Nanotime // next combine pass while qCount > 0
 
-	hist []byte // client: last ≤ EQ2Window bytes of the inflated stream
+	// hist: client, the last ≤ EQ2Window bytes of the inflated stream;
+	// server, the last DeflateHistory bytes deflated.
+	hist []byte
 
 	Stats EQ2Stats
 }

@@ -3,6 +3,7 @@ package proto
 import (
 	"bytes"
 	"encoding/hex"
+	"fmt"
 	"math/rand/v2"
 	"testing"
 	"time"
@@ -16,6 +17,9 @@ func TestEQ2CombineTimer(t *testing.T) {
 	var a EQ2App
 	a.InitServer(&cfg, 1000*eq2ms) // the timer ticks at 1000 + k·250 ms
 	var rec eq2Recorder
+	if err := a.Receive(&c, AppendEQ2KeyPacket(nil, 1, EQ2KeyPacketLen), false, &rec); err != nil {
+		t.Fatal(err)
+	}
 	if a.Next() != Never {
 		t.Fatal("idle session wants a tick")
 	}
@@ -119,6 +123,51 @@ func TestEQ2AppCombinedBound(t *testing.T) {
 			if isAppCombined(p) && len(p) > EQ2CombinedMax {
 				t.Errorf("%s: AppCombined of %d bytes", tc.name, len(p))
 			}
+		}
+	}
+}
+
+// TestEQ2ServerWaitsForKey: nothing leaves the server before the client's
+// key packet, not even with the combine timer off; then the next Tick
+// sends what waited, encrypted.
+func TestEQ2ServerWaitsForKey(t *testing.T) {
+	for _, delay := range []time.Duration{250 * time.Millisecond, -1} {
+		cfg := DefaultEQ2Config()
+		cfg.CombineDelay = delay
+		var c EQ2Coder
+		var a EQ2App
+		a.InitServer(&cfg, 0)
+		var rec eq2Recorder
+		if err := a.Send(&c, 0, []byte{0x12, 0x68, 0x69}, &rec); err != nil {
+			t.Fatal(err)
+		}
+		a.Flush(&c, &rec)
+		if next := a.Tick(&c, 10*Nanotime(time.Second), &rec); len(rec.sent) != 0 || next != Never {
+			t.Fatalf("delay %v: sent %d before the key, next %d", delay, len(rec.sent), next)
+		}
+		if err := a.Receive(&c, AppendEQ2KeyPacket(nil, eq2CaptureK64, EQ2KeyPacketLen), false, &rec); err != nil {
+			t.Fatal(err)
+		}
+		now := 10 * Nanotime(time.Second)
+		if a.Next() > now {
+			t.Fatalf("delay %v: after the key, due at %d", delay, a.Next())
+		}
+		// Sent after the key but before the Tick: it goes behind.
+		if err := a.Send(&c, now, []byte{0xff, 0xa4, 0x01, 0x01}, &rec); err != nil {
+			t.Fatal(err)
+		}
+		for a.Next() != Never {
+			a.Tick(&c, a.Next(), &rec)
+		}
+		var got []string
+		for _, p := range rec.sent {
+			got = append(got, hex.EncodeToString(p))
+		}
+		// SPEC §25.12: the two example packets, in order, in one
+		// AppCombined (the second queued behind the first either way).
+		want := "[0019" + "04de79b16f" + "05459038b369]"
+		if fmt.Sprint(got) != want {
+			t.Fatalf("delay %v: after the key sent %v, want %s", delay, got, want)
 		}
 	}
 }

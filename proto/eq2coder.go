@@ -44,10 +44,12 @@ func (c *EQ2Coder) put(b []byte) {
 // deflate appends to dst the next piece of a session's deflate stream for
 // app: the zlib header first when header is set, then app as raw deflate
 // blocks ending in a sync flush (00 00 ff ff). The encoder starts afresh for
-// every payload, so no match reaches into an earlier payload, and its window
-// is EQ2Window, so none reaches further back than 8 KiB within one: a
-// receiver with window bits 13 inflates it (TestEQ2DeflateWindow).
-func (c *EQ2Coder) deflate(dst, app []byte, header bool) []byte {
+// every payload, primed with dict, the stream's last uncompressed bytes
+// (empty unless EQ2Config.DeflateHistory is set), so no match reaches into
+// anything the receiver's window does not hold; its window is EQ2Window, so
+// no match reaches further back than 8 KiB: a receiver with window bits 13
+// inflates it (TestEQ2DeflateWindow).
+func (c *EQ2Coder) deflate(dst, app []byte, header bool, dict []byte) []byte {
 	if c.zw == nil {
 		zw, err := flate.NewWriterWindow(&c.zout, EQ2Window)
 		if err != nil {
@@ -61,7 +63,10 @@ func (c *EQ2Coder) deflate(dst, app []byte, header bool) []byte {
 		// dictionary, FCHECK so that 0x58c3 is a multiple of 31 (RFC 1950).
 		c.zout.b = append(c.zout.b, 0x58, 0xc3)
 	}
-	c.zw.Reset(&c.zout)
+	// ResetDict even without a dictionary: the Writer keeps the last
+	// dictionary it was given and a plain Reset would prime it with another
+	// session's bytes.
+	c.zw.ResetDict(&c.zout, dict)
 	// sliceWriter never fails, so neither do Write and Flush.
 	_, _ = c.zw.Write(app)
 	_ = c.zw.Flush()

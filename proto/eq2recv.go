@@ -229,20 +229,21 @@ func (a *EQ2App) inflate(c *EQ2Coder, z []byte) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	a.remember(c, out)
+	a.remember(c, out, EQ2Window)
 	return out, nil
 }
 
-// remember keeps the last EQ2Window bytes of the inflated stream.
-func (a *EQ2App) remember(c *EQ2Coder, out []byte) {
+// remember keeps the last limit bytes of the stream's uncompressed data:
+// the client's inflate history, or the server's deflate dictionary.
+func (a *EQ2App) remember(c *EQ2Coder, out []byte, limit int) {
 	if a.hist == nil {
-		a.hist = c.get(EQ2Window)[:0]
+		a.hist = c.get(limit)[:0]
 	}
-	if len(out) >= EQ2Window {
-		a.hist = append(a.hist[:0], out[len(out)-EQ2Window:]...)
+	if len(out) >= limit {
+		a.hist = append(a.hist[:0], out[len(out)-limit:]...)
 		return
 	}
-	if over := len(a.hist) + len(out) - EQ2Window; over > 0 {
+	if over := len(a.hist) + len(out) - limit; over > 0 {
 		n := copy(a.hist, a.hist[over:])
 		a.hist = a.hist[:n]
 	}

@@ -6,9 +6,12 @@ import "encoding/binary"
 
 // Send takes one application packet, [opcode form][body], for the peer.
 // The server queues it for the combine timer (run Tick by Next); the client
-// prepares it at once and hands it to ev.EQ2Send, unless it has not sent
-// its key packet yet, in which case it waits in the queue until the key
-// request arrives. app is not kept.
+// prepares it at once and hands it to ev.EQ2Send. Both hold packets until
+// the key exists: the client until the key request arrives (its key packet
+// must come first), the server until the key packet has arrived (a packet
+// prepared before it would leave in clear while the client, which keys its
+// ciphers as it sends the key packet, already decrypts; EQ2EMu's servers
+// send nothing before the login that follows the key). app is not kept.
 //
 // Refusals: ErrEQ2EmptyApp; ErrEQ2QueueFull when the queue is at
 // QueueBytes or QueuePackets; ErrEQ2Unsendable (client) when the message's
@@ -24,7 +27,7 @@ func (a *EQ2App) Send(c *EQ2Coder, now Nanotime, app []byte, ev EQ2Events) error
 		}
 		return a.push(c, now, app)
 	}
-	if a.cfg.CombineDelay < 0 {
+	if a.cfg.CombineDelay < 0 && a.keyed && a.qCount == 0 { // else behind what waits
 		c.cur = a.prepareServer(c, c.cur[:0], app)
 		ev.EQ2Send(c.cur)
 		return nil
@@ -33,9 +36,10 @@ func (a *EQ2App) Send(c *EQ2Coder, now Nanotime, app []byte, ev EQ2Events) error
 }
 
 // Next returns when Tick next has work: the combine timer's next tick while
-// packets wait (server), else Never.
+// packets wait and the key exists (server), else Never. Receive of the key
+// packet can bring it forward (to a tick already past: due at once).
 func (a *EQ2App) Next() Nanotime {
-	if a.qCount == 0 || a.client {
+	if a.qCount == 0 || a.client || !a.keyed {
 		return Never
 	}
 	return a.due
@@ -44,7 +48,7 @@ func (a *EQ2App) Next() Nanotime {
 // Tick runs one combine pass when the combine timer is due at now, handing
 // the payloads it prepares to ev.EQ2Send, and returns Next.
 func (a *EQ2App) Tick(c *EQ2Coder, now Nanotime, ev EQ2Events) Nanotime {
-	if a.client || a.qCount == 0 || now < a.due {
+	if a.client || !a.keyed || a.qCount == 0 || now < a.due {
 		return a.Next()
 	}
 	a.combinePass(c, ev)
@@ -55,9 +59,10 @@ func (a *EQ2App) Tick(c *EQ2Coder, now Nanotime, ev EQ2Events) Nanotime {
 }
 
 // Flush runs combine passes until the queue is empty, regardless of the
-// timer: for a session that closes after its queued data.
+// timer: for a session that closes after its queued data. Before the key
+// nothing can be sent and the queue stays (Release drops it).
 func (a *EQ2App) Flush(c *EQ2Coder, ev EQ2Events) {
-	for !a.client && a.qCount > 0 {
+	for !a.client && a.keyed && a.qCount > 0 {
 		a.combinePass(c, ev)
 	}
 }
@@ -207,9 +212,12 @@ func (a *EQ2App) prepareServer(c *EQ2Coder, dst, app []byte) []byte {
 	start := len(dst)
 	dst = append(dst, flag)
 	if deflated {
-		dst = c.deflate(dst, app, !a.zstream)
+		dst = c.deflate(dst, app, !a.zstream, a.hist)
 		a.zstream = true
 		a.Stats.Deflated++
+		if n := a.cfg.DeflateHistory; n > 0 {
+			a.remember(c, app, n)
+		}
 	} else {
 		dst = append(dst, app...)
 	}

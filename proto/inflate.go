@@ -37,6 +37,7 @@ const (
 // in one lookup (entry = symbol<<4 | length), longer ones (rare in packets)
 // by walking the counts as RFC 1951's canonical construction defines.
 type huffman struct {
+	mask    uint64 // of the table's index: min(longest code, huffTableBits) bits
 	table   [1 << huffTableBits]uint16
 	count   [huffMaxBits + 1]uint16
 	symbols [288]uint16 // by code: ordered by length, then symbol
@@ -62,7 +63,14 @@ func (h *huffman) init(lengths []uint8) bool {
 			maxLen = l
 		}
 	}
-	h.table = [1 << huffTableBits]uint16{}
+	tb := min(maxLen, huffTableBits)
+	h.mask = 1<<tb - 1
+	table := h.table[:1<<tb]
+	if maxLen > tb || left > 0 {
+		// Entries of long codes' prefixes, and of no code at all, must
+		// send decode to its slow path; a complete short code fills all.
+		clear(table)
+	}
 	if maxLen == 0 {
 		return true
 	}
@@ -87,12 +95,12 @@ func (h *huffman) init(lengths []uint8) bool {
 		offs[l]++
 		c := next[l]
 		next[l]++
-		if int(l) > huffTableBits {
+		if int(l) > tb {
 			continue
 		}
 		r := int(bits.Reverse16(uint16(c)) >> (16 - l))
-		for j := r; j < len(h.table); j += 1 << l {
-			h.table[j] = uint16(sym)<<4 | uint16(l)
+		for j := r; j < len(table); j += 1 << l {
+			table[j] = uint16(sym)<<4 | uint16(l)
 		}
 	}
 	return true
@@ -143,7 +151,7 @@ func (r *bitReader) truncated() bool { return int(r.n) < 8*r.over }
 // decode reads one symbol of h; -1 for a code h does not have. The buffer
 // holds at least 15 bits.
 func (r *bitReader) decode(h *huffman) int {
-	if e := h.table[r.buf&(1<<huffTableBits-1)]; e&15 != 0 {
+	if e := h.table[r.buf&h.mask]; e&15 != 0 {
 		r.buf >>= e & 15
 		r.n -= uint(e & 15)
 		return int(e >> 4)

@@ -387,6 +387,12 @@ func (s *Session) onStatRequest(env *Env, now Nanotime, p []byte) {
 // SessionDisconnect at the Tick that finishes it. Handler.Closed runs now.
 func (s *Session) Close(env *Env, now Nanotime) { s.closeWith(env, now, CloseLocal) }
 
+// CloseWith is Close reporting reason instead of CloseLocal (the engine's
+// own reasons, such as ClosePanic).
+func (s *Session) CloseWith(env *Env, now Nanotime, reason CloseReason) {
+	s.closeWith(env, now, reason)
+}
+
 func (s *Session) closeWith(env *Env, now Nanotime, reason CloseReason) {
 	switch s.state {
 	case StateConnecting:

@@ -60,6 +60,12 @@ func (r *MPSC[T]) Len() int {
 	return int(min(r.tail.Load()-r.head, r.mask+1))
 }
 
+// Empty reports whether there is no published value to pop (a value whose
+// producer is mid-Push is not there yet: that producer looks for a
+// sleeping consumer after it publishes). Consumer only. One atomic load of
+// the slot it would read next, where Len loads the producers' shared index.
+func (r *MPSC[T]) Empty() bool { return r.empty() }
+
 // Pop removes and returns the oldest published value. ok is false, and v the
 // zero value, when the ring is empty, or when the oldest claimed slot is
 // still being written by its producer (see the package doc). Consumer only.

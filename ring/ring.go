@@ -117,5 +117,13 @@ func (c *consumer[T]) popN(dst []T) int {
 	return n
 }
 
+// empty reports whether the next slot to read is still unwritten: one load
+// of one slot, the line the producer writes when it publishes there, and
+// none of the producer's index (Empty).
+func (c *consumer[T]) empty() bool {
+	h := c.head
+	return c.slots[h&c.mask].seq.Load() != h+1
+}
+
 // capacity is the number of slots, a power of two.
 func (c *consumer[T]) capacity() int { return int(c.mask + 1) }

@@ -16,6 +16,7 @@ type queue[T any] interface {
 	Pop() (T, bool)
 	PopN([]T) int
 	Len() int
+	Empty() bool
 	Cap() int
 }
 
@@ -251,6 +252,9 @@ func TestModel(t *testing.T) {
 				}
 				if q.Len() != len(model) {
 					t.Fatalf("%s cap %d op %d: Len = %d, want %d", k.name, capacity, i, q.Len(), len(model))
+				}
+				if q.Empty() != (len(model) == 0) {
+					t.Fatalf("%s cap %d op %d: Empty = %v with %d queued", k.name, capacity, i, q.Empty(), len(model))
 				}
 			}
 		}
@@ -563,6 +567,9 @@ func TestMPSCClaimedNotWritten(t *testing.T) {
 	}
 	if got := r.Len(); got != 2 {
 		t.Fatalf("Len() = %d, want 2 (claimed slots count)", got)
+	}
+	if !r.Empty() {
+		t.Fatal("Empty() = false: nothing is poppable before the claimed slot is written")
 	}
 	if v, ok := r.Pop(); ok {
 		t.Fatalf("Pop() = %d before the claimed slot was written", v)

@@ -55,6 +55,13 @@ func (r *SPSC[T]) Len() int {
 	return int(lo)
 }
 
+// Empty reports whether there is nothing to pop. Consumer only. It is the
+// cheap form of Len() == 0 for a consumer that polls: one atomic load of
+// the slot it would read next, instead of Len's search over slots that
+// producers on other cores write. A concurrent push can make a true
+// result stale at once, as with Len.
+func (r *SPSC[T]) Empty() bool { return r.empty() }
+
 // Pop removes and returns the oldest value. ok is false, and v the zero
 // value, when the ring is empty. Consumer only.
 func (r *SPSC[T]) Pop() (v T, ok bool) { return r.pop() }

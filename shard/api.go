@@ -33,12 +33,12 @@ func (s *Shard) send(i int32, stream int, data []byte, reliable bool) error {
 	}
 	// A Handler may Send to another session while one is being driven:
 	// give the sink its destination back afterwards.
-	prev := s.cur
+	prev, prevSock := s.cur, s.curSock
 	ps := s.drive(i)
 	mark := markOf(ps.Stats())
 	err := ps.Send(&s.env, s.now, stream, data, reliable)
 	s.fold(ps.Stats(), mark)
-	s.cur = prev
+	s.cur, s.curSock = prev, prevSock
 	s.touch(i)
 	return s.sendErr(err)
 }
@@ -62,23 +62,37 @@ func (s *Shard) sendErr(err error) error {
 
 // CloseSession starts an orderly close of session id (owner only): flush,
 // SessionDisconnect, Handler.Close, linger (SPEC §19).
-func (s *Shard) CloseSession(id ID) error {
+func (s *Shard) CloseSession(id ID) error { return s.CloseSessionWith(id, proto.CloseLocal) }
+
+func (s *Shard) closeSlot(i int32) { s.closeSlotWith(i, proto.CloseLocal) }
+
+// CloseSessionWith is CloseSession reporting reason (owner only), for the
+// engine's own reasons, such as a Handler that panicked.
+func (s *Shard) CloseSessionWith(id ID, reason proto.CloseReason) error {
 	s.owner.check()
 	i := s.lookup(id)
 	if i < 0 {
 		return ErrNoSession
 	}
-	s.closeSlot(i)
+	s.closeSlotWith(i, reason)
+	if len(s.hangup) > 0 {
+		// A dialled session hangs up now, after its SessionDisconnect:
+		// when CloseSession returns, its socket is closed and its
+		// Handler's Close has run.
+		prev, prevSock := s.cur, s.curSock
+		s.hangUps()
+		s.cur, s.curSock = prev, prevSock
+	}
 	return nil
 }
 
-func (s *Shard) closeSlot(i int32) {
-	prev := s.cur
+func (s *Shard) closeSlotWith(i int32, reason proto.CloseReason) {
+	prev, prevSock := s.cur, s.curSock
 	ps := s.drive(i)
 	mark := markOf(ps.Stats())
-	ps.Close(&s.env, s.now)
+	ps.CloseWith(&s.env, s.now, reason)
 	s.fold(ps.Stats(), mark)
-	s.cur = prev
+	s.cur, s.curSock = prev, prevSock
 	s.touch(i)
 }
 
@@ -91,28 +105,6 @@ func (s *Shard) Remote(id ID) (netip.AddrPort, bool) {
 		return netip.AddrPort{}, false
 	}
 	return s.meta.meta(i).ep.AddrPort(), true
-}
-
-// dialLocal opens a client session to remote (owner only).
-func (s *Shard) dialLocal(remote netip.AddrPort) (ID, error) {
-	ep := endpointOf(remote)
-	h := ep.hash()
-	if s.index.find(h, &ep, &s.meta) >= 0 {
-		return 0, ErrDialBusy
-	}
-	if s.live >= s.cfg.MaxSessionsPerShard {
-		return 0, ErrSessionCap
-	}
-	i := s.newSlot(&ep, h)
-	ps := s.session(i)
-	id := s.idOf(i)
-	ps.Tag = uint64(id)
-	if err := ps.InitClient(&s.cfg.Proto, s.env.Random(), s.now); err != nil {
-		panic("shard: InitClient: " + err.Error())
-	}
-	// The first Tick sends the SessionRequest: fire it in this iteration.
-	s.wheel.arm(&s.meta, i, int64(s.now))
-	return id, nil
 }
 
 // ---- any goroutine ----
@@ -146,10 +138,7 @@ func (s *Shard) sendAsync(id ID, stream int, data []byte, reliable bool) error {
 	if s.stop.Load() {
 		return ErrClosed
 	}
-	if id.Shard() != s.idx {
-		return ErrNoSession
-	}
-	w := s.credits.slot(id.Slot())
+	w := s.creditOf(id)
 	if w == nil {
 		return ErrNoSession
 	}
@@ -174,9 +163,8 @@ func (s *Shard) CloseAsync(id ID) error {
 	return s.push(inboxItem{kind: inboxClose, id: id})
 }
 
-// Dial opens a client session to remote from any goroutine and returns its
-// ID once the shard has created it. Handler.Open follows when the server
-// answers; Handler.Close if it never does.
+// Dial is DialFrom (any address, the group's Handler) from any goroutine:
+// it returns the session's ID once the shard has created it.
 func (s *Shard) Dial(remote netip.AddrPort) (ID, error) {
 	type result struct {
 		id  ID
@@ -184,7 +172,7 @@ func (s *Shard) Dial(remote netip.AddrPort) (ID, error) {
 	}
 	ch := make(chan result, 1)
 	if err := s.Post(func() {
-		id, err := s.dialLocal(remote)
+		id, _, err := s.DialFrom(netip.Addr{}, remote, nil)
 		ch <- result{id, err}
 	}); err != nil {
 		return 0, err
@@ -211,12 +199,14 @@ func (s *Shard) push(it inboxItem) error {
 	return nil
 }
 
-// drainInbox runs queued requests from other goroutines.
-func (s *Shard) drainInbox() {
-	for {
+// drainInbox runs queued requests from other goroutines, at most
+// maxInboxRounds batches of them, and reports whether it stopped at that
+// bound (more may be queued).
+func (s *Shard) drainInbox() (more bool) {
+	for range maxInboxRounds {
 		n := s.inbox.PopN(s.inboxBuf)
 		if n == 0 {
-			return
+			return false
 		}
 		for j := range n {
 			it := &s.inboxBuf[j]
@@ -225,9 +215,10 @@ func (s *Shard) drainInbox() {
 		}
 		add(&s.counters.InboxRuns, uint64(n))
 		if n < len(s.inboxBuf) {
-			return
+			return false
 		}
 	}
+	return true
 }
 
 func (s *Shard) runItem(it *inboxItem) {
@@ -239,9 +230,9 @@ func (s *Shard) runItem(it *inboxItem) {
 		// takes it; only a session that closed meanwhile loses it.
 		i := s.lookup(it.id)
 		if i < 0 {
-			s.counters.Sends.Discarded.Add(1) // its credit died with the session
+			s.counters.Sends.Discarded.add(1) // its credit died with the session
 		} else if s.sendOrQueue(i, int(it.stream), it.data, it.kind == inboxSend, true) != nil {
-			s.counters.Sends.Discarded.Add(1) // closing: refused by proto
+			s.counters.Sends.Discarded.add(1) // closing: refused by proto
 			s.credits.slot(i).refund(it.id.Gen(), len(it.data))
 		}
 	case inboxClose:
@@ -258,7 +249,8 @@ func (s *Shard) runItem(it *inboxItem) {
 func (s *Shard) shutdown() {
 	s.stopping = true
 	s.drainReturns()
-	s.drainInbox() // Posts queued before Close still run
+	for s.drainInbox() { // Posts queued before Close still run, all of them
+	}
 	for p := 0; p < int(s.meta.n); p++ {
 		i := int32(p)
 		if s.meta.meta(i).state != slotLive {
@@ -278,6 +270,7 @@ func (s *Shard) shutdown() {
 	}
 	s.flushDirty()
 	s.writeTx()
+	s.hangUps()
 	s.freeDead()
 }
 
@@ -307,6 +300,9 @@ func (s *Shard) Done() <-chan struct{} { return s.done }
 // queued are lost. Close must still be called (or be running) to wait for
 // the goroutines.
 func (g *Group) CloseSockets() error {
+	for _, set := range g.sets {
+		_ = set.Close() // ends a shard's sleep on its dialled sockets' epoll
+	}
 	if g.socks == nil {
 		return nil
 	}

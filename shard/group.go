@@ -50,6 +50,7 @@ var (
 // Engine defaults, applied to zero Config fields. The root package's
 // Config.Filled reports these same values, so they live only here.
 const (
+	DefaultBatch            = batchio.DefaultBatch
 	DefaultDatagramBuffer   = 2048
 	DefaultMaxSessions      = 1 << 20
 	DefaultMaxSessionsPerIP = 256
@@ -105,6 +106,7 @@ type Group struct {
 	h      Handler
 	shards []*Shard
 	socks  *batchio.Group // nil when built from NewGroup
+	sets   []*batchio.Set // the shards' sockets when Open or NewClientGroup built them
 	addr   netip.AddrPort
 	epoch  time.Time
 
@@ -136,17 +138,46 @@ func Open(addr netip.AddrPort, shards int, cfg Config, h Handler) (*Group, error
 	if err != nil {
 		return nil, err
 	}
+	// Each shard's socket is a Set over its Conn, so any shard can dial
+	// (a relay's backend legs); with no dialled session a Set is its Conn.
+	// Dialled sockets keep the kernel's default buffers: one session's
+	// traffic, times many.
+	sets := make([]*batchio.Set, bg.Len())
 	socks := make([]Socket, bg.Len())
 	for i := range socks {
-		socks[i] = bg.Conn(i)
+		sets[i] = batchio.NewSet(bg.Conn(i), batchio.SetOptions{Batch: cfg.Batch, GSO: cfg.GSO})
+		socks[i] = sets[i]
 	}
 	g, err := NewGroup(cfg, socks, h)
 	if err != nil {
 		_ = bg.Close() // the construction error is the one to report
 		return nil, err
 	}
-	g.socks = bg
+	g.socks, g.sets = bg, sets
 	g.addr = bg.Facts().Addr
+	return g, nil
+}
+
+// NewClientGroup builds n shards that only dial: each shard's socket is a
+// batchio.Set of member sockets, one per dialled session (see DialFrom),
+// with RecvBuffer and SendBuffer requested for each member. Close closes
+// them all.
+func NewClientGroup(n int, cfg Config, h Handler) (*Group, error) {
+	cfg.Role = RoleClient
+	if n < 1 || n > MaxShards {
+		return nil, errors.New("eqgate: shard count out of range")
+	}
+	sets := make([]*batchio.Set, n)
+	socks := make([]Socket, n)
+	for i := range socks {
+		sets[i] = batchio.NewSet(nil, batchio.SetOptions{Batch: cfg.Batch, RecvBuffer: cfg.RecvBuffer, SendBuffer: cfg.SendBuffer, GSO: cfg.GSO})
+		socks[i] = sets[i]
+	}
+	g, err := NewGroup(cfg, socks, h)
+	if err != nil {
+		return nil, err
+	}
+	g.sets = sets
 	return g, nil
 }
 
@@ -190,8 +221,11 @@ func (g *Group) Shard(i int) *Shard { return g.shards[i] }
 // Addr is the bound address (zero for NewGroup groups).
 func (g *Group) Addr() netip.AddrPort { return g.addr }
 
+// Facts is what the kernel granted a socket group (batchio's report).
+type Facts = batchio.Facts
+
 // Facts reports what the kernel granted the sockets (zero for NewGroup).
-func (g *Group) Facts() batchio.Facts {
+func (g *Group) Facts() Facts {
 	if g.socks == nil {
 		return batchio.Facts{}
 	}
@@ -210,6 +244,12 @@ func (g *Group) Close() error {
 			for _, s := range g.shards {
 				<-s.done
 			}
+		}
+		for _, set := range g.sets {
+			// The shards have stopped: their members are ours to close
+			// (each shard's shutdown closed its sessions' already).
+			_ = set.Close() // only wakes; nothing to report
+			set.CloseMembers()
 		}
 		if g.socks != nil {
 			g.closeErr = g.socks.Close()

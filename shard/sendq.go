@@ -68,10 +68,10 @@ type SendCounters struct {
 	Refused [NumSendRefusals]atomic.Uint64
 	// Queued counts sends that waited in a session's queue for window
 	// room (owner only).
-	Queued atomic.Uint64
+	Queued Counter
 	// Discarded counts accepted sends the session closed on before they
 	// reached the window (owner only): OnClose is how the caller learns.
-	Discarded atomic.Uint64
+	Discarded Counter
 }
 
 func (c *SendCounters) refuse(err error) error {
@@ -193,15 +193,22 @@ type sendQueue struct {
 	head  int
 }
 
+// creditOf returns the credit words of id's slot, nil when id is not this
+// shard's or names a slot never used; the caller still checks the
+// generation.
+func (s *Shard) creditOf(id ID) *creditSlot {
+	if id.Shard() != s.idx {
+		return nil
+	}
+	return s.credits.slot(id.Slot())
+}
+
 // Room returns how many bytes of application data session id's queue
 // accepts now from any goroutine (0 when it is gone): what one SendAsync
 // may pass without ErrSendQueue. Lock-free; a concurrent sender can take it
 // first.
 func (s *Shard) Room(id ID) int {
-	if id.Shard() != s.idx {
-		return 0
-	}
-	w := s.credits.slot(id.Slot())
+	w := s.creditOf(id)
 	if w == nil {
 		return 0
 	}
@@ -215,10 +222,7 @@ func (s *Shard) Room(id ID) int {
 // MaxSend returns the longest application packet session id carries (0
 // when it is gone); any goroutine.
 func (s *Shard) MaxSend(id ID) int {
-	if id.Shard() != s.idx {
-		return 0
-	}
-	w := s.credits.slot(id.Slot())
+	w := s.creditOf(id)
 	if w == nil {
 		return 0
 	}
@@ -250,7 +254,7 @@ func (s *Shard) enqueue(i int32, stream int, data []byte, reliable, reserved boo
 		s.queues[i] = q
 	}
 	q.items = append(q.items, queued{data: data, stream: int8(stream), reliable: reliable})
-	s.counters.Sends.Queued.Add(1)
+	s.counters.Sends.Queued.add(1)
 	return nil
 }
 
@@ -315,7 +319,7 @@ func (s *Shard) drainQueues() {
 			}
 			if err != nil {
 				// Cannot happen: the limit word bounds what is accepted.
-				s.counters.Sends.Discarded.Add(1)
+				s.counters.Sends.Discarded.add(1)
 			}
 			w.credit.Add(sendCost(len(it.data)))
 			*it = queued{}
@@ -334,7 +338,7 @@ func (s *Shard) dropQueue(i int32) {
 	if q == nil {
 		return
 	}
-	s.counters.Sends.Discarded.Add(uint64(len(q.items) - q.head))
+	s.counters.Sends.Discarded.add(uint64(len(q.items) - q.head))
 	clear(q.items)
 	s.retireQueue(i, q)
 }

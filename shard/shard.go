@@ -5,7 +5,6 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"runtime"
 	"sync/atomic"
 	"time"
 
@@ -87,15 +86,32 @@ type inboxItem struct {
 // only" must run on the shard goroutine (inside a Handler callback or a
 // Posted function); the others are safe from any goroutine.
 type Shard struct {
-	counters Counters
+	counters Counters // first: keeps every Counter 64-bit aligned (counter.go)
 
-	idx  int
-	n    int // shards in the group
-	g    *Group
-	cfg  *Config
-	sock Socket
-	h    Handler
+	// Read by other goroutines (peers, senders, the collector) and written
+	// only at construction: on cache lines of their own, so that the
+	// owner's per-datagram writes below never invalidate them for readers.
+	_         cachePad
+	idx       int
+	n         int // shards in the group
+	g         *Group
+	cfg       *Config
+	sock      Socket
+	inbox     *ring.MPSC[inboxItem]
+	handoffIn []*ring.SPSC[handoff]     // [peer] datagrams from peer's socket
+	returnIn  []*ring.SPSC[pool.Handle] // [peer] this shard's buffers coming back
+	credits   credits                   // send queue credit words (sendq.go)
+	done      chan struct{}
 
+	// Written by the owner once per loop iteration (sleeping) or once at
+	// all (stop), read by every push: one line of their own.
+	_        cachePad
+	sleeping atomic.Bool
+	stop     atomic.Bool
+	_        cachePad
+
+	// Owner only from here on.
+	h     Handler
 	epoch time.Time
 	now   proto.Nanotime
 
@@ -130,25 +146,29 @@ type Shard struct {
 	sink  sink
 	ph    protoHandler
 	cur   netip.AddrPort // destination of the session being driven
+	// curSock is the socket the driven session sends from (0: the shard's).
+	curSock uint32
 
-	// Send queues (sendq.go): credit words for any goroutine, and the
-	// queues of sessions whose window is full (owner only).
-	credits     credits
+	// Dialled sessions with sockets of their own (dial.go).
+	opener Opener    // sock, when it can open member sockets
+	bySock []int32   // member socket -> slot (-1: none)
+	hs     []Handler // per-slot Handler of dialled sessions (nil: h)
+	hangup []hangup  // dialled sessions that closed this iteration
+
+	// Send queues of sessions whose window is full (sendq.go).
 	queues      map[int32]*sendQueue
 	spareQueues []*sendQueue
 	maxSendPre  int // proto.MaxSendFor: the limit before a session is established
 
-	// Cross-goroutine.
-	inbox     *ring.MPSC[inboxItem]
-	handoffIn []*ring.SPSC[handoff]     // [peer] datagrams from peer's socket
-	returnIn  []*ring.SPSC[pool.Handle] // [peer] this shard's buffers coming back
-	sleeping  atomic.Bool
-	stop      atomic.Bool
-	stopping  bool
-	done      chan struct{}
-	inboxBuf  []inboxItem
-	wakePeer  []bool
-	owner     ownerCheck
+	stopping bool
+	inboxBuf []inboxItem
+	wakePeer []bool
+	owner    ownerCheck
+
+	// Pauses of the loop (loop.go): after socket errors, and while every
+	// buffer is lent out. pause is time.Sleep; tests record it instead.
+	errBackoff, starveBackoff backoff
+	pause                     func(time.Duration)
 }
 
 // Index is the shard's position in its group.
@@ -167,8 +187,12 @@ func newShard(g *Group, idx int, sock Socket) *Shard {
 		epoch: g.epoch,
 		inbox: ring.NewMPSC[inboxItem](cfg.InboxSize),
 		done:  make(chan struct{}),
+		pause: time.Sleep,
 	}
+	s.errBackoff = backoff{min: errPauseMin, max: errPauseMax}
+	s.starveBackoff = backoff{min: starvePauseMin, max: starvePauseMax}
 	s.now = s.clock()
+	s.opener, _ = sock.(Opener)
 	s.bufs = pool.New(cfg.DatagramBuffer, poolSize(cfg, s.n), pool.Options{Debug: debugBuild})
 	s.rx = make([]batchio.Message, cfg.Batch)
 	s.rxH = make([]pool.Handle, cfg.Batch)
@@ -233,13 +257,17 @@ func (s *Shard) run() {
 		var n int
 		var err error
 		if s.refill() > 0 {
+			s.starveBackoff.reset()
 			n, err = s.sock.ReadBatchUntil(s.rx[:s.rxN], s.sleepUntil())
-			s.sleeping.Store(false)
+			if s.sleeping.Load() { // a load first: the store is an XCHG
+				s.sleeping.Store(false)
+			}
 		} else {
 			// Every buffer is lent to peers that are busy with them (they
 			// hold them in their handoff rings): leave the datagrams in the
-			// kernel, let the peers run, and go round for the returns.
-			runtime.Gosched()
+			// kernel and give the core to the peers for a while, then go
+			// round for the returns (and the inbox and timers).
+			s.pause(s.starveBackoff.next())
 		}
 		if !s.iterate(n, err) {
 			return
@@ -294,6 +322,7 @@ func (s *Shard) refill() int {
 func (s *Shard) iterate(n int, err error) bool {
 	s.now = s.clock()
 	if n > 0 {
+		s.errBackoff.reset()
 		s.counters.batch(n)
 		for k := range n {
 			s.fromSocket(k)
@@ -303,9 +332,14 @@ func (s *Shard) iterate(n int, err error) bool {
 			s.shutdown()
 			return false
 		}
-		// A kernel error on the socket (ENOMEM, ...): count it and go on;
-		// bad datagrams never get here.
+		// A kernel error on the socket (ENOMEM, ...): count it, pause
+		// (doubling while it repeats: retrying at once would spin on a
+		// socket that keeps failing) and go on; bad datagrams never get
+		// here.
 		add(&s.counters.LoopFatal, 1)
+		s.pause(s.errBackoff.next())
+	} else {
+		s.errBackoff.reset()
 	}
 	s.afterReceive()
 	if s.stop.Load() {
@@ -327,6 +361,7 @@ func (s *Shard) afterReceive() {
 	s.runTimers()
 	s.flushDirty()
 	s.writeTx()
+	s.hangUps()
 	s.freeDead()
 	s.wakePeers()
 }
@@ -338,7 +373,7 @@ func (s *Shard) afterReceive() {
 // access is sequentially consistent): no wake is lost.
 func (s *Shard) sleepUntil() time.Time {
 	s.sleeping.Store(true)
-	if s.stop.Load() || s.inbox.Len() > 0 || s.pendingHandoffs() {
+	if s.stop.Load() || !s.inbox.Empty() || s.pendingHandoffs() {
 		s.sleeping.Store(false)
 		return pastDeadline
 	}
@@ -352,7 +387,7 @@ var pastDeadline = time.Unix(1, 0)
 
 func (s *Shard) pendingHandoffs() bool {
 	for p, r := range s.handoffIn {
-		if r != nil && (r.Len() > 0 || s.returnIn[p].Len() > 0) {
+		if r != nil && (!r.Empty() || !s.returnIn[p].Empty()) {
 			return true
 		}
 	}
@@ -367,6 +402,11 @@ func (s *Shard) fromSocket(k int) {
 	add(&s.counters.BytesIn, uint64(m.N))
 	if m.Truncated {
 		s.counters.outcome(OutcomeDropTruncated)
+		return
+	}
+	if m.Sock != 0 {
+		// A dialled session's own socket: the session is the socket's.
+		s.fromMember(m.Buf[:m.N], m.Addr, m.Sock)
 		return
 	}
 	if s.n > 1 {
@@ -522,24 +562,32 @@ func (s *Shard) accept(b []byte, ep *endpoint, h uint64, from netip.AddrPort) {
 
 // newSlot takes a slab slot for ep and indexes it.
 func (s *Shard) newSlot(ep *endpoint, h uint64) int32 {
+	i := s.takeSlot(ep)
+	s.meta.meta(i).hash = h
+	s.index.insert(h, i)
+	return i
+}
+
+// takeSlot takes a live slab slot for a session with ep, not yet indexed.
+func (s *Shard) takeSlot(ep *endpoint) int32 {
 	i, grown := s.meta.alloc()
 	if grown && int(i)>>pageBits == len(s.pages) {
 		s.pages = append(s.pages, make([]proto.Session, pageSize))
 	}
 	m := s.meta.meta(i)
-	m.ep, m.hash, m.state = *ep, h, slotLive
+	m.ep, m.state = *ep, slotLive
 	s.credits.open(i, m.gen, s.cfg.MaxQueuedBytes, s.maxSendPre)
-	s.index.insert(h, i)
 	s.live++
 	add(&s.counters.SessionsOpened, 1)
-	s.counters.SessionsOpen.Store(s.counters.SessionsOpen.Load() + 1)
+	s.counters.SessionsOpen.add(1)
 	return i
 }
 
 // drive makes slot i the current session (sink destination).
 func (s *Shard) drive(i int32) *proto.Session {
 	s.owner.check()
-	s.cur = s.meta.meta(i).ep.AddrPort()
+	m := s.meta.meta(i)
+	s.cur, s.curSock = m.ep.AddrPort(), m.sock
 	return s.session(i)
 }
 
@@ -650,8 +698,16 @@ func (s *Shard) runTimers() {
 func (s *Shard) freeDead() {
 	for _, i := range s.dead {
 		m := s.meta.meta(i)
-		s.index.remove(m.hash, i)
-		if s.cfg.Role == RoleServer {
+		if m.sock != 0 {
+			s.closeMember(i) // shutdown: no hang-up ran
+		}
+		if !m.dialled || s.opener == nil { // indexed by endpoint
+			s.index.remove(m.hash, i)
+		}
+		if int(i) < len(s.hs) {
+			s.hs[i] = nil
+		}
+		if s.cfg.Role == RoleServer && !m.dialled {
 			s.g.perIP.release(ipHash(&m.ep.addr))
 			s.g.giveTotal()
 		}
@@ -660,7 +716,7 @@ func (s *Shard) freeDead() {
 		s.session(i).Release(&s.env)
 		s.meta.release(i)
 		s.live--
-		s.counters.SessionsOpen.Store(s.counters.SessionsOpen.Load() - 1)
+		s.counters.SessionsOpen.add(-1)
 	}
 	s.dead = s.dead[:0]
 }
@@ -676,8 +732,12 @@ func (s *Shard) txBuf() []byte {
 	return s.tx[s.txN].Buf[:0]
 }
 
-// queueRaw commits the transmit slot txBuf returned, holding b, to addr.
-func (s *Shard) queueRaw(addr netip.AddrPort, b []byte) {
+// queueRaw commits the transmit slot txBuf returned, holding b, to addr
+// from the shard's socket.
+func (s *Shard) queueRaw(addr netip.AddrPort, b []byte) { s.queueTo(addr, 0, b) }
+
+// queueTo is queueRaw from socket sock (a dialled session's own, or 0).
+func (s *Shard) queueTo(addr netip.AddrPort, sock uint32, b []byte) {
 	m := &s.tx[s.txN]
 	if len(b) > 0 && &b[0] != &m.Buf[:1][0] {
 		// The encoder outgrew the slot (cannot happen with Buffer's
@@ -686,6 +746,7 @@ func (s *Shard) queueRaw(addr netip.AddrPort, b []byte) {
 	}
 	m.N = len(b)
 	m.Addr = addr
+	m.Sock = sock
 	s.txN++
 }
 
@@ -721,7 +782,7 @@ func (s *Shard) writeTx() {
 type sink struct{ s *Shard }
 
 func (k *sink) Buffer() []byte                  { return k.s.txBuf() }
-func (k *sink) Send(dgram []byte)               { k.s.queueRaw(k.s.cur, dgram) }
+func (k *sink) Send(dgram []byte)               { k.s.queueTo(k.s.cur, k.s.curSock, dgram) }
 func (h *protoHandler) id(ps *proto.Session) ID { return ID(ps.Tag) }
 
 var _ proto.Sink = (*sink)(nil)
@@ -737,11 +798,11 @@ func (h *protoHandler) Opened(ps *proto.Session) {
 	if w := h.s.credits.slot(id.Slot()); w != nil {
 		w.limit.Store(uint64(id.Gen())<<32 | uint64(uint32(ps.MaxSend())))
 	}
-	h.s.h.Open(h.s, id)
+	h.s.handler(ps).Open(h.s, id)
 }
 
 func (h *protoHandler) Deliver(ps *proto.Session, stream int, app []byte) {
-	h.s.h.Message(h.s, h.id(ps), stream, app)
+	h.s.handler(ps).Message(h.s, h.id(ps), stream, app)
 }
 
 func (h *protoHandler) Closed(ps *proto.Session, r proto.CloseReason) {
@@ -754,7 +815,12 @@ func (h *protoHandler) Closed(ps *proto.Session, r proto.CloseReason) {
 	id := h.id(ps)
 	s.credits.close(id.Slot()) // later sends: ErrNoSession
 	s.dropQueue(id.Slot())
-	s.h.Close(s, id, reason)
+	if s.meta.meta(id.Slot()).sock != 0 {
+		// A dialled session's Close comes with its hang-up (dial.go).
+		s.hangup = append(s.hangup, hangup{id, reason})
+		return
+	}
+	s.handler(ps).Close(s, id, reason)
 }
 
 // PacketDropName names PacketDrops bucket i: the proto.Reason, "" for

@@ -143,11 +143,13 @@ const (
 
 // meta is the engine's pointer-free bookkeeping for one slot.
 type meta struct {
-	ep    endpoint
-	hash  uint64
-	gen   uint32
-	state uint8
-	dirty bool // on the shard's flush list
+	ep      endpoint
+	hash    uint64
+	gen     uint32
+	state   uint8
+	dirty   bool   // on the shard's flush list
+	dialled bool   // a client session this shard dialled (no admission caps to give back)
+	sock    uint32 // the dialled session's own socket (Opener member), 0: the shard's socket
 	// Timer wheel links (slot indexes, -1 for none) and the armed deadline.
 	tNext, tPrev int32
 	tTick        int64 // wheel tick the entry is filed under; -1: not armed

@@ -72,6 +72,7 @@ var configFlags = map[string]string{
 	"InboxSize":           "inbox-size",
 	"HandoffSize":         "handoff-size",
 	"TimerSlot":           "timer-slot",
+	"HandlerPanic":        "handler-panic",
 }
 
 // newFlagSet returns the eqgate flag set writing into o, with o holding
@@ -143,6 +144,7 @@ func newFlagSet(o *options) *flag.FlagSet {
 	fs.IntVar(&c.InboxSize, "inbox-size", c.InboxSize, "capacity in `items` of each shard's inbox for sends from other goroutines")
 	fs.IntVar(&c.HandoffSize, "handoff-size", c.HandoffSize, "capacity in `datagrams` of each shard-to-shard handoff ring")
 	fs.DurationVar(&c.TimerSlot, "timer-slot", c.TimerSlot, "granularity of each shard's timer wheel (1ms-1s)")
+	fs.TextVar(&c.HandlerPanic, "handler-panic", c.HandlerPanic, "what a panic in the handler does: crash (the process exits) or close (recover, count in eqgate_handler_panics_total, close that session)")
 	return fs
 }
 

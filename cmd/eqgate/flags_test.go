@@ -21,6 +21,8 @@ func sampleValue(t *testing.T, flagName string, def reflect.Value) string {
 		return "4"
 	case "encode":
 		return "compress+xor"
+	case "handler-panic":
+		return "close"
 	}
 	switch v := def.Interface().(type) {
 	case time.Duration:

@@ -17,16 +17,16 @@ import (
 	"github.com/eqgate/eqgate/relay"
 )
 
-// newRegistry registers each server's collector, labelled with its listen
-// address so several -listen ports do not collide, plus the Go runtime and
-// process collectors. The label is there even with one server, so adding
-// a port does not rename every series.
+// newRegistry registers each server's collector (its series carry its
+// listen address, so several -listen ports do not collide, and the label is
+// there even with one server, so adding a port renames nothing), each
+// relay's (labelled with its listen address and backend), the build info,
+// and the Go runtime and process collectors.
 func newRegistry(servers []*eqgate.Server, h eqgate.Handler, relays []*relay.Relay) *prometheus.Registry {
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), eqgate.BuildInfoCollector())
 	for _, srv := range servers {
-		r := prometheus.WrapRegistererWith(prometheus.Labels{"listen": srv.Addr().String()}, reg)
-		r.MustRegister(srv.Collector())
+		reg.MustRegister(srv.Collector())
 	}
 	for _, r := range relays {
 		prometheus.WrapRegistererWith(prometheus.Labels{"listen": r.Server().Addr().String()}, reg).MustRegister(relayCollector{r})
