@@ -16,27 +16,24 @@
 // SessionDisconnect, and every pair's end is counted once, by the reason
 // of whichever leg ended first (Reason).
 //
-// # Legs and goroutines (interim)
+// # Legs and goroutines
 //
-// DESIGN.md puts the backend leg on the client session's own shard, so
-// that relaying is two synchronous sends on one goroutine. Until the
-// engine can dial from inside a Handler callback, the backend legs run on
-// an eqgate.Client of the relay's own (Config.Shards goroutines): a
-// message crosses once between the two engines through their inboxes, as
-// Server.Send and Conn.Send do (one copy each, counted refusals). The pair
-// state a leg needs from another goroutine is atomic; everything else is
-// owned by the client session's shard goroutine.
+// The backend leg is dialled from the client session's own shard
+// (eqgate.Session.Dial), so both legs are sessions of one shard goroutine:
+// relaying is two synchronous sends inside that goroutine, with no lock, no
+// atomic on the pair and no copy beyond the protocol's own. The legs share
+// the server's Config (timers, send window and queue), and a dialled leg
+// counts against MaxSessionsPerShard like a served session.
 //
 // # Ownership
 //
 // A message's bytes are valid only during OnMessage; the relay copies a
-// message only to hold it (before the backend leg exists) or to hand it to
-// the other engine.
+// message only to hold it before the backend leg is up.
 //
 // # Backpressure
 //
-// A leg that cannot take a message (its send window and queue full:
-// eqgate.ErrSendQueueFull, or its engine's inbox full) ends the pair with
+// A leg that cannot take a message (its send window and queue full,
+// MaxUnackedBytes and MaxQueuedBytes: eqgate.ErrSendQueueFull) ends the pair with
 // ReasonBackendFull or ReasonClientFull rather than buffering without
 // bound; nothing is dropped silently.
 package relay

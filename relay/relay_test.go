@@ -114,6 +114,13 @@ func testConfig(enc eqgate.Encoding) eqgate.Config {
 	return eqgate.Config{Shards: 2, Encoding: enc, MaxQueuedBytes: 64 << 20, MaxSessionsPerIP: 1024}
 }
 
+// quick is c with the timeouts of a session that falls silent at half a
+// second, kept alive by keepalives while it does not.
+func quick(c eqgate.Config) eqgate.Config {
+	c.StaleConnection, c.ResendTimeout, c.KeepaliveDelay = 500*time.Millisecond, 500*time.Millisecond, 50*time.Millisecond
+	return c
+}
+
 type rig struct {
 	backend *eqgate.Server
 	be      *echoBackend
@@ -129,9 +136,6 @@ func newRig(t *testing.T, clientEnc, backendEnc eqgate.Encoding, rc Config) *rig
 	}
 	if rc.Backend == "" {
 		rc.Backend = bsrv.Addr().String()
-	}
-	if rc.Leg.MaxQueuedBytes == 0 {
-		rc.Leg.MaxQueuedBytes = 64 << 20
 	}
 	// The tests send everything at once, before the backend answers.
 	if rc.MaxPending == 0 {
@@ -429,14 +433,14 @@ func (c *cutter) addr() string { return c.down.LocalAddr().String() }
 // SessionDisconnect.
 func TestRelayClientVanishes(t *testing.T) {
 	be := newEchoBackend()
-	bsrv, err := eqgate.Listen("127.0.0.1:0", testConfig(eqgate.EncodeNone), be)
+	bcfg := testConfig(eqgate.EncodeNone)
+	bcfg.KeepaliveDelay = 50 * time.Millisecond // the backend leg is never the silent one
+	bsrv, err := eqgate.Listen("127.0.0.1:0", bcfg, be)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer bsrv.Close()
-	cfg := testConfig(eqgate.EncodeNone)
-	cfg.StaleConnection, cfg.ResendTimeout = 500*time.Millisecond, 500*time.Millisecond
-	r, err := Listen("127.0.0.1:0", cfg, Config{Backend: bsrv.Addr().String()})
+	r, err := Listen("127.0.0.1:0", quick(testConfig(eqgate.EncodeNone)), Config{Backend: bsrv.Addr().String()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -467,15 +471,14 @@ func TestRelayBackendVanishes(t *testing.T) {
 	}
 	defer bsrv.Close()
 	cut := newCutter(t, bsrv.Addr())
-	leg := testConfig(eqgate.EncodeNone)
-	leg.StaleConnection, leg.ResendTimeout = 500*time.Millisecond, 500*time.Millisecond
-	r, err := Listen("127.0.0.1:0", testConfig(eqgate.EncodeNone), Config{Backend: cut.addr(), Leg: leg})
+	r, err := Listen("127.0.0.1:0", quick(testConfig(eqgate.EncodeNone)), Config{Backend: cut.addr()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer r.Close()
 	p := newPlayer(1)
-	c := dial(t, r.Server().Addr().String(), p)
+	// The player keeps its leg alive: only the backend falls silent.
+	c := dialConfig(t, r.Server().Addr().String(), eqgate.Config{KeepaliveDelay: 50 * time.Millisecond}, p)
 	if err := c.Send(0, []byte("ping"), true); err != nil {
 		t.Fatal(err)
 	}
@@ -500,8 +503,9 @@ func TestRelayBackendStopsReading(t *testing.T) {
 	}
 	defer bsrv.Close()
 	cut := newCutter(t, bsrv.Addr())
-	leg := eqgate.Config{MaxUnackedBytes: 16 << 10, MaxQueuedBytes: 32 << 10}
-	r, err := Listen("127.0.0.1:0", testConfig(eqgate.EncodeNone), Config{Backend: cut.addr(), Leg: leg})
+	cfg := testConfig(eqgate.EncodeNone)
+	cfg.MaxUnackedBytes, cfg.MaxQueuedBytes = 16<<10, 32<<10
+	r, err := Listen("127.0.0.1:0", cfg, Config{Backend: cut.addr()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -578,7 +582,6 @@ func TestRelayImpairedClientLeg(t *testing.T) {
 			defer bsrv.Close()
 			r, err := Listen("127.0.0.1:0", fast(testConfig(eqgate.EncodeCompress)), Config{
 				Backend: bsrv.Addr().String(), MaxPending: 64 << 20, ShardBudget: 256 << 20,
-				Leg: eqgate.Config{MaxQueuedBytes: 64 << 20},
 			})
 			if err != nil {
 				t.Fatal(err)
@@ -599,5 +602,89 @@ func TestRelayImpairedClientLeg(t *testing.T) {
 				t.Errorf("proxy %v impaired nothing", st)
 			}
 		})
+	}
+}
+
+// TestRelayNoAllocs: relaying a message, either way and reliable or not,
+// allocates nothing in steady state: the handler's lookup and the leg's
+// synchronous send, measured on the shard goroutine with both legs up.
+// Each round sends a few messages each way and lets their acks come back,
+// so that the buffers in flight are the pools' own (a send window growing
+// inside one callback would be growth, not steady state).
+func TestRelayNoAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector allocates")
+	}
+	g := newRig(t, eqgate.EncodeNone, eqgate.EncodeNone, Config{})
+	p := newPlayer(1)
+	c := dial(t, g.relay.Server().Addr().String(), p)
+	if err := c.Send(0, []byte("ping"), true); err != nil {
+		t.Fatal(err)
+	}
+	await(t, p.done, "the echo")
+	msg := message(0, 0, 0, 64)
+	srv := g.relay.Server()
+	var pr *pair
+	shardOf := -1
+	for i := range srv.Shards() {
+		got := make(chan *pair, 1)
+		if err := srv.Post(i, func() {
+			for _, x := range g.relay.shards[i].pairs {
+				got <- x
+				return
+			}
+			got <- nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if x := await(t, got, "the shard"); x != nil {
+			pr, shardOf = x, i
+		}
+	}
+	if pr == nil {
+		t.Fatal("no pair")
+	}
+	const runs = 8 // +1: AllocsPerRun's warm-up call
+	var up, down float64
+	for round := range 4 {
+		res := make(chan [2]float64, 1)
+		if err := srv.Post(shardOf, func() {
+			// AllocsPerRun divides by runs: stray allocations of other
+			// goroutines stay under 1; one per message does not.
+			u := testing.AllocsPerRun(runs, func() {
+				g.relay.OnMessage(pr.client, 1, msg)
+				g.relay.OnMessage(pr.client, -1, msg[:20])
+			})
+			d := testing.AllocsPerRun(runs, func() {
+				(*backendLeg)(pr).OnMessage(pr.leg, 2, msg)
+				(*backendLeg)(pr).OnMessage(pr.leg, -1, msg[:20])
+			})
+			res <- [2]float64{u, d}
+		}); err != nil {
+			t.Fatal(err)
+		}
+		r := await(t, res, "the measurement")
+		up, down = r[0], r[1]
+		// Every reliable message reaches the player (stream 1 through the
+		// backend's echo, stream 2 straight), so every ack has come back.
+		want := (round + 1) * (runs + 1)
+		for deadline := time.Now().Add(wait); ; {
+			p.mu.Lock()
+			n1, n2 := len(p.got[1]), len(p.got[2])
+			p.mu.Unlock()
+			if n1 >= want && n2 >= want {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("round %d: %d and %d messages back on streams 1 and 2, want %d", round, n1, n2, want)
+			}
+			time.Sleep(time.Millisecond) // polling a condition, bounded above
+		}
+	}
+	if up != 0 || down != 0 {
+		t.Errorf("allocations per relayed pair of messages (steady state): %v to the backend, %v to the client; want 0", up, down)
+	}
+	if st := g.relay.Stats(); st.Active != 1 {
+		t.Errorf("the pair ended: %+v", st)
 	}
 }

@@ -75,33 +75,35 @@ func backendReason(r eqgate.CloseReason) Reason {
 	return ReasonOther
 }
 
+// counter is a count written by one shard goroutine and read by any: a
+// plain load and store, no locked instruction on the hot path.
+type counter struct{ v atomic.Int64 }
+
+func (c *counter) inc(n int64) { c.v.Store(c.v.Load() + n) }
+func (c *counter) load() int64 { return c.v.Load() }
+
 // flow counts one direction's messages and bytes.
-type flow struct{ msgs, bytes atomic.Uint64 }
+type flow struct{ msgs, bytes counter }
 
-func (f *flow) add(n int) {
-	f.msgs.Add(1)
-	f.bytes.Add(uint64(n))
-}
-
+// counters are one shard's.
 type counters struct {
-	sessions     atomic.Uint64
-	active       atomic.Int64
-	legsUp       atomic.Uint64
-	dialFailures atomic.Uint64
-	failStreak   atomic.Uint64 // dials failed since the last success
-	pendingDrops atomic.Uint64
-	connects     atomic.Uint64
-	connectNanos atomic.Uint64
+	sessions     counter
+	active       counter
+	legsUp       counter
+	dialFailures counter
+	pendingDrops counter
+	connectNanos counter // summed over legsUp
 	toBackend    flow
 	toClient     flow
-	ends         [NumReasons]atomic.Uint64
+	ends         [NumReasons]counter
 }
 
-// Stats is a copy of a Relay's counters, read field by field.
+// Stats is a copy of a Relay's counters summed over its shards, each read
+// on its own.
 type Stats struct {
 	Sessions       uint64 // client sessions the relay has served
 	Active         int64  // pairs running now
-	LegsUp         uint64 // backend legs established
+	LegsUp         uint64 // backend legs the backend answered
 	DialFailures   uint64 // backend legs that never opened
 	PendingDrops   uint64 // client messages refused from the hold queue (MaxPending, ShardBudget); each ended its pair
 	MsgsToBackend  uint64
@@ -116,23 +118,26 @@ type Stats struct {
 
 // Stats returns the relay's counters.
 func (r *Relay) Stats() Stats {
-	c := &r.st
-	s := Stats{
-		Sessions:       c.sessions.Load(),
-		Active:         c.active.Load(),
-		LegsUp:         c.legsUp.Load(),
-		DialFailures:   c.dialFailures.Load(),
-		PendingDrops:   c.pendingDrops.Load(),
-		MsgsToBackend:  c.toBackend.msgs.Load(),
-		BytesToBackend: c.toBackend.bytes.Load(),
-		MsgsToClient:   c.toClient.msgs.Load(),
-		BytesToClient:  c.toClient.bytes.Load(),
+	var s Stats
+	var nanos int64
+	for i := range r.shards {
+		c := &r.shards[i].c
+		s.Sessions += uint64(c.sessions.load())
+		s.Active += c.active.load()
+		s.LegsUp += uint64(c.legsUp.load())
+		s.DialFailures += uint64(c.dialFailures.load())
+		s.PendingDrops += uint64(c.pendingDrops.load())
+		s.MsgsToBackend += uint64(c.toBackend.msgs.load())
+		s.BytesToBackend += uint64(c.toBackend.bytes.load())
+		s.MsgsToClient += uint64(c.toClient.msgs.load())
+		s.BytesToClient += uint64(c.toClient.bytes.load())
+		nanos += c.connectNanos.load()
+		for k := range s.Ends {
+			s.Ends[k] += uint64(c.ends[k].load())
+		}
 	}
-	if n := c.connects.Load(); n > 0 {
-		s.ConnectRTT = time.Duration(c.connectNanos.Load() / n)
-	}
-	for i := range s.Ends {
-		s.Ends[i] = c.ends[i].Load()
+	if s.LegsUp > 0 {
+		s.ConnectRTT = time.Duration(nanos / int64(s.LegsUp))
 	}
 	return s
 }

@@ -228,17 +228,12 @@ func closeRelays(log *slog.Logger, relays []*relay.Relay) {
 	}
 }
 
-// relayConfig is the relay of one -listen port: its backend legs take the
-// protocol flags (a client session offers -max-packet and uses what the
-// backend answers for the rest) and -connect-timeout, with per-socket
-// buffers left to the client default (one session's traffic each).
+// relayConfig is the relay of one -listen port. Its backend legs are
+// dialled sessions of the port's own shards, so they run with the same
+// flags (a dialled session offers -max-packet and takes the rest from the
+// backend's answer) and give up after -connect-timeout.
 func relayConfig(o *options, backend string) relay.Config {
-	leg := o.cfg
-	leg.RecvBuffer, leg.SendBuffer, leg.Steering = 0, 0, false
-	return relay.Config{
-		Backend: backend, Leg: leg, ConnectTimeout: o.cfg.ConnectStale,
-		MaxPending: o.relayPending, ShardBudget: o.relayBudget,
-	}
+	return relay.Config{Backend: backend, MaxPending: o.relayPending, ShardBudget: o.relayBudget}
 }
 
 // logFacts logs what the kernel granted a server's sockets, and warns where
