@@ -114,9 +114,9 @@ func TestCollectorOutcomes(t *testing.T) {
 	}
 	defer conn.Close()
 	for _, d := range [][]byte{
-		{0x00},                   // short
-		{0x00, 0x01, 0x00},       // SessionRequest under 14 bytes: bad_request
-		{0x00, 0x09, 0x00, 0x00}, // OP_Packet from an unknown endpoint: answered
+		{0x00},                         // short
+		{0x00, 0x01, 0x00},             // SessionRequest under 14 bytes: bad_request
+		{0x00, 0x09, 0x00, 0x00, 0x01}, // OP_Packet from an unknown endpoint: answered (5 bytes or more)
 	} {
 		if _, err := conn.Write(d); err != nil {
 			t.Fatal(err)

@@ -17,6 +17,13 @@ import (
 // (bench/RESULTS.md, tuning.md). Boolean knobs are off when false;
 // DefaultConfig returns the recommended settings with every field filled in.
 type Config struct {
+	// Variant is the protocol family of every session of the listener or
+	// dial (SPEC §1.1): VariantRS (the default), VariantLegacy or
+	// VariantEQ2. The protocol defaults below follow it (proto.ConfigFor),
+	// except Encoding, which selects a LEGACY service: EncodeCompress for
+	// world/zone, EncodeXOR for chat, EncodeNone for login.
+	Variant Variant
+
 	// Protocol (SPEC §18.2; RS defaults).
 
 	MaxPacketSize     int           // cap on the negotiated datagram size; 512
@@ -58,6 +65,35 @@ type Config struct {
 	// full too is refused with ErrSendQueueFull, never dropped. 1 MiB, at
 	// most 1<<31-1.
 	MaxQueuedBytes int
+
+	// What a peer can make a session hold (each refusal is counted).
+
+	// ReorderWindow caps future packets queued per stream, rounded up to a
+	// power of two; at most 8192, default 2048.
+	ReorderWindow int
+	// ReorderBytes caps the bytes of future packets queued per stream; 1 MiB.
+	ReorderBytes int
+	// MaxFragmentSize caps one reassembled (or sent) fragmented packet; the
+	// memory is taken as data arrives. 1 MiB.
+	MaxFragmentSize int
+
+	// Admission (who gets state; tuning.md, "Admission").
+
+	// OutOfSessionRate caps OutOfSession answers per second per shard to
+	// endpoints without a session; 0 means 1000, negative none at all.
+	OutOfSessionRate int
+	// HalfOpenMax and HalfOpenTimeout apply only with CRCBytes -1, where a
+	// SessionRequest cannot be answered statelessly: at most HalfOpenMax
+	// sessions per shard (1024) wait for their first valid datagram, and
+	// past it the oldest that has waited HalfOpenTimeout (5 s) goes.
+	HalfOpenMax     int
+	HalfOpenTimeout time.Duration
+	// AttackRate is the unproven datagrams per second per shard (requests
+	// answered statelessly, and datagrams from endpoints without a session
+	// that proved nothing) at which a shard reports itself under attack
+	// (Stats.UnderAttack, eqgate_under_attack); the report ends after a
+	// second under half that. 0 means 5000, negative never.
+	AttackRate int
 
 	// Engine.
 
@@ -157,7 +193,7 @@ func (c Config) Filled() Config {
 	}
 	// Protocol defaults are proto's (EQEmu's, SPEC §18.2), engine defaults
 	// shard's: Filled only reports them.
-	p := proto.DefaultConfig()
+	p := proto.ConfigFor(c.Variant)
 	defi(&c.MaxPacketSize, p.MaxPacketSize)
 	defi(&c.CRCBytes, p.CRCBytes)
 	def(&c.KeepaliveDelay, p.KeepAliveDelay)
@@ -176,6 +212,13 @@ func (c Config) Filled() Config {
 	defi(&c.MaxUnackedBytes, p.MaxUnackedBytes)
 	defi(&c.MaxUnackedPackets, p.MaxUnackedPackets)
 	defi(&c.MaxQueuedBytes, shard.DefaultMaxQueuedBytes)
+	defi(&c.ReorderWindow, p.ReorderWindow)
+	defi(&c.ReorderBytes, p.ReorderBytes)
+	defi(&c.MaxFragmentSize, p.MaxFragmentSize)
+	defi(&c.OutOfSessionRate, shard.DefaultOutOfSessionRate)
+	defi(&c.HalfOpenMax, shard.DefaultHalfOpenMax)
+	def(&c.HalfOpenTimeout, shard.DefaultHalfOpenTimeout)
+	defi(&c.AttackRate, shard.DefaultAttackRate)
 	defi(&c.Shards, runtime.GOMAXPROCS(0))
 	defi(&c.Batch, shard.DefaultBatch)
 	defi(&c.DatagramBuffer, shard.DefaultDatagramBuffer)
@@ -204,6 +247,16 @@ func (c Config) Validate() error {
 // validate reports the first out-of-range field of a filled Config.
 func (c *Config) validate() error {
 	switch {
+	case c.Variant >= proto.NumVariants:
+		return configError("must be rs, legacy or eq2", "Variant")
+	case c.Variant != VariantRS && c.CRCBytes != 2:
+		return configError("must be 2 for legacy and eq2", "CRCBytes", "Variant")
+	case c.Variant != VariantRS && c.MaxUnackedPackets > 1024:
+		return configError("at most 1024 for legacy and eq2 (their sequence window is 2048)", "MaxUnackedPackets", "Variant")
+	case c.Variant == VariantEQ2 && c.Encoding != EncodeNone:
+		return configError("must be none for eq2", "Encoding", "Variant")
+	case c.Variant == VariantLegacy && (c.Encoding == EncodeCompressXOR || c.Encoding == EncodeXORCompress):
+		return configError("one pass at most for legacy: compress, xor or none", "Encoding", "Variant")
 	case c.MaxPacketSize < 64 || c.MaxPacketSize > proto.MaxDatagram:
 		return configError("out of range [64, 65536]", "MaxPacketSize")
 	case c.CRCBytes != -1 && c.CRCBytes != 2 && c.CRCBytes != 4:
@@ -228,6 +281,16 @@ func (c *Config) validate() error {
 		return configError("must be positive", "MaxUnackedBytes")
 	case c.MaxUnackedPackets < 1 || c.MaxUnackedPackets > proto.MaxUnackedPacketsLimit:
 		return configError("out of range [1, 8192]", "MaxUnackedPackets")
+	case c.ReorderWindow < 1 || c.ReorderWindow > proto.MaxUnackedPacketsLimit:
+		return configError("out of range [1, 8192]", "ReorderWindow")
+	case c.ReorderBytes < 1:
+		return configError("must be positive", "ReorderBytes")
+	case c.MaxFragmentSize < 1:
+		return configError("must be positive", "MaxFragmentSize")
+	case c.HalfOpenMax < 1:
+		return configError("must be positive", "HalfOpenMax")
+	case c.HalfOpenTimeout < 0:
+		return configError("must not be negative", "HalfOpenTimeout")
 	case c.MaxQueuedBytes < 1 || c.MaxQueuedBytes > shard.MaxQueuedBytesLimit:
 		return configError("out of range [1, 1<<31-1]", "MaxQueuedBytes")
 	case c.InboxSize < 1:
@@ -264,7 +327,7 @@ const (
 
 // shardConfig maps the public Config (filled and validated) to the engine's.
 func (c *Config) shardConfig(role shard.Role) shard.Config {
-	p := proto.DefaultConfig()
+	p := proto.ConfigFor(c.Variant)
 	p.MaxPacketSize = c.MaxPacketSize
 	p.CRCBytes = max(c.CRCBytes, 0)
 	p.EncodePasses = c.Encoding.passes()
@@ -282,6 +345,9 @@ func (c *Config) shardConfig(role shard.Role) shard.Config {
 	p.OutgoingDataRate = c.DataRate
 	p.MaxUnackedBytes = c.MaxUnackedBytes
 	p.MaxUnackedPackets = c.MaxUnackedPackets
+	p.ReorderWindow = c.ReorderWindow
+	p.ReorderBytes = c.ReorderBytes
+	p.MaxFragmentSize = c.MaxFragmentSize
 	return shard.Config{
 		Role:                role,
 		Proto:               p,
@@ -300,5 +366,9 @@ func (c *Config) shardConfig(role shard.Role) shard.Config {
 		TimerSlot:           c.TimerSlot,
 		HoldDelay:           c.HoldDelay,
 		Rand:                c.Rand,
+		OutOfSessionRate:    c.OutOfSessionRate,
+		HalfOpenMax:         c.HalfOpenMax,
+		HalfOpenTimeout:     c.HalfOpenTimeout,
+		AttackRate:          c.AttackRate,
 	}
 }

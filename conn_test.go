@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"net/netip"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -23,6 +24,23 @@ func waitFor(t *testing.T, ch <-chan struct{}, what string) {
 	case <-time.After(waitBound):
 		t.Fatalf("%s: not within %v", what, waitBound)
 	}
+}
+
+// serverAndClient starts a Server with scfg and h and a Client on
+// 127.0.0.1 with ccfg, both closed at the end of the test.
+func serverAndClient(t *testing.T, scfg Config, h Handler, ccfg Config) (*Server, *Client) {
+	t.Helper()
+	srv, err := Listen("127.0.0.1:0", scfg, h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	cl, err := NewClient("127.0.0.1", ccfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cl.Close() })
+	return srv, cl
 }
 
 // silentAddr is a UDP port that never answers.
@@ -64,12 +82,28 @@ func TestDialContext(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer srv.Close()
-	c, err := cl.DialContext(context.Background(), srv.Addr().String(), &collector{})
+	col := &collector{want: 1, done: make(chan struct{})}
+	c, err := cl.DialContext(context.Background(), srv.Addr().String(), col)
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The server holds the session once the client's first datagram has
+	// proved the key (stateless handshake): an echo says it has.
+	if err := c.Send(0, []byte{1, 2, 3}, true); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, col.done, "the first echo")
 	if c.Err() != nil {
 		t.Fatalf("Err of an open Conn: %v", c.Err())
+	}
+	// The session's own view of its peer is the server (not an internal
+	// name for its socket), and its socket is the Conn's.
+	peer := make(chan netip.AddrPort, 1)
+	if err := c.Post(func() { peer <- c.Session().RemoteAddr() }); err != nil {
+		t.Fatal(err)
+	}
+	if got := <-peer; got != srv.Addr() || c.LocalAddr().Port() == 0 || c.RemoteAddr() != srv.Addr() {
+		t.Errorf("Session.RemoteAddr %v, Conn.RemoteAddr %v, want %v; LocalAddr %v", got, c.RemoteAddr(), srv.Addr(), c.LocalAddr())
 	}
 	select {
 	case <-c.Done():
@@ -131,18 +165,9 @@ func (p *panicker) OnClose(s Session, r CloseReason) {
 // its session, with ClosePanic, and is counted; the shard goes on serving
 // the others.
 func TestHandlerPanicClose(t *testing.T) {
-	defer checkLeaks(t)()
+	t.Cleanup(checkLeaks(t)) // after the Cleanups below
 	h := &panicker{closed: map[CloseReason]int{}, gone: make(chan struct{})}
-	srv, err := Listen("127.0.0.1:0", Config{Shards: 1, HandlerPanic: PanicClose}, h)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
-	cl, err := NewClient("127.0.0.1", Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
+	srv, cl := serverAndClient(t, Config{Shards: 1, HandlerPanic: PanicClose}, h, Config{})
 	bad, err := cl.Dial(srv.Addr().String(), &collector{})
 	if err != nil {
 		t.Fatal(err)
@@ -265,17 +290,8 @@ func TestClientDatagramPathNoAllocs(t *testing.T) {
 	if raceEnabled {
 		t.Skip("the race detector allocates")
 	}
-	defer checkLeaks(t)()
-	srv, err := Listen("127.0.0.1:0", Config{Shards: 1}, &echoHandler{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
-	cl, err := NewClient("127.0.0.1", Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
+	t.Cleanup(checkLeaks(t)) // after the Cleanups below
+	srv, cl := serverAndClient(t, Config{Shards: 1}, &echoHandler{}, Config{})
 	p := &pinger{msg: make([]byte, 64), tick: make(chan struct{})}
 	c, err := cl.Dial(srv.Addr().String(), p)
 	if err != nil {

@@ -201,7 +201,7 @@ func checkOutcomes(t *testing.T, srv *Server) {
 	}
 	for i, s := range srv.Stats().Shards {
 		in := s.DatagramsIn + s.HandoffIn
-		out := s.Handoffs + s.ToSession + s.OutOfSession + s.Dropped + s.SessionsOpened
+		out := s.Handoffs + s.ToSession + s.OutOfSession + s.Responded + s.Dropped + s.SessionsOpened
 		if in != out {
 			t.Errorf("shard %d: %d in (socket %d + handoff %d) but %d outcomes (%+v)", i, in, s.DatagramsIn, s.HandoffIn, out, s)
 		}

@@ -26,22 +26,14 @@ func TestDialledFootprint(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	defer checkLeaks(t)()
-	srv, err := Listen("127.0.0.1:0", Config{Shards: 1, MaxSessionsPerIP: 1 << 20}, nopHandler{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
-	cl, err := NewClient("", Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
+	t.Cleanup(checkLeaks(t)) // after the Cleanups below
+	srv, cl := serverAndClient(t, Config{Shards: 1, MaxSessionsPerIP: 1 << 20}, nopHandler{}, Config{})
 	var before, after runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&before)
 	g0 := runtime.NumGoroutine()
 	conns := make([]*Conn, n)
+	var err error
 	for i := range conns {
 		// Spread over 127.0.x.y so no source address runs out of ports.
 		src := netip.AddrFrom4([4]byte{127, 0, byte(1 + i/4000), byte(1 + i%250)})

@@ -10,6 +10,12 @@ import (
 // that keeps per-session state keyed by Session or SessionID needs no lock
 // as long as it keeps that state per shard (callbacks of different shards
 // run in parallel). A callback must not block: the whole shard waits for it.
+// A callback that panics crashes the process, or, with Config.HandlerPanic
+// set to PanicClose, closes its session with ClosePanic (see PanicPolicy).
+//
+// A dialled session (Dial, Client) calls the Handler given to its dial;
+// its OnClose runs after its socket is closed, so Conn.Close returns with
+// both done.
 type Handler interface {
 	// OnOpen is called when a session is established: on a server when a
 	// valid SessionRequest arrives from a new endpoint, on a client when the

@@ -14,7 +14,8 @@ import (
 type importRule struct {
 	mod []string // module packages, relative ("" is the root package)
 	ext []string // external module prefixes
-	any bool     // cmd: wiring may import everything
+	any bool     // cmd: wiring may import everything (but see sys)
+	sys bool     // syscall and golang.org/x/sys: batchio's alone (DESIGN.md, STYLE.md)
 	why string   // for rows DESIGN.md does not have
 }
 
@@ -22,13 +23,16 @@ var importRules = map[string]importRule{
 	"proto":   {ext: []string{"github.com/klauspost/compress"}},
 	"ring":    {},
 	"pool":    {},
-	"batchio": {ext: []string{"golang.org/x/sys", "golang.org/x/net"}},
+	"batchio": {ext: []string{"golang.org/x/sys", "golang.org/x/net"}, sys: true},
 	"shard":   {mod: []string{"proto", "ring", "pool", "batchio"}, ext: []string{"github.com/cespare/xxhash"}},
 	"":        {mod: []string{"shard", "proto"}, ext: []string{"github.com/prometheus/client_golang"}},
 	"relay":   {mod: []string{""}},
+	"pcap":    {why: "capture files for /debug/trace and eqgate decode: a leaf, stdlib only"},
 	"bench":   {mod: []string{"", "bench/*"}},
 	"bench/rawecho": {mod: []string{"batchio"},
 		why: "the raw-echo baseline: batchio with no engine, the floor eqgate is measured against"},
+	"bench/flood": {mod: []string{"", "bench", "bench/*", "batchio"},
+		why: "the spoofing flood: forged sources need batchio's raw socket (Spoofer)"},
 }
 
 // ruleFor finds pkg's row: its own, the bench row for bench's sub-packages
@@ -46,8 +50,18 @@ func ruleFor(pkg string) (importRule, bool) {
 	return importRule{}, false
 }
 
-func (r importRule) allows(imp string) bool {
+// allows reports whether a package under r, named name (Go's package name:
+// "main" for programs), may import imp.
+func (r importRule) allows(name, imp string) bool {
 	const module = "github.com/eqgate/eqgate"
+	xsys := strings.HasPrefix(imp, "golang.org/x/sys/")
+	switch {
+	case r.sys:
+	case xsys:
+		return false // even a program: syscalls are batchio's
+	case imp == "syscall":
+		return name == "main" // programs, for signal numbers
+	}
 	if r.any {
 		return true
 	}
@@ -66,13 +80,15 @@ func (r importRule) allows(imp string) bool {
 // TestImportRules enforces DESIGN.md's import table on every non-test
 // package of the module, for Linux and one other GOOS (the files differ):
 // a package without a row, or an import its row does not allow, fails.
+// batchio is the only package that may import syscall or x/sys; programs
+// may import syscall (signal numbers), never x/sys.
 func TestImportRules(t *testing.T) {
 	goBin, err := exec.LookPath("go")
 	if err != nil {
 		t.Skip("no go command:", err)
 	}
 	for _, goos := range []string{"linux", "windows"} {
-		cmd := exec.Command(goBin, "list", "-f", `{{.ImportPath}} {{join .Imports " "}}`, "./...")
+		cmd := exec.Command(goBin, "list", "-f", `{{.ImportPath}} {{.Name}} {{join .Imports " "}}`, "./...")
 		cmd.Env = append(cmd.Environ(), "GOOS="+goos)
 		out, err := cmd.Output()
 		if err != nil {
@@ -86,8 +102,8 @@ func TestImportRules(t *testing.T) {
 				t.Errorf("GOOS=%s: package %q has no row in DESIGN.md's import table (add one here and there)", goos, pkg)
 				continue
 			}
-			for _, imp := range f[1:] {
-				if !rule.allows(imp) {
+			for _, imp := range f[2:] {
+				if !rule.allows(f[1], imp) {
 					t.Errorf("GOOS=%s: %q imports %s, which DESIGN.md's table does not allow", goos, pkg, imp)
 				}
 			}
@@ -102,6 +118,11 @@ func TestImportRuleTable(t *testing.T) {
 		pkg, imp string
 		ok       bool
 	}{
+		{"batchio", "golang.org/x/sys/unix", true},
+		{"batchio", "syscall", true},
+		{"shard", "syscall", false},
+		{"cmd/eqgate", "syscall", true},
+		{"cmd/eqgate", "golang.org/x/sys/unix", false},
 		{"", "github.com/eqgate/eqgate/shard", true},
 		{"", "github.com/eqgate/eqgate/batchio", false},
 		{"", "github.com/prometheus/client_golang/prometheus", true},
@@ -121,7 +142,11 @@ func TestImportRuleTable(t *testing.T) {
 		if !ok {
 			t.Fatalf("no rule for %q", tc.pkg)
 		}
-		if got := r.allows(tc.imp); got != tc.ok {
+		name := "pkg"
+		if strings.HasPrefix(tc.pkg, "cmd/") {
+			name = "main"
+		}
+		if got := r.allows(name, tc.imp); got != tc.ok {
 			t.Errorf("%q importing %s: allowed %v, want %v", tc.pkg, tc.imp, got, tc.ok)
 		}
 	}

@@ -16,7 +16,7 @@ import (
 //
 // Every series carries a constant label naming its engine, listen="<bound
 // address>" for a Server and listen="client:<n>" for a Client, so several
-// share a registry.
+// share a registry, and the constant label variant = rs, legacy or eq2.
 //
 // Metrics (label shard = shard index; base units; counters end in _total):
 //
@@ -39,7 +39,10 @@ import (
 //	eqgate_sends_queued_total                  sends that waited for window room
 //	eqgate_sends_discarded_total               accepted sends whose session closed first
 //	eqgate_receive_batch_size (histogram, datagrams per recvmmsg)
-//	eqgate_rtt_seconds (summary: count and sum of RTT samples)
+//	eqgate_rtt_seconds (histogram, per shard)
+//	eqgate_send_batch_size, eqgate_message_size_bytes (histograms)
+//	eqgate_kernel_receive_drops_total          SO_MEMINFO drops (receive queue full)
+//	eqgate_socket_errors_total, eqgate_buffer_misses_total, eqgate_wakeups_total
 //	eqgate_shard_up (gauge, 1 while the shard's loop runs)
 //	eqgate_handler_panics_total                 callbacks recovered (Config.HandlerPanic)
 //
@@ -58,22 +61,30 @@ type Collector struct {
 	g  *shard.Group
 	gd *guard
 
-	dgIn, bytesIn, dgOut, bytesOut, dropped, txDrops  *prometheus.Desc
-	handoffs, handoffIn, oos, open, opened, closed    *prometheus.Desc
-	pktDrops, resends, inboxDrops, batchSize, rttDesc *prometheus.Desc
-	outcomes, up, panics                              *prometheus.Desc
-	sendsRefused, sendsQueued, sendsDiscarded         *prometheus.Desc
-	rcvbuf, sndbuf, forced, steering, gso             *prometheus.Desc
+	dgIn, bytesIn, dgOut, bytesOut, dropped, txDrops *prometheus.Desc
+	handoffs, handoffIn, oos, open, opened, closed   *prometheus.Desc
+	pktDrops, resends, inboxDrops, batchSize         *prometheus.Desc
+	outcomes, up, panics                             *prometheus.Desc
+	sendsRefused, sendsQueued, sendsDiscarded        *prometheus.Desc
+	responses, proofs, halfOpen, halfPruned          *prometheus.Desc
+	underAttack, attacks, unproven                   *prometheus.Desc
+	rcvbuf, sndbuf, forced, steering, gso            *prometheus.Desc
+	ops                                              opsMetrics
 }
 
 var _ prometheus.Collector = (*Collector)(nil)
 
 func newCollector(g *shard.Group, gd *guard, constLabels prometheus.Labels) *Collector {
+	v := prometheus.Labels{"variant": g.Variant().String()}
+	for k, x := range constLabels {
+		v[k] = x
+	}
 	d := func(name, help string, labels ...string) *prometheus.Desc {
-		return prometheus.NewDesc("eqgate_"+name, help, append([]string{"shard"}, labels...), constLabels)
+		return prometheus.NewDesc("eqgate_"+name, help, append([]string{"shard"}, labels...), v)
 	}
 	return &Collector{
 		g:              g,
+		ops:            newOpsMetrics(d),
 		gd:             gd,
 		panics:         d("handler_panics_total", "Handler callbacks that panicked and were recovered (Config.HandlerPanic close)."),
 		outcomes:       d("datagrams_total", "Received datagrams (from the socket or a handoff ring), by outcome; each counts in exactly one.", "outcome"),
@@ -92,6 +103,13 @@ func newCollector(g *shard.Group, gd *guard, constLabels prometheus.Labels) *Col
 		handoffs:       d("handoffs_total", "Datagrams that arrived on this shard and were handed to their owner shard."),
 		handoffIn:      d("handoffs_received_total", "Datagrams received from other shards."),
 		oos:            d("out_of_session_sent_total", "OutOfSession answers to endpoints without a session."),
+		responses:      d("session_responses_total", "SessionRequests answered statelessly (no session until the peer proves the key)."),
+		proofs:         d("admission_proofs_total", "Datagrams from endpoints without a session whose CRC proved the offered key (each opens a session, caps permitting)."),
+		halfOpen:       d("sessions_half_open", "CRC 0 only: sessions without a valid datagram yet."),
+		halfPruned:     d("sessions_half_open_pruned_total", "CRC 0 only: half-open sessions dropped to make room."),
+		underAttack:    d("under_attack", "1 while the shard sees unproven traffic at or above Config.AttackRate (AttackRate datagrams a second from endpoints without a session that prove nothing)."),
+		attacks:        d("attacks_total", "Times the shard went under attack."),
+		unproven:       d("unproven_datagrams_per_second", "Unproven datagrams per second over the last one-second window."),
 		open:           d("sessions_open", "Sessions currently open."),
 		opened:         d("sessions_opened_total", "Sessions opened."),
 		closed:         d("sessions_closed_total", "Sessions closed, by reason.", "reason"),
@@ -102,7 +120,6 @@ func newCollector(g *shard.Group, gd *guard, constLabels prometheus.Labels) *Col
 		sendsQueued:    d("sends_queued_total", "Application sends that waited in the session's queue for window room."),
 		sendsDiscarded: d("sends_discarded_total", "Accepted application sends lost because their session closed before they were sent."),
 		batchSize:      d("receive_batch_size", "Datagrams per receive batch."),
-		rttDesc:        d("rtt_seconds", "Round-trip time samples from acknowledged packets."),
 	}
 }
 
@@ -110,10 +127,12 @@ func newCollector(g *shard.Group, gd *guard, constLabels prometheus.Labels) *Col
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.dgIn, c.bytesIn, c.dgOut, c.bytesOut, c.dropped, c.txDrops,
 		c.handoffs, c.handoffIn, c.oos, c.open, c.opened, c.closed, c.pktDrops, c.resends,
-		c.inboxDrops, c.batchSize, c.rttDesc, c.outcomes, c.up, c.rcvbuf, c.sndbuf, c.forced,
-		c.steering, c.gso, c.sendsRefused, c.sendsQueued, c.sendsDiscarded, c.panics} {
+		c.inboxDrops, c.batchSize, c.outcomes, c.up, c.rcvbuf, c.sndbuf, c.forced,
+		c.steering, c.gso, c.sendsRefused, c.sendsQueued, c.sendsDiscarded, c.panics,
+		c.responses, c.proofs, c.halfOpen, c.halfPruned, c.underAttack, c.attacks, c.unproven} {
 		ch <- d
 	}
+	c.ops.describe(ch)
 }
 
 // Collect implements prometheus.Collector.
@@ -136,7 +155,8 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		gauge(c.sndbuf, float64(f.SendBuffer))
 		gauge(c.forced, b2f(f.BufferForced))
 		gauge(c.steering, b2f(f.Steering))
-		gauge(c.gso, b2f(f.GSO))
+		si := c.g.Shard(i).SocketInfo()
+		gauge(c.gso, b2f(si.GSO)) // now, not at Listen: a socket turns GSO off on EIO
 		counter(c.dgIn, k.DatagramsIn.Load())
 		counter(c.panics, c.gd.count(i))
 		counter(c.bytesIn, k.BytesIn.Load())
@@ -149,6 +169,13 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		counter(c.handoffs, k.Outcomes[shard.OutcomeHandoff].Load())
 		counter(c.handoffIn, k.HandoffIn.Load())
 		counter(c.oos, k.Outcomes[shard.OutcomeOutOfSession].Load())
+		counter(c.responses, k.Outcomes[shard.OutcomeResponded].Load())
+		counter(c.proofs, k.Proofs.Load())
+		ch <- prometheus.MustNewConstMetric(c.halfOpen, prometheus.GaugeValue, float64(k.HalfOpen.Load()), sh)
+		counter(c.halfPruned, k.HalfOpenPruned.Load())
+		ch <- prometheus.MustNewConstMetric(c.underAttack, prometheus.GaugeValue, float64(k.UnderAttack.Load()), sh)
+		counter(c.attacks, k.AttackStarts.Load())
+		ch <- prometheus.MustNewConstMetric(c.unproven, prometheus.GaugeValue, float64(k.UnprovenRate.Load()), sh)
 		ch <- prometheus.MustNewConstMetric(c.open, prometheus.GaugeValue, float64(k.SessionsOpen.Load()), sh)
 		counter(c.opened, k.SessionsOpened.Load())
 		for r := CloseLocal; r < proto.NumCloseReasons; r++ {
@@ -175,7 +202,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		}
 		count = cum
 		ch <- prometheus.MustNewConstHistogram(c.batchSize, count, float64(k.BatchSum.Load()), buckets, sh)
-		ch <- prometheus.MustNewConstSummary(c.rttDesc, k.RTTCount.Load(), float64(k.RTTSumMicro.Load())/1e6, nil, sh)
+		c.ops.collect(ch, c.g.Shard(i), si, sh)
 	}
 }
 

@@ -76,12 +76,13 @@ func testSpread(t *testing.T, steer bool) {
 		_ = c.SetReadDeadline(time.Now().Add(10 * time.Second)) // a bound, not a synchronisation
 		// Other tests' servers share loopback and may resend to a port
 		// this socket reuses: skip what is not a SessionResponse.
+		var r proto.SessionResponse
 		for {
 			n, err := c.Read(buf)
 			if err != nil {
 				t.Fatalf("client %d: %v", i, err)
 			}
-			r, err := proto.ParseSessionResponse(buf[:n])
+			r, err = proto.ParseSessionResponse(buf[:n])
 			if err != nil {
 				t.Logf("client %d: stray datagram %x: %v", i, buf[:n], err)
 				continue
@@ -90,6 +91,33 @@ func testSpread(t *testing.T, steer bool) {
 				t.Fatalf("client %d: response for connect code %d", i, r.ConnectCode)
 			}
 			break
+		}
+		// The session exists once the client proves the key: a stat
+		// request under it, whose answer says the server has the session.
+		params, err := proto.NewParams(r.Key, int(r.CRCBytes), r.Passes, int(r.MaxPacketSize))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var coder proto.Coder
+		stat := proto.SessionStatRequest{}.AppendTo(nil)
+		if _, err := c.WriteToUDP(coder.AppendEncode(&params, nil, stat), dst); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, c := range conns {
+		for {
+			// Unconnected sockets also read strays from other processes
+			// that once used the port: only the server's answer counts.
+			n, from, err := c.ReadFromUDPAddrPort(buf)
+			if err != nil {
+				t.Fatalf("client %d: no stat answer: %v", i, err)
+			}
+			if from == srv.Addr() {
+				if n < 2 || buf[1] != byte(proto.OpSessionStatReply) {
+					t.Fatalf("client %d: %x, want a stat answer", i, buf[:n])
+				}
+				break
+			}
 		}
 	}
 	h.mu.Lock()

@@ -15,6 +15,9 @@ type ShardStats struct {
 	Handoffs               uint64 // datagrams handed to their owner shard
 	ToSession              uint64 // datagrams given to an existing session
 	OutOfSession           uint64 // OutOfSession answers sent
+	Responded              uint64 // SessionRequests answered statelessly
+	UnderAttack            int64  // shards under attack now (see Config.AttackRate)
+	UnprovenRate           int64  // unproven datagrams per second, last window
 	Dropped                uint64 // sum of Drops
 	Drops                  map[string]uint64
 	SessionsOpen           int64
@@ -47,6 +50,9 @@ func readShard(c *shard.Counters, names packetDropNames) ShardStats {
 		Handoffs:       c.Outcomes[shard.OutcomeHandoff].Load(),
 		ToSession:      c.Outcomes[shard.OutcomeSession].Load(),
 		OutOfSession:   c.Outcomes[shard.OutcomeOutOfSession].Load(),
+		Responded:      c.Outcomes[shard.OutcomeResponded].Load(),
+		UnderAttack:    c.UnderAttack.Load(),
+		UnprovenRate:   c.UnprovenRate.Load(),
 		Drops:          map[string]uint64{},
 		SessionsOpen:   c.SessionsOpen.Load(),
 		SessionsOpened: c.SessionsOpened.Load(),
@@ -90,6 +96,9 @@ func (t *ShardStats) add(s *ShardStats) {
 	t.Handoffs += s.Handoffs
 	t.ToSession += s.ToSession
 	t.OutOfSession += s.OutOfSession
+	t.Responded += s.Responded
+	t.UnderAttack += s.UnderAttack
+	t.UnprovenRate += s.UnprovenRate
 	t.Dropped += s.Dropped
 	t.SessionsOpen += s.SessionsOpen
 	t.SessionsOpened += s.SessionsOpened

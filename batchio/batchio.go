@@ -1,6 +1,7 @@
 package batchio
 
 import (
+	"crypto/rand"
 	"errors"
 	"net/netip"
 	"strconv"
@@ -20,6 +21,11 @@ type Message struct {
 	// (0 for the Set's main Conn, and always 0 from a Conn); sent, the
 	// member to send it from (0: the main Conn).
 	Sock uint32
+	// Local is, received, the address the datagram was sent to, and, sent,
+	// the source address to send it from (IP_PKTINFO). Only with
+	// Options.PacketInfo; the zero Addr otherwise, and a zero Local sends
+	// from whatever address the kernel picks.
+	Local netip.Addr
 }
 
 // WaitMode selects how a reader sleeps when its socket is empty.
@@ -61,6 +67,11 @@ type Options struct {
 	GSO        bool // coalesce runs to one peer with UDP_SEGMENT when the kernel has it
 	Batch      int  // max datagrams per syscall; 0 means DefaultBatch, capped at MaxBatch
 	Wait       WaitMode
+	// PacketInfo reports each received datagram's destination address in
+	// Message.Local and sends from Message.Local: for wildcard binds on
+	// hosts with several addresses, so replies leave from the address the
+	// client sent to (Linux; ignored elsewhere).
+	PacketInfo bool
 }
 
 const (
@@ -97,6 +108,7 @@ type Facts struct {
 	BufferForced           bool // SO_RCVBUFFORCE/SO_SNDBUFFORCE accepted
 
 	Steering       bool   // the steering program is attached to the group
+	PacketInfo     bool   // datagrams carry their destination; sends name their source (Options.PacketInfo)
 	SteeringReason string // why not, when Steering is false
 
 	GSOSupported bool   // UDP_SEGMENT probe succeeded
@@ -111,6 +123,9 @@ var (
 	// ErrWakeup: Wake was called (or a wake raced a previous return; wakes
 	// may be spurious, never lost).
 	ErrWakeup = errors.New("batchio: woken")
+	// ErrAddrInUse: Open's port is held by another socket, such as another
+	// process's reuseport group, which a reuseport bind would silently join.
+	ErrAddrInUse = errors.New("address already in use")
 	// ErrNotSupported: the platform cannot do what Options asked.
 	ErrNotSupported = errors.New("batchio: not supported on this platform")
 )
@@ -130,21 +145,25 @@ func (e *DropError) Error() string {
 
 func (e *DropError) Unwrap() error { return e.Err }
 
-// Hash constants (murmur3's, chosen for their mixing; any odd values work as
-// long as steer_linux.go uses the same).
-const (
-	routeK1 = 0x9E3779B1
-	routeK2 = 0x85EBCA6B
-	routeK3 = 0xC2B2AE35
-)
+// Route's constants: odd multipliers and xor seeds drawn per process, so a
+// flood cannot be aimed at one shard by precomputing endpoints (DESIGN.md,
+// "Admission"). The steering program is built from the same values.
+var routeK1, routeK2, routeK3, routeS1, routeS2 = routeConstants()
 
-// Route is the fixed hash of a client endpoint that decides its owner shard.
-// The reuseport steering program computes exactly this, in 32-bit
-// arithmetic:
+func routeConstants() (k1, k2, k3, s1, s2 uint32) {
+	var b [20]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go 1.24+)
+	w := func(i int) uint32 { return be32(b[4*i:]) }
+	return w(0) | 1, w(1) | 1, w(2) | 1, w(3), w(4)
+}
+
+// Route is the hash of a client endpoint that decides its owner shard, fixed
+// for the process. The reuseport steering program computes exactly this, in
+// 32-bit arithmetic:
 //
 //	a = IPv4 address as a big-endian uint32
 //	    (IPv6: the xor of its four big-endian 32-bit words)
-//	h = a*K1 ^ port*K2
+//	h = (a^S1)*K1 ^ (port^S2)*K2
 //	h ^= h >> 16; h *= K3; h ^= h >> 15
 //
 // IPv4-mapped IPv6 addresses hash as the IPv4 address; zones are ignored.
@@ -158,7 +177,7 @@ func Route(ap netip.AddrPort) uint32 {
 		b := addr.As16()
 		a = be32(b[0:4]) ^ be32(b[4:8]) ^ be32(b[8:12]) ^ be32(b[12:16])
 	}
-	h := a*routeK1 ^ uint32(ap.Port())*routeK2
+	h := (a^routeS1)*routeK1 ^ (uint32(ap.Port())^routeS2)*routeK2
 	h ^= h >> 16
 	h *= routeK3
 	h ^= h >> 15
@@ -207,7 +226,7 @@ func planRuns(msgs []Message, gso bool, maxSegs, maxBytes, maxSeg int, out []run
 			total := seg
 			for j < len(msgs) && j-i < maxSegs {
 				m := &msgs[j]
-				if m.N <= 0 || m.N > seg || total+m.N > maxBytes || m.Addr != msgs[i].Addr {
+				if m.N <= 0 || m.N > seg || total+m.N > maxBytes || m.Addr != msgs[i].Addr || m.Local != msgs[i].Local {
 					break
 				}
 				total += m.N

@@ -12,9 +12,6 @@ import (
 	"time"
 )
 
-// defaultWait: off Linux the netpoller is the only mode.
-const defaultWait = WaitNetpoll
-
 // Conn is one socket of a Group. Off Linux it moves one datagram per call
 // through net.UDPConn (no recvmmsg/sendmmsg, GSO or steering). One goroutine
 // reads and one writes at a time; Wake, GSO and Close are safe from any

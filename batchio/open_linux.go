@@ -62,6 +62,7 @@ func Open(addr netip.AddrPort, opt Options) (*Group, error) {
 	g := &Group{}
 	f := &g.facts
 	f.Sockets, f.Batch, f.Wait = opt.Sockets, opt.Batch, opt.Wait
+	f.PacketInfo = opt.PacketInfo
 	cp := caps()
 	f.GSOSupported, f.GROSupported = cp.gso, cp.gro
 	switch {
@@ -83,11 +84,21 @@ func Open(addr netip.AddrPort, opt Options) (*Group, error) {
 	// first takes a port exclusively, then binds its members to that port.
 	reuse := port != 0 || opt.Sockets > 1
 	if port == 0 && opt.Sockets > 1 {
-		p, err := freePort(family, ip, scope)
+		p, err := probeBind(family, ip, scope, 0)
 		if err != nil {
 			return nil, fmt.Errorf("batchio: open %v: %w", addr, err)
 		}
 		port = p
+	} else if port != 0 {
+		// A reuseport bind would join another process's group on this
+		// port (same user) and share its traffic silently: the port must
+		// be free first. A group that binds in between still fails below.
+		if _, err := probeBind(family, ip, scope, port); err != nil {
+			if errors.Is(err, unix.EADDRINUSE) {
+				return nil, fmt.Errorf("batchio: open %v: %w", addr, ErrAddrInUse)
+			}
+			return nil, fmt.Errorf("batchio: open %v: %w", addr, err)
+		}
 	}
 	fail := func(err error) (*Group, error) {
 		_ = g.Close() // best effort: the Open error is the one to report
@@ -177,11 +188,12 @@ func setBuffer(fd, force, plain, size int) (forced bool) {
 	return false
 }
 
-// freePort binds a socket without SO_REUSEPORT to port 0 and returns the port
-// the kernel chose: one no other socket holds at that moment. The caller
-// binds its reuseport group there right after; a socket that takes the port
-// in between makes that bind fail with EADDRINUSE rather than share it.
-func freePort(family int, ip netip.Addr, scope uint32) (int, error) {
+// probeBind binds a socket without SO_REUSEPORT to port (0: any) and
+// returns the port bound, then closes it: the port no other socket holds at
+// that moment. The caller binds its reuseport group there right after; a
+// socket that takes the port in between makes that bind fail with
+// EADDRINUSE rather than share it.
+func probeBind(family int, ip netip.Addr, scope uint32, port int) (int, error) {
 	fd, err := unix.Socket(family, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return 0, os.NewSyscallError("socket", err)
@@ -189,9 +201,9 @@ func freePort(family int, ip netip.Addr, scope uint32) (int, error) {
 	defer unix.Close(fd)
 	var sa unix.Sockaddr
 	if family == unix.AF_INET6 {
-		sa = &unix.SockaddrInet6{Addr: ip.As16(), ZoneId: scope}
+		sa = &unix.SockaddrInet6{Port: port, Addr: ip.As16(), ZoneId: scope}
 	} else {
-		sa = &unix.SockaddrInet4{Addr: ip.As4()}
+		sa = &unix.SockaddrInet4{Port: port, Addr: ip.As4()}
 	}
 	if err := unix.Bind(fd, sa); err != nil {
 		return 0, os.NewSyscallError("bind", err)

@@ -52,6 +52,7 @@ func steeringProgram(n uint32) []unix.SockFilter {
 		rsh   = unix.BPF_ALU | unix.BPF_RSH | unix.BPF_K
 		mul   = unix.BPF_ALU | unix.BPF_MUL | unix.BPF_K
 		xorX  = unix.BPF_ALU | unix.BPF_XOR | unix.BPF_X
+		xorK  = unix.BPF_ALU | unix.BPF_XOR | unix.BPF_K
 		mod   = unix.BPF_ALU | unix.BPF_MOD | unix.BPF_K
 		retA  = unix.BPF_RET | unix.BPF_A
 		retK  = unix.BPF_RET | unix.BPF_K
@@ -100,11 +101,13 @@ func steeringProgram(n uint32) []unix.SockFilter {
 		op(ldH, netOff(40)),
 		op(st, memPort),
 
-		// h = a*K1 ^ port*K2; h ^= h>>16; h *= K3; h ^= h>>15; return h % n
+		// h = (a^S1)*K1 ^ (port^S2)*K2; h ^= h>>16; h *= K3; h ^= h>>15; return h % n
 		at("hash", op(ldMem, memPort)),
+		op(xorK, routeS2),
 		op(mul, routeK2),
 		op(st, memPort),
 		op(ldMem, memAddr),
+		op(xorK, routeS1),
 		op(mul, routeK1),
 		op(ldxM, memPort),
 		op(xorX, 0),

@@ -124,6 +124,7 @@ type Result struct {
 	ServerCPUS        float64       `json:"server_cpu_s"`
 	ServerCPUNsPerMsg float64       `json:"server_cpu_ns_per_msg"`
 	ServerCPUError    string        `json:"server_cpu_error,omitempty"`
+	SettleError       string        `json:"settle_error,omitempty"` // the relay did not pass every SessionDisconnect in time
 	ClientCPU         time.Duration `json:"-"`
 	ClientCPUNsPerMsg float64       `json:"client_cpu_ns_per_msg"`
 

@@ -136,6 +136,10 @@ func DefaultClientShards() int { return max(1, runtime.GOMAXPROCS(0)/2) }
 // ErrOptions wraps every Options validation error.
 var ErrOptions = errors.New("bench: invalid options")
 
+// settleTimeout, beyond the longest the relay holds a datagram, bounds the
+// wait for it to pass the disconnects: far above loopback latency.
+const settleTimeout = 5 * time.Second
+
 type optError string
 
 func (e optError) Error() string        { return "bench: invalid options: " + string(e) }
@@ -330,7 +334,15 @@ func Run(ctx context.Context, opt Options) (*Result, error) {
 	res.Resends = cst.Total.Resends
 	res.ClientQueueDrops = cst.Total.Dropped
 	r.closing.Store(true)
+	if proxy != nil {
+		proxy.Calm() // the disconnects must reach the server (impair.Proxy.Calm)
+	}
 	_ = client.Close() // every session: SessionDisconnect, then the sockets
+	if proxy != nil {
+		if err := proxy.Settle(int(cst.Total.SessionsOpen), settleTimeout+opt.Impair.Delay+opt.Impair.Jitter+impair.ReorderHold); err != nil {
+			res.SettleError = err.Error()
+		}
+	}
 	res.SourceAddrs = r.sourceCount()
 	for _, s := range r.sessions {
 		s.settle()

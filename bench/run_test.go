@@ -175,3 +175,34 @@ func TestRunCatchesBrokenServer(t *testing.T) {
 		})
 	}
 }
+
+// TestRunClosesSessions: with every impairment that goes through the relay,
+// the server holds no session right after Run returns (before the fix the
+// relay closed with the disconnects still queued, and the sessions stayed
+// until the 60 s stale timeout).
+func TestRunClosesSessions(t *testing.T) {
+	for _, im := range []impair.Impairment{
+		{Delay: 20 * time.Millisecond},
+		{Delay: 2 * time.Millisecond, Jitter: 5 * time.Millisecond},
+		{Reorder: 0.5},
+		{Dup: 0.5},
+		{Loss: 0.05},
+	} {
+		t.Run(im.String(), func(t *testing.T) {
+			srv := startEcho(t, &echoHandler{})
+			res := runOK(t, Options{Target: srv.Addr().String(), Sessions: 10, Count: 30, Window: 4, Seed: 3, Impair: im, Grace: 5 * time.Second})
+			if res.SettleError != "" {
+				t.Fatalf("relay: %s", res.SettleError)
+			}
+			// The relay has written every disconnect to the server's socket;
+			// the shards take them within a loop iteration.
+			deadline := time.Now().Add(5 * time.Second)
+			for srv.Stats().Total.SessionsOpen != 0 {
+				if time.Now().After(deadline) {
+					t.Fatalf("%d sessions still open on the server after the run", srv.Stats().Total.SessionsOpen)
+				}
+				time.Sleep(time.Millisecond)
+			}
+		})
+	}
+}

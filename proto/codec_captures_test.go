@@ -221,7 +221,7 @@ func TestCodecCaptures(t *testing.T) {
 					t.Fatalf("%s: CRC does not verify with key %#x", where, p.Key)
 				}
 				// The passes undo to exactly the annotated plaintext.
-				got, err := c.decodeEncoded(p, bytes.Clone(dg.wire))
+				got, err := c.decodeEncoded(p, bytes.Clone(dg.wire), false)
 				if err != nil || !bytes.Equal(got, dg.decoded) {
 					t.Fatalf("%s: passes undo to %x, %v\nannotation %x", where, got, err, dg.decoded)
 				}

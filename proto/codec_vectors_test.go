@@ -233,7 +233,7 @@ func TestCodecVectorsCompressionPass(t *testing.T) {
 			}
 			// Send side: byte-exact unless the bytes depend on the zlib
 			// implementation; then ours must round-trip and keep its flag.
-			enc := c.compress(append(bytes.Clone(hdr), in...), len(hdr))
+			enc := c.compress(append(bytes.Clone(hdr), in...), len(hdr), CompressThreshold)
 			if !tc.Informative && !bytes.Equal(enc[len(hdr):], out) {
 				t.Fatalf("compress(%x) = %x, want %x", in, enc[len(hdr):], out)
 			}

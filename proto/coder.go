@@ -38,13 +38,23 @@ func (c *Coder) Decode(p *Params, d []byte) ([]byte, error) {
 			return d, nil
 		}
 	}
-	return c.decodeEncoded(p, d)
+	return c.decodeEncoded(p, d, false)
+}
+
+// DecodeUnchecked is Decode for a datagram whose trailer the caller has
+// chosen to accept without a match (the CRC leniencies of SPEC §21.3 and
+// §22.3): the trailer is stripped unread and the passes undone.
+func (c *Coder) DecodeUnchecked(p *Params, d []byte) ([]byte, error) {
+	if len(d) < 2 {
+		return nil, ErrShortDatagram
+	}
+	return c.decodeEncoded(p, d, true)
 }
 
 // decodeEncoded is Decode without the keepalive/ping discard and the exempt
 // check: the CRC and the passes only. Tests use it to check the captured
 // keepalives, whose CRC and passes an RS receiver never looks at.
-func (c *Coder) decodeEncoded(p *Params, d []byte) ([]byte, error) {
+func (c *Coder) decodeEncoded(p *Params, d []byte, unchecked bool) ([]byte, error) {
 	// Params is a plain struct; a hand-built one with a negative CRCBytes
 	// must not slice out of range.
 	if uint(p.CRCBytes) > 4 {
@@ -54,7 +64,7 @@ func (c *Coder) decodeEncoded(p *Params, d []byte) ([]byte, error) {
 	if n < 1 {
 		return nil, ErrShortCRC
 	}
-	if !trailerMatches(d[n:], crc32.Update(p.crcSeed, crc32.IEEETable, d[:n])) {
+	if !unchecked && !trailerMatches(d[n:], crc32.Update(p.crcSeed, crc32.IEEETable, d[:n])) {
 		return nil, ErrBadCRC
 	}
 	pkt := d[:n]
@@ -142,16 +152,21 @@ func (c *Coder) AppendEncode(p *Params, dst, pkt []byte) []byte {
 		case PassXOR:
 			XOREncode(dst[off:], p.Key)
 		case PassCompress:
-			dst = c.compress(dst, off)
+			min := CompressThreshold
+			if p.legacyDeflate {
+				min -= off - start // the header counts (SPEC §21.3)
+			}
+			dst = c.compress(dst, off, min)
 		}
 	}
 	return appendCRC(dst, crc32.Update(p.crcSeed, crc32.IEEETable, dst[start:]), p.CRCBytes)
 }
 
-// compress applies the compression pass to dst[off:] (SPEC §8.2, send).
-func (c *Coder) compress(dst []byte, off int) []byte {
+// compress applies the compression pass to dst[off:] (SPEC §8.2, send):
+// regions over min bytes are deflated when that makes them shorter.
+func (c *Coder) compress(dst []byte, off, min int) []byte {
 	n := len(dst) - off
-	if n > CompressThreshold {
+	if n > min {
 		if d := c.deflate(dst[off:]); d != nil && 1+len(d) <= n {
 			dst = append(dst[:off], flagDeflated)
 			return append(dst, d...)

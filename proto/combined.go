@@ -29,9 +29,10 @@ func AppendCombinedElement(b []byte, elem []byte) []byte {
 //	for elem, ok := it.Next(); ok; elem, ok = it.Next() { ... }
 //	if it.Err() != nil { count the truncation }
 type CombinedIter struct {
-	p   []byte
-	pos int
-	err error
+	p    []byte
+	pos  int
+	err  error
+	long bool // EQ2: a length byte ff is followed by a u16 BE length (SPEC §22.4)
 }
 
 // NewCombinedIter iterates over p, which starts 00 03.
@@ -44,6 +45,10 @@ func (it *CombinedIter) Next() ([]byte, bool) {
 	for it.pos < len(it.p) {
 		l := int(it.p[it.pos])
 		it.pos++
+		if l == 0xff && it.long && it.pos+2 <= len(it.p) {
+			l = int(binary.BigEndian.Uint16(it.p[it.pos:]))
+			it.pos += 2
+		}
 		if it.pos+l > len(it.p) {
 			it.err = ErrElementOverrun
 			it.pos = len(it.p)

@@ -11,8 +11,9 @@ import (
 // ZoneConfig, adjust it, call Validate once, then share it read-only between
 // every session (and shard) that uses it.
 type Config struct {
-	// Variant selects the protocol family (SPEC §1.1). Only VariantRS is
-	// implemented; the others fail Validate with ErrVariantNotSupported.
+	// Variant selects the protocol family (SPEC §1.1): RS, or LEGACY and
+	// EQ2 with the rules of SPEC §21 and §22. Start from ConfigFor(variant)
+	// to get that variant's defaults.
 	Variant Variant
 
 	// Wire parameters a server offers in its SessionResponse (SPEC §6.3).
@@ -53,6 +54,20 @@ type Config struct {
 	MaxUnackedPackets int // sent-but-unacked packets per stream (rounded up to a power of two, ≤ 8192)
 	MaxDepth          int // nesting depth of Combined/AppCombined/Packet payloads (8)
 
+	// AckDelay is LEGACY's and EQ2's writer tick (SPEC §21.2, §22.4): a
+	// cumulative Ack waits at most this long for other output to ride with
+	// (10 ms). RS acks through the hold buffer and ignores it.
+	AckDelay time.Duration
+	// CRC leniencies of EQ2 and LEGACY (SPEC §21.3, §22.3), applied only
+	// when a trailer does not match and counted in Stats.LenientCRC:
+	// LenientZeroCRC accepts a 00 00 trailer (on for LEGACY and EQ2),
+	// Lenient0019 accepts any packet whose bytes 2..3 are 00 19 (EQ2).
+	LenientZeroCRC bool
+	Lenient0019    bool
+	// EQ2 holds the EQ2 application layer's options (SPEC §22.6, §22.7);
+	// zero fields take DefaultEQ2Config's values.
+	EQ2 EQ2Config
+
 	// IdleRelease is how long a session with nothing in flight keeps its
 	// lazily grown rings and hold buffer before handing them back.
 	IdleRelease time.Duration
@@ -62,13 +77,15 @@ type Config struct {
 
 // Errors from Config.Validate and session entry points.
 var (
-	ErrVariantNotSupported = errors.New("proto: session variant not implemented (only RS)")
+	ErrVariantNotSupported = errors.New("proto: unknown session variant")
 	ErrConfigNotValidated  = errors.New("proto: Config.Validate was not called")
 	ErrBadConfig           = errors.New("proto: invalid session config")
 	ErrNotConnected        = errors.New("proto: session not connected")
 	ErrSendQueueFull       = errors.New("proto: sent-but-unacked cap reached")
 	ErrBadStream           = errors.New("proto: stream out of range")
 	ErrEmptyPacket         = errors.New("proto: empty application packet")
+	ErrPacketTooShort      = errors.New("proto: 1-byte application packet to a LEGACY world, zone or login peer (SPEC §21.4)")
+	ErrClosing             = errors.New("proto: session is closing")
 	ErrPacketTooLarge      = errors.New("proto: application packet above MaxFragmentSize or MaxUnackedBytes")
 )
 
@@ -118,6 +135,50 @@ func DefaultConfig() Config {
 	}
 }
 
+// ConfigFor returns the defaults of variant v: DefaultConfig for RS; for
+// LEGACY the world/zone service (SPEC §21: K 0x11223344, format 01,
+// retransmit 1500 ms adapted from SessionStatRequest, 135 s stream
+// timeout); for EQ2 SPEC §22.4 (K 0x33624702, format 0, retransmit
+// 1500 ms, 45 s stream timeout, both CRC leniencies). A LEGACY chat
+// service sets EncodePasses to [xor, none] and StaleConnection to 45 s, a
+// login service EncodePasses to none.
+func ConfigFor(v Variant) Config {
+	c := DefaultConfig()
+	c.Variant = v
+	if v == VariantRS || v >= NumVariants {
+		return c
+	}
+	c.CRCBytes = 2
+	c.AckDelay = 10 * time.Millisecond
+	c.LenientZeroCRC = true
+	c.ResendDelayMin = 1500 * time.Millisecond
+	// In flight must stay under the 2048 window or the receiver reads new
+	// packets as past ones.
+	c.MaxUnackedPackets = 1024
+	c.ReorderWindow = 1024
+	switch v {
+	case VariantLegacy:
+		c.EncodePasses = [2]Pass{PassCompress, PassNone}
+		c.ResendDelayMax = 5 * time.Second // the adaptive timeout's cap
+		c.StaleConnection = 135 * time.Second
+	case VariantEQ2:
+		c.ResendDelayMax = c.ResendDelayMin
+		c.StaleConnection = 45 * time.Second
+		c.Lenient0019 = true
+	}
+	// A fixed retransmit timeout makes every unacked packet due at once;
+	// pace those resends (16 per 16 ms tick, about 500 KB/s, above the
+	// upstream writer's 393 KB/s budget) so a burst neither overflows the
+	// peer's socket buffer nor keeps a shard re-encoding resends instead
+	// of reading its socket.
+	c.ResendBurstPackets = 16
+	c.ResendBurstBytes = 8 << 10
+	// No attempt limit upstream: a packet is retried until the stream
+	// times out.
+	c.ResendTimeout = c.StaleConnection
+	return c
+}
+
 // ZoneConfig returns the EQEmu world/zone rules (SPEC §12.1, §18.2):
 // resend base 100 ms, factor 1.5, minimum 300 ms, and the compression pass.
 func ZoneConfig() Config {
@@ -132,10 +193,7 @@ func ZoneConfig() Config {
 // Validate checks the options, rounds the ring sizes up to powers of two and
 // marks the Config usable. Call it once before sharing the Config.
 func (c *Config) Validate() error {
-	if int(c.Variant) >= len(variants) {
-		return ErrBadConfig
-	}
-	if !variants[c.Variant].implemented {
+	if c.Variant >= NumVariants {
 		return ErrVariantNotSupported
 	}
 	switch {
@@ -149,7 +207,14 @@ func (c *Config) Validate() error {
 		c.ResendBurstPackets <= 0, c.ResendBurstBytes <= 0,
 		c.ReorderWindow <= 0, c.ReorderBytes <= 0, c.MaxFragmentSize <= 0,
 		c.MaxUnackedBytes <= 0, c.MaxUnackedPackets <= 0,
-		c.MaxDepth <= 0, c.IdleRelease <= 0, c.OutgoingDataRate < 0:
+		c.MaxDepth <= 0, c.IdleRelease <= 0, c.OutgoingDataRate < 0, c.AckDelay < 0:
+		return ErrBadConfig
+	}
+	if err := c.validateVariant(); err != nil {
+		return err
+	}
+	c.EQ2 = c.EQ2.filled()
+	if c.EQ2.KeyPacketLen < EQ2KeyPacketMin {
 		return ErrBadConfig
 	}
 	for i, p := range c.EncodePasses {

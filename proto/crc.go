@@ -10,9 +10,16 @@ func CRC(key uint32, data []byte) uint32 {
 	return crc32.Update(crcSeed(key), crc32.IEEETable, data)
 }
 
+// crcSeed is crc32.Update(0, IEEETable, LE32(key)), by the table a byte at
+// a time: through crc32.Update the key bytes would escape to the heap, and
+// the stateless handshake derives a seed for every unknown datagram.
 func crcSeed(key uint32) uint32 {
-	k := [4]byte{byte(key), byte(key >> 8), byte(key >> 16), byte(key >> 24)}
-	return crc32.Update(0, crc32.IEEETable, k[:])
+	c := ^uint32(0)
+	for range 4 {
+		c = crc32.IEEETable[byte(c)^byte(key)] ^ c>>8
+		key >>= 8
+	}
+	return ^c
 }
 
 // appendCRC appends the crcBytes-long trailer (SPEC §7.3) of crc, big-endian:

@@ -178,17 +178,7 @@ func (d *deflater) deflate(region []byte) []byte {
 	if dynBits < fixedBits {
 		d.writeDynamic(&w)
 	} else {
-		w.put(3 | 3<<24) // BFINAL 1, BTYPE 01 (fixed codes)
-		for _, t := range d.tokens {
-			if t < 256 {
-				w.put(fixedLit[t])
-				continue
-			}
-			l, dist := tokenMatch(t)
-			e, dc := fixedLen[l], distCode(dist)
-			w.putBits(uint64(e&0xffffff)|uint64(dc&0xffffff)<<(e>>24), uint(e>>24+dc>>24))
-		}
-		w.put(7 << 24) // end of block: 256 is seven 0 bits
+		w = d.writeFixed(w)
 	}
 	for ; w.n > 0; w.n -= min(w.n, 8) {
 		w.out[w.pos] = byte(w.bits)
@@ -199,6 +189,37 @@ func (d *deflater) deflate(region []byte) []byte {
 		return nil
 	}
 	return binary.BigEndian.AppendUint32(w.out[:w.pos], adler32Sum(region))
+}
+
+// writeFixed writes the tokens as a fixed-code block. The writer's state
+// lives in locals through the loop (stores to out could alias it in memory).
+func (d *deflater) writeFixed(w bitWriter) bitWriter {
+	out, pos, acc, nb := w.out, w.pos, w.bits, w.n
+	acc |= 3 << nb // BFINAL 1, BTYPE 01 (fixed codes)
+	nb += 3
+	for _, t := range d.tokens {
+		var e uint64
+		var l uint
+		if t < 256 {
+			c := fixedLit[t]
+			e, l = uint64(c&0xffffff), uint(c>>24)
+		} else {
+			ml, dist := tokenMatch(t)
+			c, dc := fixedLen[ml], distCode(dist)
+			e, l = uint64(c&0xffffff)|uint64(dc&0xffffff)<<(c>>24), uint(c>>24+dc>>24)
+		}
+		acc |= e << nb
+		nb += l
+		if nb >= 32 {
+			binary.LittleEndian.PutUint32(out[pos:], uint32(acc))
+			pos += 4
+			acc >>= 32
+			nb -= 32
+		}
+	}
+	w.out, w.pos, w.bits, w.n = out, pos, acc, nb
+	w.put(7 << 24) // end of block: 256 is seven 0 bits
+	return w
 }
 
 // A token is a literal byte (< 256) or a match: tokenFlag | (length-3)<<15
@@ -214,7 +235,7 @@ func tokenMatch(t uint32) (length, dist int) {
 // fixed codes, or false when no block can save a byte.
 func (d *deflater) tokenize(src []byte, budget int) (fixedBits int, ok bool) {
 	n := len(src)
-	d.tokens = d.tokens[:0]
+	toks := d.tokens[:0] // a local: appends through d would reload it
 	d.litFreq = [286]uint32{}
 	d.distFreq = [30]uint32{}
 	bitsBudget := 8 * budget
@@ -237,16 +258,17 @@ func (d *deflater) tokenize(src []byte, budget int) (fixedBits int, ok bool) {
 		// Literals cost at least 8 bits with the fixed codes; with
 		// few matches a dynamic code cannot make up for that either.
 		if fixedBits+8*(s-emit) > bitsBudget && (!dyn || matched < n/8) {
+			d.tokens = toks // keep what it has grown to
 			return 0, false
 		}
 		l := deflateMinMatch + matchLen(src[s+deflateMinMatch:min(n, s+deflateMaxMatch)], src[cand+deflateMinMatch:])
 		for _, v := range src[emit:s] {
-			d.tokens = append(d.tokens, uint32(v))
+			toks = append(toks, uint32(v))
 			d.litFreq[v]++
 			fixedBits += int(fixedLit[v] >> 24)
 		}
 		dist := s - cand
-		d.tokens = append(d.tokens, tokenFlag|uint32(l-3)<<15|uint32(dist-1))
+		toks = append(toks, tokenFlag|uint32(l-3)<<15|uint32(dist-1))
 		li, ds := lengthIndex[l], distSymbol(dist)
 		d.litFreq[257+int(li)]++
 		d.distFreq[ds]++
@@ -263,13 +285,15 @@ func (d *deflater) tokenize(src []byte, budget int) (fixedBits int, ok bool) {
 		}
 	}
 	if fixedBits+8*(n-emit) > bitsBudget && (!dyn || matched < n/8) {
+		d.tokens = toks
 		return 0, false // what is left is literals
 	}
 	for _, v := range src[emit:] {
-		d.tokens = append(d.tokens, uint32(v))
+		toks = append(toks, uint32(v))
 		d.litFreq[v]++
 		fixedBits += int(fixedLit[v] >> 24)
 	}
+	d.tokens = toks
 	d.litFreq[256] = 1
 	return fixedBits, fixedBits <= bitsBudget || dyn
 }

@@ -6,6 +6,9 @@ import (
 	"math"
 	"math/rand/v2"
 	"testing"
+
+	kflate "github.com/klauspost/compress/flate"
+	kzlib "github.com/klauspost/compress/zlib"
 )
 
 // BenchmarkEncoding is what one message costs the codec with each encoding:
@@ -103,5 +106,50 @@ func gameFill(b []byte, seed uint64) {
 			copy(rec[24:], names[r/4%len(names)])
 		}
 		copy(b[off:], rec)
+	}
+}
+
+// BenchmarkDeflaters compares the encoder with klauspost/compress's options
+// on one region (encode only), to choose by measurement: its level-1 zlib
+// writer reused through Reset, and its stateless deflate (the codec's
+// encoder before issue 15) with the same zlib framing.
+//
+//	go test ./proto -run '^$' -bench 'Deflaters' -count 10
+func BenchmarkDeflaters(b *testing.B) {
+	for _, size := range []int{64, 200, 500, 1024} {
+		in := benchPayload("game", size, 0)
+		b.Run(fmt.Sprintf("eqgate/%d", size), func(b *testing.B) {
+			var d deflater
+			var z []byte
+			for b.Loop() {
+				z = d.deflate(in)
+			}
+			b.ReportMetric(float64(len(z))/float64(size), "ratio")
+		})
+		b.Run(fmt.Sprintf("klauspost-zlib-level1-reset/%d", size), func(b *testing.B) {
+			var out sliceWriter
+			zw, err := kzlib.NewWriterLevel(&out, kzlib.BestSpeed)
+			if err != nil {
+				b.Fatal(err)
+			}
+			for b.Loop() {
+				out.b = out.b[:0]
+				zw.Reset(&out)
+				zw.Write(in)
+				zw.Close()
+			}
+			b.ReportMetric(float64(len(out.b))/float64(size), "ratio")
+		})
+		b.Run(fmt.Sprintf("klauspost-stateless/%d", size), func(b *testing.B) {
+			var out sliceWriter
+			for b.Loop() {
+				out.b = append(out.b[:0], 0x78, 0x01)
+				if err := kflate.StatelessDeflate(&out, in, true, nil); err != nil {
+					b.Fatal(err)
+				}
+				out.b = binary.BigEndian.AppendUint32(out.b, adler32Sum(in))
+			}
+			b.ReportMetric(float64(len(out.b))/float64(size), "ratio")
+		})
 	}
 }

@@ -18,7 +18,7 @@ import (
 // RC4 once the key exists, and a 00 in front when the first resulting byte
 // is 00. Prepared payloads wait in a combine queue for the 250 ms combine
 // timer, then are packed in order into AppCombined payloads (00 19 [len]
-// [payload]...) while those stay under 255 bytes.
+// [payload]...) of at most EQ2CombinedMax bytes.
 //
 // Client to server, each application packet is [00 escape?] RC4_c2s([opcode
 // form][body]): no flag, no compression, and no escape on a payload that
@@ -29,7 +29,8 @@ import (
 // leaves RC4 off.
 //
 // Ownership and memory: an EQ2App is one session's state (two RC4 ciphers,
-// the combine queue, the client's 8 KiB inflate history) and belongs to the
+// the combine queue, the client's 8 KiB inflate history, the server's
+// optional deflate history) and belongs to the
 // goroutine that owns the session. An EQ2Coder is the scratch space shared by
 // every session of one goroutine (the deflate and inflate engines, the
 // prepare buffers); it is not safe for concurrent use. Payloads handed to
@@ -43,8 +44,8 @@ import (
 // any receiver of the stream inflates it, including one with window bits
 // 13 (the stdlib's and klauspost's level-9 writers use 32 KiB and would
 // not do). The encoder is shared by the shard and restarted for every
-// payload, instead of costing each session C zlib's ~270 KiB (level 9,
-// memLevel 9). By default a payload is compressed on its own; with
+// payload, instead of costing each session what C zlib's deflate does at
+// window bits 13 and memLevel 9: (1<<15) + (1<<18) bytes, 288 KiB (zlib.h). By default a payload is compressed on its own; with
 // EQ2Config.DeflateHistory the encoder is primed with the session's last
 // deflated bytes, so payloads refer to earlier ones as C zlib's do, for
 // that many bytes per session and the CPU to prime it. SPEC §22.6 leaves
@@ -152,8 +153,10 @@ type EQ2Config struct {
 
 	// Filler is an application packet the server ignores, which eqgate's
 	// client sends to move the RC4 keystream on when a message's
-	// ciphertext would be misread by EQ2EMu (SPEC §22.6 (b)). nil: such a
-	// message fails with ErrEQ2Unsendable (about 1 in 65,536 of some sizes).
+	// ciphertext would be misread by EQ2EMu (SPEC §22.6 (b)) and the
+	// session cannot send it as fragments (EQ2FragmentSender). nil: such a
+	// message fails with ErrEQ2Unsendable (1 in 256 of max_packet_size−10
+	// byte messages, 1 in 65,536 of 4-byte ones).
 	Filler []byte
 }
 
@@ -212,16 +215,31 @@ type EQ2Events interface {
 	EQ2Deliver(app []byte)
 }
 
+// EQ2FragmentSender is an optional extension of EQ2Events for the client
+// role: EQ2SendFragmented hands over a payload that must go as a set of
+// exactly two OP_Fragments although it would fit one OP_Packet, never
+// escaped, the last fragment starting at EQ2SplitForced(payload). The
+// client uses it for the ciphertexts EQ2EMu misreads as one OP_Packet
+// (SPEC §22.6 (b): "02 ff ?? ??", and max_packet_size−10 bytes starting
+// 00), since a reassembled set is decrypted whole and never unescaped.
+// Without it the client needs EQ2Config.Filler for those.
+type EQ2FragmentSender interface {
+	EQ2SendFragmented(payload []byte)
+}
+
 // EQ2Stats counts what one session's application layer did.
 type EQ2Stats struct {
-	Prepared      uint64 // application packets prepared for sending
-	Deflated      uint64 // of those, deflated (server)
-	AppCombined   uint64 // AppCombined payloads sent (server)
-	Fillers       uint64 // filler messages sent to move the keystream (client)
-	Delivered     uint64 // application packets delivered
-	Inflated      uint64 // of those, inflated (client)
-	IgnoredPreKey uint64 // client payloads ignored before the key packet (server)
-	Escapes       uint64 // zero-escapes added on send
+	Prepared    uint64 // application packets prepared for sending
+	Deflated    uint64 // of those, deflated (server)
+	AppCombined uint64 // AppCombined payloads sent (server)
+	Fillers     uint64 // filler messages sent to move the keystream (client)
+	// ForcedFragments: payloads sent as a two-fragment set through
+	// EQ2FragmentSender because EQ2EMu would misread them whole (client).
+	ForcedFragments uint64
+	Delivered       uint64 // application packets delivered
+	Inflated        uint64 // of those, inflated (client)
+	IgnoredPreKey   uint64 // client payloads ignored before the key packet (server)
+	Escapes         uint64 // zero-escapes added on send
 }
 
 // EQ2App is one session's application layer, server or client role. The

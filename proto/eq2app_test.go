@@ -294,6 +294,66 @@ func TestEQ2ClientFiller(t *testing.T) {
 	}
 }
 
+// eq2FragRecorder is an eq2Recorder that also takes forced fragment sets.
+type eq2FragRecorder struct {
+	eq2Recorder
+	forced [][]byte
+}
+
+func (r *eq2FragRecorder) EQ2SendFragmented(p []byte) { r.forced = append(r.forced, bytes.Clone(p)) }
+
+// TestEQ2ClientForcedFragments: with a session that can send a payload as
+// fragments, a ciphertext EQ2EMu would misread whole goes as a two-fragment
+// set (no filler, no refusal), and the server decodes the set.
+func TestEQ2ClientForcedFragments(t *testing.T) {
+	_, c2s := eq2Keystreams(1024)
+	for _, tc := range []struct {
+		name string
+		app  []byte
+	}{
+		{"02 ff", []byte{0x02 ^ c2s[0], 0xff ^ c2s[1], 0x12, 0x34}},
+		{"502 from 00", append([]byte{c2s[0]}, bytes.Repeat([]byte{7}, 501)...)},
+	} {
+		cfg := DefaultEQ2Config()
+		var c EQ2Coder
+		cl := eq2KeyedClient(t, &cfg, &c, eq2CaptureK64)
+		cl.SetMaxPacket(512)
+		var rec eq2FragRecorder
+		if err := cl.Send(&c, 0, tc.app, &rec); err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		if len(rec.sent) != 0 || len(rec.forced) != 1 || cl.Stats.ForcedFragments != 1 || cl.Stats.Fillers != 0 {
+			t.Fatalf("%s: %d sent, %d forced", tc.name, len(rec.sent), len(rec.forced))
+		}
+		set := rec.forced[0]
+		if len(set) != len(tc.app) {
+			t.Fatalf("%s: forced set of %d bytes, escaped?", tc.name, len(set))
+		}
+		s := EQ2SplitForced(set)
+		if s < 1 || len(set)-s < 2 || s > 512-10 || (set[s] == 0 && set[s+1] == 0x19) {
+			t.Fatalf("%s: split at %d of %d", tc.name, s, len(set))
+		}
+		// The keystream moved on by the set: the next message is at len(app).
+		if err := cl.Send(&c, 0, []byte{0x12, 0, 0}, &rec); err != nil {
+			t.Fatal(err)
+		}
+		sv := eq2KeyedServer(t, &cfg, &c, eq2CaptureK64)
+		var srec eq2Recorder
+		if err := sv.Receive(&c, set, true, &srec); err != nil {
+			t.Fatal(err)
+		}
+		if err := sv.Receive(&c, rec.sent[0], false, &srec); err != nil {
+			t.Fatal(err)
+		}
+		if len(srec.delivered) != 2 || !bytes.Equal(srec.delivered[0], tc.app) || !bytes.Equal(srec.delivered[1], []byte{0x12, 0, 0}) {
+			t.Fatalf("%s: server got %x", tc.name, srec.delivered)
+		}
+	}
+	if s := EQ2SplitForced([]byte{1, 2, 0, 0x19}); s != 1 {
+		t.Errorf("split of 01 02 00 19 at %d, want 1", s)
+	}
+}
+
 func TestEQ2SplitLast(t *testing.T) {
 	const maxp = 512 // first fragment 502 bytes, later ones 506
 	fill := func(n int) []byte { return bytes.Repeat([]byte{0x55}, n) }

@@ -15,8 +15,9 @@ import "encoding/binary"
 //
 // Refusals: ErrEQ2EmptyApp; ErrEQ2QueueFull when the queue is at
 // QueueBytes or QueuePackets; ErrEQ2Unsendable (client) when the message's
-// ciphertext is one EQ2EMu misreads and no filler can move the keystream
-// past it. A refused packet is not sent, and nothing else changes.
+// ciphertext is one EQ2EMu misreads whole, ev is not an EQ2FragmentSender
+// and no filler can move the keystream past it. A refused packet is not
+// sent, and nothing else changes.
 func (a *EQ2App) Send(c *EQ2Coder, now Nanotime, app []byte, ev EQ2Events) error {
 	if len(app) == 0 {
 		return ErrEQ2EmptyApp
@@ -246,24 +247,32 @@ func (c *RC4) peek() byte {
 
 // sendClient prepares app for the server (SPEC §22.6, client to server) and
 // hands it to ev: RC4 of [opcode form][body], escaped when unfragmented and
-// its ciphertext starts 00. A ciphertext EQ2EMu would misread is not sent:
+// its ciphertext starts 00. A ciphertext EQ2EMu would misread as one
+// OP_Packet goes as a two-fragment set instead when ev is an
+// EQ2FragmentSender (a set is decrypted whole and never unescaped). Else
 // the keystream is restored, a filler goes first, and app is encrypted
-// again.
+// again; with no filler, Send refuses it.
 func (a *EQ2App) sendClient(c *EQ2Coder, app []byte, ev EQ2Events) error {
 	const maxFillers = 8
 	for fillers := 0; ; fillers++ {
 		saved := a.send
-		p, ok := a.trialClient(c, app)
+		p, ct, ok := a.trialClient(c, app)
 		if ok {
 			a.Stats.Prepared++
 			ev.EQ2Send(p)
+			return nil
+		}
+		if fs, can := ev.(EQ2FragmentSender); can {
+			a.Stats.Prepared++
+			a.Stats.ForcedFragments++
+			fs.EQ2SendFragmented(ct)
 			return nil
 		}
 		a.send = saved
 		if a.cfg.Filler == nil || fillers == maxFillers {
 			return ErrEQ2Unsendable
 		}
-		f, ok := a.trialClient(c, a.cfg.Filler)
+		f, _, ok := a.trialClient(c, a.cfg.Filler)
 		if !ok {
 			a.send = saved
 			return ErrEQ2Unsendable
@@ -273,9 +282,10 @@ func (a *EQ2App) sendClient(c *EQ2Coder, app []byte, ev EQ2Events) error {
 	}
 }
 
-// trialClient encrypts app into the Coder's trial buffer and reports
-// whether the result is safe to send to EQ2EMu.
-func (a *EQ2App) trialClient(c *EQ2Coder, app []byte) ([]byte, bool) {
+// trialClient encrypts app into the Coder's trial buffer. It returns the
+// payload to send as one OP_Packet (or fragments, when that large), the
+// unescaped ciphertext, and whether EQ2EMu reads that payload right.
+func (a *EQ2App) trialClient(c *EQ2Coder, app []byte) (payload, ct []byte, ok bool) {
 	n := len(app)
 	frag := EQ2Fragmented(n, a.maxPacket)
 	b := append(c.trial[:0], 0)
@@ -284,22 +294,37 @@ func (a *EQ2App) trialClient(c *EQ2Coder, app []byte) ([]byte, bool) {
 		a.send.XORKeyStream(b[1:], b[1:])
 	}
 	c.trial = b
-	ct := b[1:]
+	ct = b[1:]
 	switch {
 	case frag:
-		return ct, true // never escaped; the last fragment is placed by EQ2SplitLast
+		return ct, ct, true // never escaped; the last fragment is placed by EQ2SplitLast
 	case ct[0] == 0:
 		if EQ2Fragmented(n+1, a.maxPacket) {
-			return nil, false // fits only unescaped, and unescaped it reads as a protocol packet
+			return nil, ct, false // fits only unescaped, and unescaped it reads as a protocol packet
 		}
 		a.Stats.Escapes++
-		return b, true
+		return b, ct, true
 	case n == 4 && ct[0] == 2 && ct[1] == 0xff:
 		// EQ2EMu's HandleEmbeddedPacket takes "02 ff ?? ??" for an embedded
 		// 0-byte OP_Packet and never decrypts it.
-		return nil, false
+		return nil, ct, false
 	}
-	return ct, true
+	return ct, ct, true
+}
+
+// EQ2SplitForced returns where the last fragment of a client payload that
+// EQ2FragmentSender must send as fragments although it fits one OP_Packet
+// begins: two fragments, the last at least 2 bytes long and not starting
+// 00 19 (SPEC §22.6 (b) 2). payload is at least 4 bytes (the only payloads
+// forced are 4 and max_packet_size−10 bytes long).
+func EQ2SplitForced(payload []byte) int {
+	n := len(payload)
+	for s := n - 2; s > 1; s-- {
+		if !(payload[s] == 0 && payload[s+1] == byte(OpAppCombined)) {
+			return s
+		}
+	}
+	return 1
 }
 
 // EQ2SplitLast returns where, in a client payload that is fragmented at

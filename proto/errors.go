@@ -15,6 +15,8 @@ const (
 	ReasonTooDeep              // nesting of Combined/AppCombined/Packet beyond the cap
 	ReasonTooBig               // a size field above a configured cap
 	ReasonBadParams            // session parameters out of range
+	ReasonBadAck               // an Ack or OutOfOrderAck for a sequence never sent: ignored
+	ReasonDupAck               // an Ack or OutOfOrderAck for what was already acknowledged
 	NumReasons                 // number of reasons, for counter arrays
 )
 
@@ -29,6 +31,8 @@ var reasonNames = [NumReasons]string{
 	ReasonTooDeep:       "too_deep",
 	ReasonTooBig:        "too_big",
 	ReasonBadParams:     "bad_params",
+	ReasonBadAck:        "bad_ack",
+	ReasonDupAck:        "duplicate_ack",
 }
 
 // String returns a short snake_case name suitable for a metric label.

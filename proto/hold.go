@@ -27,6 +27,9 @@ func (s *Session) holdLimit() int {
 	if s.params.Compressing() {
 		l--
 	}
+	if c := s.rules.combineLimit; c > 0 {
+		l = min(l, c)
+	}
 	return l
 }
 
@@ -104,6 +107,9 @@ func (s *Session) holdAck(env *Env, now Nanotime, base Opcode, stn int, q Seq) {
 // receive batch, after Sends, or on a timer; Tick also calls it.
 func (s *Session) Flush(env *Env, now Nanotime) {
 	h := &s.hb
+	if s.vs != nil && s.vs.ackDirty && (h.count > 0 || now >= s.vs.ackAt) {
+		s.holdCumulativeAck(env, now)
+	}
 	if h.count == 0 {
 		return
 	}

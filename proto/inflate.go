@@ -10,12 +10,14 @@ import (
 // few KiB, so back-references copy inside that buffer: no 32 KiB window, no
 // io.Reader, no per-packet reset of a general decompressor (klauspost's
 // Reset and its decoding tables were the receive side's cost). Fixed-code
-// blocks, what eqgate sends, decode through tables built once; dynamic
-// blocks, what C zlib sends, build a 9-bit table per block.
+// blocks (most of what eqgate sends) decode through tables built once;
+// dynamic blocks (C zlib's usual choice) build tables of up to 9 bits per
+// block, sized to the block's longest code.
 //
 // It accepts exactly what compress/zlib accepts (FuzzInflate compares the
 // two), which for every stream a zlib deflater writes is what C zlib's
-// inflate accepts; a preset dictionary is refused before it gets here.
+// inflate accepts; a preset dictionary (FDICT) is refused, as RS fails on
+// C zlib's Z_NEED_DICT.
 
 // RFC 1951 §3.2.5: base and extra bits of length codes 257..285 and distance
 // codes 0..29.
@@ -156,6 +158,11 @@ func (r *bitReader) decode(h *huffman) int {
 		r.n -= uint(e & 15)
 		return int(e >> 4)
 	}
+	return r.decodeLong(h)
+}
+
+// decodeLong decodes a code longer than h's table, or finds none.
+func (r *bitReader) decodeLong(h *huffman) int {
 	code, first, index := 0, 0, 0
 	for l := 1; l <= huffMaxBits; l++ {
 		code |= int(r.buf>>(l-1)) & 1
@@ -350,51 +357,100 @@ func (f *inflater) readCodes(r *bitReader) bool {
 	return f.lit.init(lens[:nlit]) && f.dist.init(lens[nlit:])
 }
 
-// codes decodes one Huffman-coded block (§3.2.5) into out[w:limit].
+// codes decodes one Huffman-coded block (§3.2.5) into out[w:limit]. The
+// reader's state is kept in locals through the loop: stores to out could
+// alias *r, so through r every symbol would reload and store it.
 func (r *bitReader) codes(out []byte, w, limit int, lit, dist *huffman) (int, error) {
+	src := r.src
+	buf, n, pos := r.buf, r.n, r.pos
+	var err error
 	for {
-		if r.n < 48 {
-			r.refill()
-			if r.over > 8 {
-				return 0, ErrInflate
+		if n < 48 {
+			if pos+8 <= len(src) {
+				buf |= binary.LittleEndian.Uint64(src[pos:]) << n
+				pos += int(63-n) >> 3
+				n |= 56
+			} else {
+				r.buf, r.n, r.pos = buf, n, pos
+				r.refill()
+				buf, n, pos = r.buf, r.n, r.pos
+				if r.over > 8 {
+					err = ErrInflate
+					break
+				}
 			}
 		}
-		sym := r.decode(lit)
-		switch {
-		case sym < 0:
-			return 0, ErrInflate
-		case sym < 256:
+		var sym int
+		if e := lit.table[buf&lit.mask]; e&15 != 0 {
+			buf >>= e & 15
+			n -= uint(e & 15)
+			sym = int(e >> 4)
+		} else {
+			r.buf, r.n = buf, n
+			sym = r.decodeLong(lit)
+			buf, n = r.buf, r.n
+		}
+		if sym < 256 {
+			if sym < 0 {
+				err = ErrInflate
+				break
+			}
 			if w >= limit {
-				return 0, ErrInflateTooBig
+				err = ErrInflateTooBig
+				break
 			}
 			out[w] = byte(sym)
 			w++
 			continue
-		case sym == 256:
-			return w, nil
-		case sym > 285:
-			return 0, ErrInflate
+		}
+		if sym == 256 {
+			break
+		}
+		if sym > 285 {
+			err = ErrInflate
+			break
 		}
 		i := sym - 257
-		length := int(lengthBase[i]) + int(r.bits(uint(lengthExtra[i])))
-		ds := r.decode(dist)
-		if ds < 0 || ds >= 30 {
-			return 0, ErrInflate
+		nb := uint(lengthExtra[i])
+		length := int(lengthBase[i]) + int(buf&(1<<nb-1))
+		buf >>= nb
+		n -= nb
+		var ds int
+		if e := dist.table[buf&dist.mask]; e&15 != 0 {
+			buf >>= e & 15
+			n -= uint(e & 15)
+			ds = int(e >> 4)
+		} else {
+			r.buf, r.n = buf, n
+			ds = r.decodeLong(dist)
+			buf, n = r.buf, r.n
 		}
-		d := int(distBase[ds]) + int(r.bits(uint(distExtra[ds])))
+		if ds < 0 || ds >= 30 {
+			err = ErrInflate
+			break
+		}
+		nb = uint(distExtra[ds])
+		d := int(distBase[ds]) + int(buf&(1<<nb-1))
+		buf >>= nb
+		n -= nb
 		if d > w {
-			return 0, ErrInflate
+			err = ErrInflate
+			break
 		}
 		if w+length > limit {
-			return 0, ErrInflateTooBig
+			err = ErrInflateTooBig
+			break
 		}
-		if d >= length {
-			copy(out[w:w+length], out[w-d:])
-		} else {
-			for k := range length {
-				out[w+k] = out[w-d+k]
-			}
+		// An overlapping match repeats the last d bytes: each copy
+		// takes everything written so far, doubling the run.
+		for k := 0; k < length; {
+			k += copy(out[w+k:w+length], out[w-d:w+k])
 		}
 		w += length
 	}
+	r.buf, r.n, r.pos = buf, n, pos
+	if err != nil {
+		return 0, err
+	}
+	return w, nil
 }

@@ -45,7 +45,15 @@ type Params struct {
 	Passes    [2]Pass // applied in order on send, reversed on receive
 	MaxPacket int     // negotiated max datagram size
 	crcSeed   uint32  // CRC-32 state after the key's four bytes
+	// legacyDeflate is LEGACY's compression pass (SPEC §21.3): deflate when
+	// the whole packet, header included, is over 30 bytes.
+	legacyDeflate bool
 }
+
+// SetLegacyDeflate selects LEGACY's compression test (SPEC §21.3): the whole
+// packet over 30 bytes, not the region. eqgate still sends a5 when deflate
+// does not shrink the region.
+func (p *Params) SetLegacyDeflate(on bool) { p.legacyDeflate = on }
 
 // NewParams returns Params with the CRC seed precomputed. A crcBytes other
 // than 0, 2 or 4 is an error (RS would reject every packet); an unknown pass

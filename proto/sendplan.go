@@ -23,12 +23,18 @@ func (s *Session) plan(stream int, app []byte, reliable bool) (sendPlan, error) 
 	if len(app) == 0 {
 		return sendPlan{}, ErrEmptyPacket
 	}
+	if len(app) < s.rules.minApp && s.params.Passes[0] != PassXOR {
+		return sendPlan{}, ErrPacketTooShort
+	}
+	if s.vs != nil && s.vs.draining {
+		return sendPlan{}, ErrClosing
+	}
 	pl := sendPlan{stream: stream, esc: app[0] == 0, n: len(app)}
 	if pl.esc {
 		pl.n++
 	}
 	if !reliable {
-		if pl.n <= s.params.MaxUnreliable() {
+		if pl.n <= s.params.MaxUnreliable() && !s.rules.reliableOnly {
 			pl.raw = true
 			return pl, nil
 		}
@@ -37,7 +43,7 @@ func (s *Session) plan(stream int, app []byte, reliable bool) (sendPlan, error) 
 	if pl.n > s.cfg.MaxFragmentSize {
 		return sendPlan{}, ErrPacketTooLarge
 	}
-	pl.cnt, pl.size = windowCost(&s.params, pl.n)
+	pl.cnt, pl.size = s.windowCost(pl.n, len(app))
 	if pl.size > s.cfg.MaxUnackedBytes || pl.cnt > s.cfg.MaxUnackedPackets {
 		return sendPlan{}, ErrPacketTooLarge // would not fit an empty window
 	}
@@ -48,6 +54,17 @@ func (s *Session) plan(stream int, app []byte, reliable bool) (sendPlan, error) 
 // session, MaxUnackedPackets on the stream).
 func (s *Session) fits(str *stream, pl sendPlan) bool {
 	return s.unacked+pl.size <= s.cfg.MaxUnackedBytes && str.inflight()+pl.cnt <= s.cfg.MaxUnackedPackets
+}
+
+// windowCost is what a reliable packet of n escaped bytes (app unescaped)
+// stores under the session's variant rules (SPEC §13, §21.4, §22.6).
+func (s *Session) windowCost(n, app int) (cnt, size int) {
+	whole, first, rest := s.fragPlan(n, app)
+	if whole {
+		return 1, SeqHeaderLen + n
+	}
+	cnt = FragmentCount(n, first, rest)
+	return cnt, n + SeqHeaderLen*cnt + 4
 }
 
 // windowCost is what a reliable inner packet of n escaped bytes stores

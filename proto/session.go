@@ -20,6 +20,8 @@ type Session struct {
 	state       State
 	client      bool
 	established bool // server: first SessionRequest accepted; client: response adopted
+	proved      bool // the peer sent a datagram that passed the CRC (DESIGN.md, "Admission")
+	probing     bool // resends held back: only the oldest packet probes a silent peer
 	quiet       bool // finalize without another SessionDisconnect
 	discReplied bool // one SessionDisconnect answer per received datagram
 	reported    bool // Handler.Closed has run
@@ -36,6 +38,11 @@ type Session struct {
 	rateAt      Nanotime
 	unacked     int // sent-but-unacked bytes, all streams
 
+	// LEGACY and EQ2 (variant_session.go), nil on RS so an RS session
+	// stays as small as it was.
+	vs  *variantState
+	app *EQ2App // EQ2: the application layer (variant_eq2.go)
+
 	hb      holdBuf
 	streams [Streams]stream
 	stats   Stats
@@ -51,12 +58,13 @@ func (s *Session) InitServer(cfg *Config, key uint32, now Nanotime) error {
 	if err := s.init(cfg, now); err != nil {
 		return err
 	}
-	p, err := NewParams(key, cfg.CRCBytes, cfg.EncodePasses, cfg.MaxPacketSize)
+	p, err := s.variantParams(key, cfg.EncodePasses, cfg.MaxPacketSize)
 	if err != nil {
 		return err
 	}
 	s.params = p
 	s.state = StateConnected
+	s.initEQ2(s.app, now)
 	return nil
 }
 
@@ -68,11 +76,18 @@ func (s *Session) InitClient(cfg *Config, connectCode uint32, now Nanotime) erro
 	if err := s.init(cfg, now); err != nil {
 		return err
 	}
-	// Before the response: no CRC and no passes (SPEC §19).
-	s.params, _ = NewParams(0, 0, [2]Pass{}, cfg.MaxPacketSize)
+	// Before the response: no CRC and no passes (SPEC §19), except where
+	// the variant's key is fixed and a response may arrive inside an
+	// OP_Combined (SPEC §21.1, §22.2).
+	if s.rules.fixedKey != 0 {
+		s.params, _ = s.variantParams(0, cfg.EncodePasses, cfg.MaxPacketSize)
+	} else {
+		s.params, _ = NewParams(0, 0, [2]Pass{}, cfg.MaxPacketSize)
+	}
 	s.client = true
 	s.code = connectCode
 	s.state = StateConnecting
+	s.initEQ2(s.app, now)
 	s.lastSend = now - Nanotime(cfg.ConnectDelay) - 1 // request at the first Tick
 	return nil
 }
@@ -81,11 +96,16 @@ func (s *Session) init(cfg *Config, now Nanotime) error {
 	if cfg == nil || !cfg.validated {
 		return ErrConfigNotValidated
 	}
+	app, vs := s.app, s.vs
 	*s = Session{Tag: s.Tag}
 	s.cfg = cfg
 	s.rules = &variants[cfg.Variant]
 	s.created, s.lastRecv, s.lastSend = now, now, now
 	s.nextResend = Never
+	if cfg.Variant == VariantEQ2 {
+		s.app = app // initEQ2 starts it
+	}
+	s.initVariant(vs, now)
 	s.rollingPing = ms(cfg.InitialPing)
 	s.stats.RollingPing = cfg.InitialPing
 	if cfg.OutgoingDataRate > 0 {
@@ -126,15 +146,25 @@ func (s *Session) Receive(env *Env, now Nanotime, d []byte) {
 	if s.state == StateDisconnected {
 		return
 	}
-	// Every datagram, even one failing the CRC, refreshes last_recv (SPEC §9
-	// step 5; §24.1 #9 allows either).
-	s.lastRecv = now
+	// Only a datagram that passes the CRC refreshes last_recv (SPEC §9 step
+	// 5 refreshes on any; §24.1 #9 allows either): a spoofer cannot keep a
+	// session alive. A keepalive, which RS discards unchecked, counts when
+	// its trailer verifies, as a real peer's does.
 	s.discReplied = false
+	exempt := CRCExempt(d) // before Decode, which works in place
 	p, err := env.Coder.Decode(&s.params, d)
+	if err == ErrKeepAlive || err == ErrOutboundPing {
+		if s.params.CRCMatches(d) {
+			s.lastRecv = now
+			s.proved = true
+		}
+	} else if err == ErrBadCRC && (s.cfg.LenientZeroCRC || s.cfg.Lenient0019) {
+		p, err = s.decodeLenient(env, d)
+	}
 	if err != nil {
 		if err == ErrKeepAlive {
 			s.stats.KeepAlivesRecv++
-			if s.rules.echoKeepAlive && s.state == StateConnected && s.established {
+			if s.rules.echoKeepAlive && !s.client && s.state == StateConnected && s.established && s.proved {
 				s.sendKeepAlive(env, now)
 			}
 			return
@@ -142,6 +172,11 @@ func (s *Session) Receive(env *Env, now Nanotime, d []byte) {
 		s.drop(ReasonOf(err))
 		return
 	}
+	if !exempt {
+		s.lastRecv = now
+		s.proved = true
+	}
+	s.stats.RecvDecodedBytes += uint64(len(p))
 	s.dispatch(env, now, p, Unsequenced, 0)
 }
 
@@ -167,9 +202,15 @@ func (s *Session) dispatch(env *Env, now Nanotime, p []byte, stream, depth int) 
 		return
 	}
 	if !s.established {
-		// Before the handshake only the handshake itself means anything.
+		// Before the handshake only the handshake itself means anything
+		// (and, on LEGACY and EQ2, an OP_Combined that may carry it).
 		switch Opcode(p[1]) {
 		case OpSessionRequest, OpSessionResponse, OpSessionDisconnect, OpOutOfSession:
+		case OpCombined:
+			if s.rules.fixedKey == 0 || !s.client {
+				s.drop(ReasonBadParams)
+				return
+			}
 		default:
 			s.drop(ReasonBadParams)
 			return
@@ -183,10 +224,11 @@ func (s *Session) dispatch(env *Env, now Nanotime, p []byte, stream, depth int) 
 	case OpSessionResponse:
 		s.onResponse(env, now, p)
 	case OpCombined:
-		if s.refuseData(env, now) {
+		if s.established && s.refuseData(env, now) {
 			return
 		}
 		it := NewCombinedIter(p)
+		it.long = s.rules.combinedLong
 		for e, ok := it.Next(); ok && s.state != StateDisconnected; e, ok = it.Next() {
 			s.dispatch(env, now, e, stream, depth+1)
 		}
@@ -211,6 +253,7 @@ func (s *Session) dispatch(env *Env, now Nanotime, p []byte, stream, depth int) 
 	case OpSessionStatReply:
 		if r, err := ParseSessionStatResponse(p); err == nil {
 			s.stats.PeerSent, s.stats.PeerRecv = r.ServerSent, r.ServerRecv
+			s.stats.markPeer()
 		} else {
 			s.drop(ReasonOf(err))
 		}
@@ -287,8 +330,12 @@ func (s *Session) onRequest(env *Env, now Nanotime, p []byte) {
 	if s.state != StateConnected {
 		return // SPEC §6.3: ignored while Disconnecting
 	}
+	if s.established && req.ConnectCode != s.code && s.rules.requestReinit {
+		s.onRequestAgain(env, now, req)
+		return
+	}
 	if !s.established {
-		m := min(s.cfg.MaxPacketSize, int(min(req.MaxPacketSize, MaxDatagram)))
+		m := NegotiatedMaxPacket(s.cfg, req.MaxPacketSize)
 		if m < MinPacketSize {
 			s.drop(ReasonBadParams)
 			s.finish(env, CloseProtocol)
@@ -297,6 +344,9 @@ func (s *Session) onRequest(env *Env, now Nanotime, p []byte) {
 		s.code = req.ConnectCode
 		s.params.MaxPacket = m
 		s.established = true
+		if s.app != nil {
+			s.app.SetMaxPacket(m)
+		}
 		s.sendResponse(env, now)
 		env.Handler.Opened(s)
 		return
@@ -315,12 +365,22 @@ func (s *Session) onResponse(env *Env, now Nanotime, p []byte) {
 		return
 	}
 	if !s.client || s.state != StateConnecting || r.ConnectCode != s.code {
+		// EQ2EMu answers a second SessionStatRequest with its response
+		// again: ignore it (SPEC §22.7).
 		s.drop(ReasonBadParams)
 		return
 	}
 	// Fields are BE on the wire (SPEC §6.4: RS's own client gets this wrong).
 	m := min(int(min(r.MaxPacketSize, MaxDatagram)), s.cfg.MaxPacketSize)
-	params, err := NewParams(r.Key, int(r.CRCBytes), r.Passes, m)
+	var params Params
+	if s.rules.legacyResponse {
+		params, err = s.variantParams(r.Key, legacyPasses(byte(r.Passes[0])), m)
+		if r.CRCBytes != 2 {
+			err = ErrBadCRCBytes
+		}
+	} else {
+		params, err = NewParams(r.Key, int(r.CRCBytes), r.Passes, m)
+	}
 	if err != nil || m < MinPacketSize {
 		s.drop(ReasonBadParams)
 		s.finish(env, CloseProtocol)
@@ -329,7 +389,22 @@ func (s *Session) onResponse(env *Env, now Nanotime, p []byte) {
 	s.params = params
 	s.state = StateConnected
 	s.established = true
+	s.proved = true // the response carries the connect code we chose
+	s.lastRecv = now
+	if s.app != nil {
+		s.app.SetMaxPacket(params.MaxPacket)
+	}
+	if s.rules.legacyResponse {
+		s.sendStatRequest(env, now)
+	}
+	sent := s.stats.SentPackets
 	env.Handler.Opened(s)
+	// A server with a stateless handshake holds nothing for us until a
+	// datagram proves we got the key: send one at once unless Opened did
+	// (a keepalive; RS servers discard it unread).
+	if s.state == StateConnected && s.stats.SentPackets == sent && s.hb.count == 0 {
+		s.sendKeepAlive(env, now)
+	}
 }
 
 func (s *Session) onDisconnect(env *Env, now Nanotime) {
@@ -343,6 +418,8 @@ func (s *Session) onDisconnect(env *Env, now Nanotime) {
 		s.sendDisconnect(env, now)
 		s.state = StateDisconnecting
 		s.finalizeAt = now
+		// LEGACY and EQ2 peers answer once (SPEC §21.5, §22.4).
+		s.quiet = s.rules.legacyResponse
 		s.report(env, ClosePeer)
 	case StateDisconnecting:
 		// We already said goodbye: finish at the next Tick without another
@@ -369,6 +446,10 @@ func (s *Session) onStatRequest(env *Env, now Nanotime, p []byte) {
 		return
 	}
 	s.stats.PeerSent, s.stats.PeerRecv = req.PacketsSent, req.PacketsRecv
+	s.stats.markPeer()
+	if s.rules.legacyResponse {
+		s.onStatVariant(req)
+	}
 	// SPEC §17.3: server time is the low 32 bits of a monotonic ms clock
 	// (the recommendation; RS sends 0 in practice).
 	resp := SessionStatResponse{
@@ -378,6 +459,12 @@ func (s *Session) onStatRequest(env *Env, now Nanotime, p []byte) {
 		ClientRecv: req.PacketsRecv,
 		ServerSent: s.stats.SentPackets,
 		ServerRecv: s.stats.RecvPackets,
+	}
+	if s.app != nil {
+		resp = EQ2StatResponse(req, resp.ServerTime, uint32(s.stats.SentPackets), uint32(s.stats.RecvPackets))
+		s.hold(env, now, resp.AppendTo(env.ctl[:0]))
+		s.eq2KeyRequest(env, now)
+		return
 	}
 	s.sendNow(env, now, resp.AppendTo(env.ctl[:0]))
 }
@@ -398,6 +485,14 @@ func (s *Session) closeWith(env *Env, now Nanotime, reason CloseReason) {
 	case StateConnecting:
 		s.finish(env, reason)
 	case StateConnected:
+		if s.app != nil {
+			c, ev := s.eq2(env, now)
+			s.app.Flush(c, ev) // the combine queue leaves before the disconnect
+		}
+		if reason == CloseLocal && s.rules.closeDrains && s.unacked > 0 {
+			s.vs.draining = true // closed by the ack that empties the queue
+			return
+		}
 		s.Flush(env, now)
 		s.sendDisconnect(env, now)
 		s.state = StateDisconnecting
@@ -444,10 +539,16 @@ func (s *Session) Release(env *Env) {
 }
 
 func (s *Session) releaseAll(env *Env) {
+	if s.app != nil && env.EQ2 != nil {
+		s.app.Release(env.EQ2)
+	}
 	for i := range s.streams {
 		s.streams[i].release(env, true)
 	}
 	s.unacked = 0
+	if s.vs != nil {
+		s.vs.waiting = 0
+	}
 	s.hb.release(env)
 	s.nextResend = Never
 }
@@ -481,9 +582,13 @@ func (s *Session) Tick(env *Env, now Nanotime) Nanotime {
 			s.finish(env, CloseTimeout)
 			return Never
 		}
-		if c.KeepAliveDelay > 0 && s.established && now-s.lastSend > Nanotime(c.KeepAliveDelay) {
+		if s.sendsKeepAlive() && now-s.lastSend > Nanotime(c.KeepAliveDelay) {
 			s.sendKeepAlive(env, now)
 		}
+	}
+	if s.eq2Ready() && s.state == StateConnected && now >= s.app.Next() {
+		c, ev := s.eq2(env, now)
+		s.app.Tick(c, now, ev)
 	}
 	if now >= s.nextResend {
 		s.resend(env, now)
@@ -506,7 +611,10 @@ func (s *Session) Next() Nanotime {
 		return min(s.lastSend+Nanotime(c.ConnectDelay)+1, s.lastRecv+Nanotime(c.ConnectStale)+1)
 	case StateConnected:
 		t := min(s.lastRecv+Nanotime(c.StaleConnection)+1, s.nextResend)
-		if c.KeepAliveDelay > 0 {
+		if s.vs != nil {
+			t = min(t, s.vs.ackAt)
+		}
+		if s.sendsKeepAlive() {
 			t = min(t, s.lastSend+Nanotime(c.KeepAliveDelay)+1)
 		}
 		if s.hb.count > 0 {
@@ -515,11 +623,25 @@ func (s *Session) Next() Nanotime {
 		if s.releasable() {
 			t = min(t, max(s.lastSend, s.lastRecv)+Nanotime(c.IdleRelease))
 		}
+		if s.eq2Ready() {
+			t = min(t, s.app.Next())
+		}
 		return t
 	case StateDisconnecting:
+		if s.vs != nil {
+			return min(s.finalizeAt, s.nextResend, s.vs.ackAt)
+		}
 		return min(s.finalizeAt, s.nextResend)
 	}
 	return Never
+}
+
+// sendsKeepAlive reports whether Tick sends keepalives: not on a LEGACY or
+// EQ2 server, which echoes the client's instead.
+func (s *Session) sendsKeepAlive() bool {
+	// Nothing but the response goes to an address that has not proved
+	// itself (DESIGN.md, "Admission").
+	return s.cfg.KeepAliveDelay > 0 && s.established && s.proved && (s.client || !s.rules.echoKeepAlive)
 }
 
 // releasable reports whether maybeRelease would hand anything back.
@@ -563,13 +685,13 @@ func (s *Session) sendResponse(env *Env, now Nanotime) {
 		Passes:        s.params.Passes,
 		MaxPacketSize: uint32(s.params.MaxPacket),
 	}
-	var b []byte
 	if s.rules.legacyResponse {
-		b = r.AppendLegacyTo(env.ctl[:0])
-	} else {
-		b = r.AppendTo(env.ctl[:0])
+		// Through the non-sequenced queue: it may share an OP_Combined
+		// (SPEC §21.1, §22.2 (a)).
+		s.hold(env, now, r.AppendLegacyTo(env.ctl[:0]))
+		return
 	}
-	s.sendNow(env, now, b)
+	s.sendNow(env, now, r.AppendTo(env.ctl[:0]))
 }
 
 func (s *Session) sendDisconnect(env *Env, now Nanotime) {
@@ -595,6 +717,7 @@ func (s *Session) sendNow(env *Env, now Nanotime, x []byte) {
 	dst := env.Coder.AppendEncode(&s.params, env.Sink.Buffer()[:0], x)
 	s.stats.SentPackets++
 	s.stats.SentBytes += uint64(len(x))
+	s.stats.SentWireBytes += uint64(len(dst))
 	env.Sink.Send(dst)
 }
 

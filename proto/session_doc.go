@@ -65,6 +65,11 @@ package proto
 // ErrSendQueueFull).
 //
 // Variants: Config.Variant selects variantRules (sequence window, stream
-// count, SessionResponse form, ack policy for future/past packets,
-// disconnect form, keepalive echo). Only VariantRS is complete; LEGACY and
-// EQ2 fail Validate with ErrVariantNotSupported.
+// count, fixed key, SessionResponse form, deferred cumulative acks, ack
+// policy for future/past packets, retransmit timing, byte budget, CRC
+// leniencies, fragment sizes, disconnect form, keepalive echo), read by one
+// state machine; ConfigFor(v) gives each variant's defaults. LEGACY and EQ2
+// state sits behind Session.vs (nil on RS). An EQ2 session also runs an
+// EQ2App (RC4, the session deflate stream, the combine timer): Send and
+// Deliver carry plain application packets, and Env.EQ2 is the shard's
+// shared EQ2Coder.

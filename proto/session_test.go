@@ -117,6 +117,13 @@ func handshake(t testing.TB, cfg *Config, now Nanotime) (c, s *peer) {
 		t.Fatalf("server sent %d datagrams", len(resp))
 	}
 	c.s.Receive(&c.env, now, resp[0])
+	// The client proves the key at once (a keepalive with its CRC), as a
+	// stateless server needs before it holds anything.
+	ka := c.sink.take()
+	if len(ka) != 1 || ka[0][1] != byte(OpKeepAlive) {
+		t.Fatalf("client sent %x after the response, want one keepalive", ka)
+	}
+	s.s.Receive(&s.env, now, ka[0])
 	if c.s.State() != StateConnected || s.s.State() != StateConnected || c.h.opened != 1 || s.h.opened != 1 {
 		t.Fatalf("states %v %v opened %d %d", c.s.State(), s.s.State(), c.h.opened, s.h.opened)
 	}

@@ -72,6 +72,9 @@ func TestSessionServerRequestRepeats(t *testing.T) {
 func TestSessionKeepAliveAndStale(t *testing.T) {
 	cfg := mustCfg(t, DefaultConfig())
 	c, s := handshake(t, cfg, 0)
+	if !s.s.Proved() {
+		t.Fatal("the client's keepalive with a valid CRC did not prove it")
+	}
 	ka := Nanotime(cfg.KeepAliveDelay)
 	// Nothing due before the keepalive.
 	if next := s.s.Tick(&s.env, ka); next != ka+1 || len(s.sink.out) != 0 {
@@ -208,19 +211,48 @@ func TestSessionDataRate(t *testing.T) {
 	}
 }
 
-func TestSessionVariantSeam(t *testing.T) {
+func TestSessionVariantConfig(t *testing.T) {
 	for _, v := range []Variant{VariantLegacy, VariantEQ2} {
-		c := DefaultConfig()
-		c.Variant = v
-		if err := c.Validate(); err != ErrVariantNotSupported {
-			t.Fatalf("%v: %v", v, err)
+		c := ConfigFor(v)
+		if err := c.Validate(); err != nil {
+			t.Fatalf("%v defaults: %v", v, err)
 		}
 		if variants[v].window != 2048 || variants[v].streams != 1 || !variants[v].legacyResponse {
 			t.Fatalf("%v rules", v)
 		}
+		// RS's in-flight cap would overrun the 2048 window.
+		c = DefaultConfig()
+		c.Variant = v
+		if err := c.Validate(); err != ErrBadConfig {
+			t.Fatalf("%v with RS caps: %v", v, err)
+		}
+		for _, bad := range []func(*Config){
+			func(c *Config) { c.CRCBytes = 4 },
+			func(c *Config) { c.EncodePasses = [2]Pass{PassCompress, PassXOR} },
+			func(c *Config) { c.AckDelay = 0 },
+		} {
+			c := ConfigFor(v)
+			bad(&c)
+			if err := c.Validate(); err != ErrBadConfig {
+				t.Fatalf("%v: bad config accepted: %v", v, err)
+			}
+		}
+		if got, ok := ParseVariant(v.String()); !ok || got != v {
+			t.Fatalf("ParseVariant(%q) = %v, %v", v.String(), got, ok)
+		}
+	}
+	c := ConfigFor(VariantEQ2)
+	c.EncodePasses = [2]Pass{PassXOR, PassNone}
+	if c.Validate() != ErrBadConfig {
+		t.Fatal("EQ2 with a protocol pass accepted")
+	}
+	c = DefaultConfig()
+	c.Variant = NumVariants
+	if c.Validate() != ErrVariantNotSupported {
+		t.Fatal("unknown variant accepted")
 	}
 	var s Session
-	c := DefaultConfig()
+	c = DefaultConfig()
 	if s.InitServer(&c, 1, 0) != ErrConfigNotValidated {
 		t.Fatal("unvalidated config accepted")
 	}

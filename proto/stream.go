@@ -71,35 +71,61 @@ func (st *stream) release(env *Env, all bool) {
 // ErrSendQueueFull means MaxUnackedBytes or MaxUnackedPackets would be
 // passed: nothing was queued; retry after acks arrive.
 func (s *Session) Send(env *Env, now Nanotime, stream int, app []byte, reliable bool) error {
+	err := s.send(env, now, stream, app, reliable)
+	if err == nil {
+		s.stats.AppSent++
+		s.stats.AppSentBytes += uint64(len(app))
+	}
+	return err
+}
+
+func (s *Session) send(env *Env, now Nanotime, stream int, app []byte, reliable bool) error {
 	pl, err := s.plan(stream, app, reliable)
 	if err != nil {
 		return err
 	}
-	esc, n := pl.esc, pl.n
+	if s.app != nil {
+		return s.sendEQ2(env, now, app)
+	}
 	if pl.raw {
-		s.holdApp(env, now, app, esc)
+		s.holdApp(env, now, app, pl.esc)
 		return nil
 	}
-	str := &s.streams[pl.stream]
-	stream, cnt := pl.stream, pl.cnt
-	if !s.fits(str, pl) {
+	if !s.fits(&s.streams[pl.stream], pl) {
 		s.stats.SendQueueFull++
 		return ErrSendQueueFull
 	}
-	first, rest := s.params.FragmentSizes()
+	s.store(env, now, pl.stream, app, pl.esc, pl.n)
+	return nil
+}
+
+// store stores app (n bytes, escaped when esc) on stream as one OP_Packet
+// or a fragment set (SPEC §13, §21.4, §22.6) and holds it for sending.
+// The caller has checked the window; EQ2 payloads, encrypted already, are
+// stored unconditionally.
+func (s *Session) store(env *Env, now Nanotime, stream int, app []byte, esc bool, n int) {
+	str := &s.streams[stream]
+	whole, first, rest := s.fragPlan(n, len(app))
 	delay := s.resendDelay()
-	if cnt == 1 {
+	if whole {
 		b := env.get(SeqHeaderLen + n)
 		b = appendSeqHeader(b[:0], OpPacket, stream, str.out)
-		b = AppendEscaped(b, app)
+		b = appendEscapedRange(b, app, esc, 0, n)
 		s.pushSent(now, str, b, delay)
-		s.hold(env, now, b)
-		return nil
+		s.holdSequenced(env, now, b)
+		return
+	}
+	last := n // where the last fragment starts, when it must be moved
+	switch s.rules.fragRule {
+	case fragLegacy:
+		last = lastChunkSafe(app, esc, n, first+(n-first-1)/rest*rest)
+	case fragEQ2:
+		last = EQ2SplitLast(app, s.params.MaxPacket) // EQ2 payloads are never escaped here
 	}
 	for pos := 0; pos < n; {
 		var b []byte
 		if pos == 0 {
-			k := min(first, n)
+			k := min(first, n, last)
 			b = env.get(FirstFragmentHeaderLen + k)
 			b = appendSeqHeader(b[:0], OpFragment, stream, str.out)
 			b = binary.BigEndian.AppendUint32(b, uint32(n))
@@ -107,15 +133,28 @@ func (s *Session) Send(env *Env, now Nanotime, stream int, app []byte, reliable 
 			pos = k
 		} else {
 			k := min(rest, n-pos)
+			if pos < last {
+				k = min(k, last-pos)
+			}
 			b = env.get(SeqHeaderLen + k)
 			b = appendSeqHeader(b[:0], OpFragment, stream, str.out)
 			b = appendEscapedRange(b, app, esc, pos, pos+k)
 			pos += k
 		}
 		s.pushSent(now, str, b, delay)
-		s.hold(env, now, b)
+		s.holdSequenced(env, now, b)
 	}
-	return nil
+}
+
+// holdSequenced sends a newly stored packet, or leaves it waiting for the
+// byte budget behind the ones already waiting (LEGACY, EQ2 servers).
+func (s *Session) holdSequenced(env *Env, now Nanotime, b []byte) {
+	if s.limited() && (s.vs.waiting > 0 || !s.spendBudget(now, len(b))) {
+		s.vs.waiting++
+		s.nextResend = min(s.nextResend, s.vs.budgetAt+budgetTick)
+		return
+	}
+	s.hold(env, now, b)
 }
 
 // appendEscapedRange appends bytes [a, e) of the inner packet P, where P is
@@ -133,6 +172,9 @@ func appendEscapedRange(b, app []byte, esc bool, a, e int) []byte {
 
 // resendDelay is SPEC §12.1 for the current rolling ping.
 func (s *Session) resendDelay() Nanotime {
+	if s.rules.fixedResend {
+		return Nanotime(s.vs.rto) * Nanotime(time.Millisecond)
+	}
 	return Nanotime(resendDelayMS(s.rollingPing, s.cfg)) * Nanotime(time.Millisecond)
 }
 
@@ -168,10 +210,21 @@ func (st *stream) growSent(n int) {
 }
 
 // onAck handles a cumulative Ack (SPEC §11.5): every entry not Future
-// relative to q is acknowledged.
+// relative to q is acknowledged. An ack past the last sequence sent is
+// ignored (RS frees everything in flight on one), and one that acknowledges
+// nothing new is a duplicate; both are counted.
 func (s *Session) onAck(env *Env, now Nanotime, stn int, q Seq) {
-	s.lastAck = now
 	str := &s.streams[stn]
+	if unsent(str, q) {
+		s.drop(ReasonBadAck)
+		return
+	}
+	s.ackSeen(now)
+	if q-str.base >= str.out-str.base {
+		s.drop(ReasonDupAck) // at or before base−1: nothing new
+		s.drained(env, now)
+		return
+	}
 	for str.base != str.out && CompareWindow(q, str.base, s.rules.window) != Future {
 		e := &str.sent[int(str.base)&(len(str.sent)-1)]
 		if e.buf != nil {
@@ -180,17 +233,54 @@ func (s *Session) onAck(env *Env, now Nanotime, stn int, q Seq) {
 		str.base++
 	}
 	str.skipAcked()
+	s.drained(env, now)
+}
+
+// ackSeen notes that the peer acknowledged something (even a duplicate:
+// the path is alive), and ends probing: the packets held back are due now.
+func (s *Session) ackSeen(now Nanotime) {
+	s.lastAck = now
+	if s.probing {
+		s.probing = false
+		s.nextResend = min(s.nextResend, now)
+	}
+}
+
+// unsent reports whether q lies after the last sequence sent on str (in
+// the half of the sequence space ahead of it).
+func unsent(str *stream, q Seq) bool {
+	return int16(q-(str.out-1)) > 0
 }
 
 // onOutOfOrderAck acknowledges q alone.
 func (s *Session) onOutOfOrderAck(env *Env, now Nanotime, stn int, q Seq) {
-	s.lastAck = now
 	str := &s.streams[stn]
+	if unsent(str, q) {
+		s.drop(ReasonBadAck)
+		return
+	}
+	s.ackSeen(now)
 	if q-str.base < str.out-str.base {
 		if e := &str.sent[int(q)&(len(str.sent)-1)]; e.buf != nil {
 			s.acked(env, now, e)
+		} else {
+			s.drop(ReasonDupAck)
+		}
+		if s.rules.ooaResend {
+			s.ooaResend(env, now, str, q)
 		}
 		str.skipAcked()
+	} else {
+		s.drop(ReasonDupAck)
+	}
+	s.drained(env, now)
+}
+
+// drained finishes a LEGACY Close once nothing is left unacked.
+func (s *Session) drained(env *Env, now Nanotime) {
+	if s.vs != nil && s.vs.draining && s.unacked == 0 {
+		s.vs.draining = false
+		s.closeWith(env, now, CloseLocal)
 	}
 }
 
@@ -236,13 +326,24 @@ func (s *Session) resend(env *Env, now Nanotime) {
 	c := s.cfg
 	s.nextResend = Never
 	timeout := Nanotime(c.ResendTimeout)
+	pk, by := 0, 0 // per session, not per stream: no tick resends a whole window spread over streams
 	for i := 0; i < s.rules.streams; i++ {
 		str := &s.streams[i]
 		if str.base == str.out {
 			continue
 		}
-		pk, by := 0, 0
-		for q := str.base; q != str.out; q++ {
+		end := str.out
+		if i == 0 && s.vs != nil && s.vs.waiting > 0 {
+			end -= Seq(min(s.vs.waiting, str.inflight())) // not sent yet: sendWaiting's
+		}
+		// Nothing acknowledged since the oldest packet was last sent:
+		// probe with that one alone, as TCP does after a timeout. A dead
+		// peer then costs one packet per backed-off delay, not its window
+		// every round, and a mass outage sends no bursts; the first ack
+		// resumes the rest (probing makes it reschedule at once).
+		h := &str.sent[int(str.base)&(len(str.sent)-1)]
+		silent := s.lastAck <= h.lastSent
+		for q := str.base; q != end; q++ {
 			e := &str.sent[int(q)&(len(str.sent)-1)]
 			if e.buf == nil {
 				continue
@@ -253,9 +354,17 @@ func (s *Session) resend(env *Env, now Nanotime) {
 				}
 				break // SPEC §12.2 step 3: on to the next stream
 			}
+			if silent && q != str.base {
+				s.probing = true
+				break
+			}
 			if now-e.lastSent > e.delay {
 				if pk >= c.ResendBurstPackets || by+len(e.buf) > c.ResendBurstBytes {
 					s.nextResend = min(s.nextResend, now+Nanotime(c.TickInterval))
+					continue
+				}
+				if s.limited() && !s.spendBudget(now, len(e.buf)) {
+					s.nextResend = min(s.nextResend, s.vs.budgetAt+budgetTick)
 					continue
 				}
 				pk++
@@ -268,6 +377,12 @@ func (s *Session) resend(env *Env, now Nanotime) {
 				// still gets the full doubling of SPEC §12.3.
 				if s.lastAck > e.lastSent {
 					e.delay = s.resendDelay()
+				} else if s.rules.fixedResend {
+					// LEGACY/EQ2: the retransmit timeout while acks come;
+					// doubled up to ResendDelayMax while the peer is silent
+					// (EQ2's max is its 1500 ms: fixed), so a stalled peer
+					// does not get every packet again every 1.5 s.
+					e.delay = min(2*e.delay, Nanotime(c.ResendDelayMax))
 				} else {
 					e.delay = Nanotime(clampMS(2*int64(e.delay/Nanotime(time.Millisecond)), c)) * Nanotime(time.Millisecond)
 				}
@@ -280,6 +395,9 @@ func (s *Session) resend(env *Env, now Nanotime) {
 			s.nextResend = min(s.nextResend, e.lastSent+e.delay+1, e.firstSent+timeout)
 		}
 	}
+	if s.vs != nil && s.vs.waiting > 0 && s.state != StateDisconnected {
+		s.sendWaiting(env, now)
+	}
 }
 
 // onSequenced is SPEC §11.3 for a Packet or Fragment p with sequence q.
@@ -289,7 +407,7 @@ func (s *Session) onSequenced(env *Env, now Nanotime, p []byte, stn int, q Seq, 
 	switch CompareWindow(str.in, q, s.rules.window) {
 	case Future:
 		s.stats.OutOfOrder++
-		if s.rules.futureOOA {
+		if s.rules.futureOOA || (s.client && s.rules.clientFutureOOA) {
 			s.holdAck(env, now, OpOutOfOrderAck, stn, q)
 		}
 		s.queueFuture(env, str, q, p)
@@ -305,7 +423,7 @@ func (s *Session) onSequenced(env *Env, now Nanotime, p []byte, stn int, q Seq, 
 			env.put(b)
 		}
 		str.in++
-		s.holdAck(env, now, OpAck, stn, q)
+		s.ackInOrder(env, now, stn, q)
 		s.sequencedContent(env, now, p, stn, depth)
 		for s.state != StateDisconnected {
 			b := str.takeReorder(str.in)
@@ -314,17 +432,31 @@ func (s *Session) onSequenced(env *Env, now Nanotime, p []byte, stn int, q Seq, 
 			}
 			q := str.in
 			str.in++
-			s.holdAck(env, now, OpAck, stn, q)
+			s.ackInOrder(env, now, stn, q)
 			s.sequencedContent(env, now, b, stn, depth)
 			env.put(b)
 		}
 	}
 }
 
+// ackInOrder acks in-order packet q: at once through the hold buffer (RS),
+// or by the deferred cumulative Ack (LEGACY, EQ2).
+func (s *Session) ackInOrder(env *Env, now Nanotime, stn int, q Seq) {
+	if s.rules.deferredAck {
+		s.noteInOrder(now)
+		return
+	}
+	s.holdAck(env, now, OpAck, stn, q)
+}
+
 func (s *Session) sequencedContent(env *Env, now Nanotime, p []byte, stn, depth int) {
 	if Opcode(p[1]) < OpFragment {
 		if len(p) == SeqHeaderLen {
 			s.drop(ReasonShort) // OP_Packet carries at least one byte
+			return
+		}
+		if s.app != nil {
+			s.eq2Receive(env, now, p[SeqHeaderLen:], false)
 			return
 		}
 		s.dispatch(env, now, p[SeqHeaderLen:], stn, depth+1)
@@ -431,7 +563,11 @@ func (s *Session) onFragment(env *Env, now Nanotime, p []byte, stn, depth int) {
 	buf, discard := str.frag, str.fragDiscard
 	str.frag, str.fragActive, str.fragDiscard = nil, false, false
 	if !discard {
-		s.dispatch(env, now, buf, stn, depth+1)
+		if s.app != nil {
+			s.eq2Receive(env, now, buf, true)
+		} else {
+			s.dispatch(env, now, buf, stn, depth+1)
+		}
 	}
 	env.put(buf)
 }

@@ -509,7 +509,7 @@ var (
 // item is a realistic inbox element: a handle-sized value plus a pointer.
 type item struct {
 	h   uint32
-	n   int
+	_   int // a length's worth of payload, for a realistic element size
 	ptr *[64]byte
 }
 

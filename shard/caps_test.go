@@ -26,8 +26,12 @@ func TestNoSessionOutcomes(t *testing.T) {
 		{"short request", request(1)[:10], OutcomeDropBadRequest, false},
 		{"out of session", proto.AppendOutOfSession(nil), OutcomeDropOutOfSession, false},
 		{"garbage", []byte{0, 9, 1, 2, 3}, OutcomeOutOfSession, true},
-		{"keepalive", []byte{0, 6}, OutcomeOutOfSession, true},
-		{"request", request(7), OutcomeOpened, false},
+		{"small garbage", []byte{0, 9, 1, 2}, OutcomeDropNoReply, false},
+		{"keepalive", []byte{0, 6}, OutcomeDropNoReply, false},
+		{"disconnect", []byte{0, 5, 1, 2, 3, 4, 5, 6}, OutcomeDropNoReply, false},
+		{"request", request(7), OutcomeResponded, false},
+		{"tiny max packet", proto.SessionRequest{ConnectCode: 1, MaxPacketSize: 16}.AppendTo(nil), OutcomeDropBadRequest, false},
+		{"proof", nil, OutcomeOpened, false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -35,6 +39,9 @@ func TestNoSessionOutcomes(t *testing.T) {
 			s := g.Shard(0)
 			socks[0].keep = true
 			from := netip.MustParseAddrPort("10.1.2.3:999")
+			if tc.dgram == nil {
+				tc.dgram = proofDgram(t, s, from)
+			}
 			socks[0].in = append(socks[0].in, memDgram{tc.dgram, from})
 			step(s)
 			if got := s.Counters().Outcomes[tc.want].Load(); got != 1 {
@@ -75,8 +82,9 @@ func TestCaps(t *testing.T) {
 				t.Fatal(err)
 			}
 			s := g.Shard(0)
-			for i, c := range tc.clients {
-				sock.in = append(sock.in, memDgram{request(uint32(i + 1)), netip.MustParseAddrPort(c)})
+			for _, c := range tc.clients {
+				ap := netip.MustParseAddrPort(c)
+				sock.in = append(sock.in, memDgram{proofDgram(t, s, ap), ap})
 			}
 			step(s)
 			c := s.Counters()
@@ -103,7 +111,7 @@ func TestHandoff(t *testing.T) {
 	owners := [2]int{}
 	for i := range 200 {
 		ap := netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 0, byte(i >> 8), byte(i)}), uint16(1024+rng.IntN(60000)))
-		socks[0].in = append(socks[0].in, memDgram{request(uint32(i + 1)), ap})
+		socks[0].in = append(socks[0].in, memDgram{proofDgram(t, g.Shard(0), ap), ap})
 		owners[ownerOf(ap, 2)]++
 	}
 	for range 4 { // receive and hand off; owner processes; buffers return
@@ -206,7 +214,7 @@ func TestHandoffPoolDry(t *testing.T) {
 	for i := 0; len(socks[0].in) < sessions; i++ {
 		ap := netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 1, byte(i >> 8), byte(i)}), uint16(2000+i))
 		if ownerOf(ap, 2) == 1 {
-			socks[0].in = append(socks[0].in, memDgram{request(uint32(i + 1)), ap})
+			socks[0].in = append(socks[0].in, memDgram{proofDgram(t, s0, ap), ap})
 		}
 	}
 	// Shard 0 alone: it lends its 6 buffers, then has none to read into.

@@ -1,7 +1,6 @@
 package shard
 
 import (
-	"math/bits"
 	"sync/atomic"
 
 	"github.com/eqgate/eqgate/proto"
@@ -28,6 +27,12 @@ type Counters struct {
 	Outcomes [NumOutcomes]Counter // see Outcome
 
 	SessionsOpen   Gauge // gauge
+	HalfOpen       Gauge // CRC 0 sessions without a valid datagram yet
+	HalfOpenPruned Counter
+	Proofs         Counter // datagrams that proved an endpoint's key (stateless handshake)
+	UnderAttack    Gauge   // 1 while unproven traffic is at or above Config.AttackRate
+	AttackStarts   Counter // times UnderAttack went to 1
+	UnprovenRate   Gauge   // unproven datagrams per second over the last window
 	SessionsOpened Counter
 	SessionsClosed [proto.NumCloseReasons]Counter
 
@@ -45,6 +50,8 @@ type Counters struct {
 	BatchSum  Counter                  // datagrams over all batches
 	Wakeups   Counter                  // loop iterations that slept in the kernel
 	LoopFatal Counter                  // socket errors other than close
+
+	Hist Histograms // per-shard distributions (histograms.go)
 }
 
 // NumPacketDrops sizes PacketDrops: one bucket per proto.Reason.
@@ -59,14 +66,7 @@ func add(c *Counter, n uint64) { c.add(n) }
 func (c *Counters) outcome(o Outcome) { add(&c.Outcomes[o], 1) }
 
 func (c *Counters) batch(n int) {
-	b := 0
-	if n > 1 {
-		b = bits.Len(uint(n - 1))
-	}
-	if b >= NumBatchBuckets {
-		b = NumBatchBuckets - 1
-	}
-	add(&c.Batches[b], 1)
+	add(&c.Batches[batchBucket(n)], 1)
 	add(&c.BatchSum, uint64(n))
 }
 

@@ -82,12 +82,12 @@ func (s *Shard) DialFrom(local netip.Addr, remote netip.AddrPort, h Handler) (ID
 	// The first Tick queues the SessionRequest (out with this iteration's
 	// batch) and says when to retry. A Handler may be dialling while
 	// another session is driven: give the sink its destination back.
-	prev, prevSock := s.cur, s.curSock
+	prev, prevSock, prevLocal := s.cur, s.curSock, s.curLocal
 	ps = s.drive(i)
 	mark := markOf(ps.Stats())
 	next := ps.Tick(&s.env, s.now)
 	s.fold(ps.Stats(), mark)
-	s.cur, s.curSock = prev, prevSock
+	s.cur, s.curSock, s.curLocal = prev, prevSock, prevLocal
 	s.settle(i, ps, next)
 	return id, bound, nil
 }
@@ -138,12 +138,7 @@ func (s *Shard) handlerOf(i int32) Handler {
 // to that socket's session if it comes from the session's server, and to
 // nobody otherwise.
 func (s *Shard) fromMember(b []byte, from netip.AddrPort, sock uint32) {
-	if s.stopping {
-		s.counters.outcome(OutcomeDropClosing)
-		return
-	}
-	if len(b) < 2 {
-		s.counters.outcome(OutcomeDropShort)
+	if s.dropEarly(b) {
 		return
 	}
 	i := int32(-1)

@@ -215,7 +215,8 @@ func TestRelayDialFromHandler(t *testing.T) {
 		t.Fatal(err)
 	}
 	client.sess.Tick(&client.env, 1) // SessionRequest
-	step(s)                          // accept; OnOpen dials; the leg's SessionRequest leaves
+	step(s)                          // the stateless response; the client proves with a keepalive
+	step(s)                          // the proof opens the session; OnOpen dials; the leg's SessionRequest leaves
 	step(s)                          // the backend's SessionResponse
 	if !client.open || !backend.open || r.legOpen != 1 {
 		t.Fatalf("client open %v, backend open %v, legs opened %d", client.open, backend.open, r.legOpen)

@@ -5,9 +5,15 @@
 //
 //	ReadBatchUntil (recvmmsg) -> route each datagram: owner := batchio.Owner(src, N);
 //	not ours -> push onto the owner's SPSC handoff ring with its buffer ->
-//	table lookup (xxhash of the endpoint) -> proto.Session.Receive -> Handler ->
+//	table lookup (seeded maphash of the endpoint) -> proto.Session.Receive -> Handler ->
 //	drain returned buffers, handoffs and the MPSC inbox -> expire timers ->
 //	flush the sessions touched in this batch -> WriteBatch (sendmmsg).
+//
+// Admission. An endpoint without a session gets state only by proving it
+// received a SessionResponse (admission.go, DESIGN.md "Admission"): the
+// response is a stateless cookie, the session is created by the first
+// datagram whose CRC verifies under the offered key, and until then the
+// endpoint gets at most the response and a rate-limited OutOfSession.
 //
 // Ownership. A session belongs to the shard Owner(endpoint) names for its
 // whole life; only that goroutine touches its state (owner-goroutine
@@ -15,7 +21,17 @@
 // goroutines reach it through the shard's inbox (Post, SendAsync,
 // CloseAsync), which never blocks: a full inbox is an error. A shard sleeps
 // in the kernel until a datagram, its next timer slot, or a Wake from a
-// producer that found it sleeping.
+// producer that found it sleeping; one iteration runs a bounded share of
+// the inbox, and the loop pauses (doubling) after socket errors and while
+// every buffer is lent out (loop.go).
+//
+// Sends (sendq.go). Each session has its window (proto's unacked caps) and
+// a queue of MaxQueuedBytes in front of it. A send is refused to its caller
+// with an error, counted by reason, or accepted; accepted ones wait in the
+// queue while the window is full and are lost only if the session closes
+// first. SendAsync reserves the queue room on the caller's goroutine with a
+// compare-and-swap on the session's credit word before posting, so the
+// shard never has to refuse what was accepted.
 //
 // Memory. The session table is pages of proto.Session (pages never move)
 // beside pointer-free metadata and an open-addressed index, so lookups and
@@ -29,6 +45,7 @@
 // the shard's pool.Sized. A session's ID carries a slot generation, so a
 // stale ID is refused, never misdelivered.
 //
-// Counters are written only by the shard goroutine (plain load+store on
-// atomics) and read by anyone; every datagram lands in exactly one Outcome.
+// Counters are written only by the shard goroutine with plain stores (no
+// locked instruction; see Counter) and read atomically by anyone; every
+// datagram lands in exactly one Outcome.
 package shard

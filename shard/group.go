@@ -7,8 +7,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/cespare/xxhash/v2"
-
 	"github.com/eqgate/eqgate/batchio"
 	"github.com/eqgate/eqgate/proto"
 )
@@ -38,7 +36,13 @@ type Config struct {
 	MaxQueuedBytes int
 	TimerSlot      time.Duration // timer wheel granularity
 	HoldDelay      time.Duration // 0: flush touched sessions at the end of each batch
-	Rand           func() uint32 // session keys and connect codes; nil: math/rand/v2
+	Rand           func() uint32 // connect codes, and (server) one fixed session key for every session; nil: random codes, keys from the admission secret
+
+	// Admission (admission.go).
+	HalfOpenMax      int           // CRC 0 only: half-open sessions per shard
+	HalfOpenTimeout  time.Duration // CRC 0 only: a half-open session silent this long may be dropped for a new one
+	OutOfSessionRate int           // OutOfSession answers per second per shard; negative: none
+	AttackRate       int           // unproven datagrams per second per shard that mean an attack; negative: never
 }
 
 // More errors.
@@ -96,6 +100,18 @@ func (c *Config) normalize() error {
 	if c.TimerSlot <= 0 {
 		c.TimerSlot = DefaultTimerSlot
 	}
+	if c.HalfOpenMax <= 0 {
+		c.HalfOpenMax = DefaultHalfOpenMax
+	}
+	if c.HalfOpenTimeout <= 0 {
+		c.HalfOpenTimeout = DefaultHalfOpenTimeout
+	}
+	if c.OutOfSessionRate == 0 {
+		c.OutOfSessionRate = DefaultOutOfSessionRate
+	}
+	if c.AttackRate == 0 {
+		c.AttackRate = DefaultAttackRate
+	}
 	return c.Proto.Validate()
 }
 
@@ -110,8 +126,11 @@ type Group struct {
 	addr   netip.AddrPort
 	epoch  time.Time
 
-	total atomic.Int64 // sessions over the group, for MaxSessions
-	perIP ipLimiter
+	total  atomic.Int64 // sessions over the group, for MaxSessions
+	perIP  ipLimiter
+	secret []byte              // admission secret, one per group (admission.go)
+	drain  drainGroup          // drain.go
+	tap    atomic.Pointer[Tap] // tap.go
 
 	started   bool
 	closeOnce sync.Once
@@ -134,6 +153,7 @@ func Open(addr netip.AddrPort, shards int, cfg Config, h Handler) (*Group, error
 		Steering:   cfg.Steering,
 		GSO:        cfg.GSO,
 		Batch:      cfg.Batch,
+		PacketInfo: packetInfo(addr, cfg.Role),
 	})
 	if err != nil {
 		return nil, err
@@ -190,7 +210,8 @@ func NewGroup(cfg Config, socks []Socket, h Handler) (*Group, error) {
 	if len(socks) < 1 || len(socks) > MaxShards {
 		return nil, errors.New("eqgate: shard count out of range")
 	}
-	g := &Group{cfg: cfg, h: h, epoch: time.Now()}
+	g := &Group{cfg: cfg, h: h, epoch: time.Now(), secret: newSecret()}
+	g.drain.idleCh = make(chan struct{})
 	if cfg.Role == RoleServer {
 		g.perIP = newIPLimiter(cfg.MaxSessionsPerIP)
 	}
@@ -211,6 +232,9 @@ func (g *Group) Start() {
 		go s.run()
 	}
 }
+
+// Variant is the protocol variant of the group's sessions.
+func (g *Group) Variant() proto.Variant { return g.cfg.Proto.Variant }
 
 // Len is the number of shards.
 func (g *Group) Len() int { return len(g.shards) }
@@ -267,33 +291,3 @@ func (g *Group) takeTotal() bool {
 }
 
 func (g *Group) giveTotal() { g.total.Add(-1) }
-
-// ipLimiter caps sessions per source address over all shards of a group
-// without a lock: a fixed table of counters indexed by a hash of the
-// address. Two addresses that share a counter share its cap, which errs on
-// the side of refusing; with 65536 counters that takes tens of thousands
-// of distinct addresses each close to the cap. Touched only when a session
-// is created or freed, never per datagram.
-type ipLimiter struct {
-	cells []atomic.Int32
-	max   int32
-}
-
-const ipCells = 1 << 16
-
-func newIPLimiter(max int) ipLimiter {
-	return ipLimiter{cells: make([]atomic.Int32, ipCells), max: int32(min(max, 1<<30))}
-}
-
-func ipHash(a *[16]byte) uint64 { return xxhash.Sum64(a[:]) }
-
-func (l *ipLimiter) acquire(h uint64) bool {
-	c := &l.cells[h&(ipCells-1)]
-	if c.Add(1) > l.max {
-		c.Add(-1)
-		return false
-	}
-	return true
-}
-
-func (l *ipLimiter) release(h uint64) { l.cells[h&(ipCells-1)].Add(-1) }

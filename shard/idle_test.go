@@ -31,14 +31,13 @@ func TestIdleSessions100k(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := g.Shard(0)
-	req := request(1)
 	runtime.GC()
 	rss0 := rss(t)
 	var ms0 runtime.MemStats
 	runtime.ReadMemStats(&ms0)
 	for i := range n {
 		ap := netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)}), uint16(1000+i%50000))
-		sock.in = append(sock.in, memDgram{req, ap})
+		sock.in = append(sock.in, memDgram{proofDgram(t, s, ap), ap})
 		if len(sock.in) == 64 {
 			step(s)
 		}

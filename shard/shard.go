@@ -58,9 +58,10 @@ var (
 // handoff is a datagram that arrived on another shard's socket: the buffer
 // stays in its origin shard's pool and comes back over the return ring.
 type handoff struct {
-	b    []byte      // the datagram, in a buffer of the origin shard
-	buf  pool.Handle // that buffer's handle in the origin shard's pool
-	addr netip.AddrPort
+	b     []byte      // the datagram, in a buffer of the origin shard
+	buf   pool.Handle // that buffer's handle in the origin shard's pool
+	addr  netip.AddrPort
+	local netip.Addr // where it was sent to (packet info), or zero
 }
 
 // inboxKind says what an inbox item asks for.
@@ -143,11 +144,16 @@ type Shard struct {
 	env   proto.Env
 	coder proto.Coder
 	alloc pool.Sized
+	adm   admission
 	sink  sink
 	ph    protoHandler
 	cur   netip.AddrPort // destination of the session being driven
 	// curSock is the socket the driven session sends from (0: the shard's).
 	curSock uint32
+	// curLocal is the address the driven session's peer sent to, the
+	// source of what goes back (localinfo.go; zero: the kernel's choice);
+	// inLocal that of the datagram input is handling.
+	curLocal, inLocal netip.Addr
 
 	// Dialled sessions with sockets of their own (dial.go).
 	opener Opener    // sock, when it can open member sockets
@@ -164,6 +170,7 @@ type Shard struct {
 	inboxBuf []inboxItem
 	wakePeer []bool
 	owner    ownerCheck
+	drain    drainShard // drain.go
 
 	// Pauses of the loop (loop.go): after socket errors, and while every
 	// buffer is lent out. pause is time.Sleep; tests record it instead.
@@ -222,6 +229,9 @@ func newShard(g *Group, idx int, sock Socket) *Shard {
 	s.sink.s = s
 	s.ph.s = s
 	s.env = proto.Env{Coder: &s.coder, Sink: &s.sink, Handler: &s.ph, Alloc: &s.alloc, Rand: cfg.Rand}
+	if cfg.Role == RoleServer {
+		s.adm.init(cfg, g.secret)
+	}
 	return s
 }
 
@@ -262,6 +272,7 @@ func (s *Shard) run() {
 			if s.sleeping.Load() { // a load first: the store is an XCHG
 				s.sleeping.Store(false)
 			}
+			s.countSleeps()
 		} else {
 			// Every buffer is lent to peers that are busy with them (they
 			// hold them in their handoff rings): leave the datagrams in the
@@ -359,10 +370,13 @@ func (s *Shard) afterReceive() {
 		s.drainQueues()
 	}
 	s.runTimers()
+	s.pruneHalfOpen()
+	s.attackCheck()
 	s.flushDirty()
 	s.writeTx()
 	s.hangUps()
 	s.freeDead()
+	s.drainStep()
 	s.wakePeers()
 }
 
@@ -377,7 +391,12 @@ func (s *Shard) sleepUntil() time.Time {
 		s.sleeping.Store(false)
 		return pastDeadline
 	}
-	if t, ok := s.wheel.next(); ok {
+	t, ok := s.wheel.next()
+	if s.adm.attack {
+		// The attack window must close even if nothing else wakes us.
+		t, ok = min(t, int64(s.adm.winStart+attackWindow)), true
+	}
+	if ok {
 		return s.epoch.Add(time.Duration(t))
 	}
 	return time.Time{}
@@ -400,6 +419,7 @@ func (s *Shard) fromSocket(k int) {
 	m := &s.rx[k]
 	add(&s.counters.DatagramsIn, 1)
 	add(&s.counters.BytesIn, uint64(m.N))
+	s.tapIn(m.Addr, m.Local, m.Buf[:min(m.N, len(m.Buf))])
 	if m.Truncated {
 		s.counters.outcome(OutcomeDropTruncated)
 		return
@@ -415,7 +435,7 @@ func (s *Shard) fromSocket(k int) {
 			return
 		}
 	}
-	s.input(m.Buf[:m.N], m.Addr)
+	s.input(m.Buf[:m.N], m.Addr, m.Local)
 }
 
 // handOff gives rx slot k's buffer to shard o and puts a fresh buffer in
@@ -430,7 +450,7 @@ func (s *Shard) handOff(k, o int) {
 	}
 	m := &s.rx[k]
 	peer := s.g.shards[o]
-	if !peer.handoffIn[s.idx].Push(handoff{b: m.Buf[:m.N], buf: s.rxH[k], addr: m.Addr}) {
+	if !peer.handoffIn[s.idx].Push(handoff{b: m.Buf[:m.N], buf: s.rxH[k], addr: m.Addr, local: m.Local}) {
 		s.counters.outcome(OutcomeDropHandoffFull)
 		return
 	}
@@ -471,7 +491,7 @@ func (s *Shard) drainHandoffs() {
 				break
 			}
 			add(&s.counters.HandoffIn, 1)
-			s.input(h.b, h.addr)
+			s.input(h.b, h.addr, h.local)
 			// Cannot fail: origin lends at most HandoffSize buffers to us,
 			// and the return ring holds HandoffSize.
 			origin.returnIn[s.idx].Push(h.buf)
@@ -498,19 +518,19 @@ func (s *Shard) drainReturns() {
 
 // input handles one datagram owned by this shard (SPEC §9 steps 3 and 4,
 // §6.3).
-func (s *Shard) input(b []byte, from netip.AddrPort) {
-	if s.stopping {
-		s.counters.outcome(OutcomeDropClosing)
+func (s *Shard) input(b []byte, from netip.AddrPort, local netip.Addr) {
+	if s.dropEarly(b) {
 		return
 	}
-	if len(b) < 2 {
-		s.counters.outcome(OutcomeDropShort)
-		return
-	}
+	// Replies to a datagram with no session (responses, OutOfSession) and
+	// sessions it creates leave from its destination (localinfo.go).
+	s.inLocal = local
+	defer s.clearInLocal()
 	ep := endpointOf(from)
 	h := ep.hash()
 	if i := s.index.find(h, &ep, &s.meta); i >= 0 {
 		s.counters.outcome(OutcomeSession)
+		s.meta.meta(i).setLocal(local)
 		s.receive(i, b)
 		return
 	}
@@ -518,52 +538,28 @@ func (s *Shard) input(b []byte, from netip.AddrPort) {
 		s.counters.outcome(OutcomeDropUnknown)
 		return
 	}
-	switch proto.ClassifyNoSession(b) {
-	case proto.NoSessionCreate:
-		s.accept(b, &ep, h, from)
-	case proto.NoSessionOutOfSession:
-		s.counters.outcome(OutcomeOutOfSession)
-		s.queueRaw(from, proto.AppendOutOfSession(s.txBuf()))
-	default:
-		if len(b) >= 2 && b[0] == 0 && proto.Opcode(b[1]) == proto.OpOutOfSession {
-			s.counters.outcome(OutcomeDropOutOfSession)
-		} else {
-			s.counters.outcome(OutcomeDropBadRequest)
-		}
-	}
+	s.noSession(b, &ep, h, from)
 }
 
-// accept creates a server session for a SessionRequest, within the caps.
-func (s *Shard) accept(b []byte, ep *endpoint, h uint64, from netip.AddrPort) {
-	if s.live >= s.cfg.MaxSessionsPerShard {
-		s.counters.outcome(OutcomeDropCapShard)
-		return
+// dropEarly drops (and counts) what no session may see: datagrams that
+// arrive while the shard shuts down, and ones too short for a header.
+func (s *Shard) dropEarly(b []byte) bool {
+	if s.stopping {
+		s.counters.outcome(OutcomeDropClosing)
+		return true
 	}
-	if !s.g.takeTotal() {
-		s.counters.outcome(OutcomeDropCapTotal)
-		return
+	if len(b) < 2 {
+		s.counters.outcome(OutcomeDropShort)
+		return true
 	}
-	iph := ipHash(&ep.addr)
-	if !s.g.perIP.acquire(iph) {
-		s.g.giveTotal()
-		s.counters.outcome(OutcomeDropCapIP)
-		return
-	}
-	i := s.newSlot(ep, h)
-	ps := s.session(i)
-	ps.Tag = uint64(s.idOf(i))
-	if err := ps.InitServer(&s.cfg.Proto, s.env.Random(), s.now); err != nil {
-		// Only a Config that skipped Validate gets here; Open validates.
-		panic("shard: InitServer: " + err.Error())
-	}
-	s.counters.outcome(OutcomeOpened)
-	s.receive(i, b)
+	return false
 }
 
 // newSlot takes a slab slot for ep and indexes it.
 func (s *Shard) newSlot(ep *endpoint, h uint64) int32 {
 	i := s.takeSlot(ep)
 	s.meta.meta(i).hash = h
+	s.meta.meta(i).setLocal(s.inLocal) // a server session: the request's destination
 	s.index.insert(h, i)
 	return i
 }
@@ -576,6 +572,7 @@ func (s *Shard) takeSlot(ep *endpoint) int32 {
 	}
 	m := s.meta.meta(i)
 	m.ep, m.state = *ep, slotLive
+	m.hasLocal = false
 	s.credits.open(i, m.gen, s.cfg.MaxQueuedBytes, s.maxSendPre)
 	s.live++
 	add(&s.counters.SessionsOpened, 1)
@@ -587,7 +584,7 @@ func (s *Shard) takeSlot(ep *endpoint) int32 {
 func (s *Shard) drive(i int32) *proto.Session {
 	s.owner.check()
 	m := s.meta.meta(i)
-	s.cur, s.curSock = m.ep.AddrPort(), m.sock
+	s.cur, s.curSock, s.curLocal = m.ep.AddrPort(), m.sock, m.localAddr()
 	return s.session(i)
 }
 
@@ -597,6 +594,9 @@ func (s *Shard) receive(i int32, b []byte) {
 	mark, drops := markOf(st), st.Drops
 	ps.Receive(&s.env, s.now, b)
 	s.fold(st, mark)
+	if s.meta.meta(i).halfOpen {
+		s.provedCheck(i)
+	}
 	// proto counts Drops only while receiving, so only here is the array
 	// compared.
 	if st.Drops != drops {
@@ -630,6 +630,8 @@ func (s *Shard) fold(st *proto.Stats, m statsMark) {
 	if st.RTTSamples != m.rttN {
 		add(&s.counters.RTTCount, st.RTTSamples-m.rttN)
 		add(&s.counters.RTTSumMicro, uint64((st.RTTSum-m.rttSum)/time.Microsecond))
+		n := st.RTTSamples - m.rttN
+		s.counters.Hist.rtt((st.RTTSum-m.rttSum)/time.Duration(n), n)
 	}
 }
 
@@ -708,8 +710,12 @@ func (s *Shard) freeDead() {
 			s.hs[i] = nil
 		}
 		if s.cfg.Role == RoleServer && !m.dialled {
-			s.g.perIP.release(ipHash(&m.ep.addr))
+			s.g.perIP.release(&m.ep.addr)
 			s.g.giveTotal()
+		}
+		if m.halfOpen {
+			s.adm.halfLive--
+			s.counters.HalfOpen.add(-1)
 		}
 		s.credits.close(i)
 		s.dropQueue(i)
@@ -734,10 +740,17 @@ func (s *Shard) txBuf() []byte {
 
 // queueRaw commits the transmit slot txBuf returned, holding b, to addr
 // from the shard's socket.
-func (s *Shard) queueRaw(addr netip.AddrPort, b []byte) { s.queueTo(addr, 0, b) }
+// Inside input it answers from the datagram's destination.
+func (s *Shard) queueRaw(addr netip.AddrPort, b []byte) { s.queueFrom(addr, 0, s.inLocal, b) }
 
 // queueTo is queueRaw from socket sock (a dialled session's own, or 0).
 func (s *Shard) queueTo(addr netip.AddrPort, sock uint32, b []byte) {
+	s.queueFrom(addr, sock, netip.Addr{}, b)
+}
+
+// queueFrom is queueTo from local address local (packet info; zero: the
+// kernel's choice).
+func (s *Shard) queueFrom(addr netip.AddrPort, sock uint32, local netip.Addr, b []byte) {
 	m := &s.tx[s.txN]
 	if len(b) > 0 && &b[0] != &m.Buf[:1][0] {
 		// The encoder outgrew the slot (cannot happen with Buffer's
@@ -747,6 +760,7 @@ func (s *Shard) queueTo(addr netip.AddrPort, sock uint32, b []byte) {
 	m.N = len(b)
 	m.Addr = addr
 	m.Sock = sock
+	m.Local = local
 	s.txN++
 }
 
@@ -758,6 +772,12 @@ func (s *Shard) writeTx() {
 	}
 	msgs := s.tx[:s.txN]
 	s.txN = 0
+	s.counters.Hist.sendBatch(len(msgs))
+	if t := s.g.tap.Load(); t != nil {
+		for i := range msgs {
+			s.tapOut(t, msgs[i].Addr, msgs[i].Local, msgs[i].Buf[:msgs[i].N])
+		}
+	}
 	sent, err := s.sock.WriteBatch(msgs)
 	var bytes uint64
 	for i := range msgs {
@@ -782,7 +802,7 @@ func (s *Shard) writeTx() {
 type sink struct{ s *Shard }
 
 func (k *sink) Buffer() []byte                  { return k.s.txBuf() }
-func (k *sink) Send(dgram []byte)               { k.s.queueTo(k.s.cur, k.s.curSock, dgram) }
+func (k *sink) Send(dgram []byte)               { k.s.queueFrom(k.s.cur, k.s.curSock, k.s.curLocal, dgram) }
 func (h *protoHandler) id(ps *proto.Session) ID { return ID(ps.Tag) }
 
 var _ proto.Sink = (*sink)(nil)
@@ -802,13 +822,14 @@ func (h *protoHandler) Opened(ps *proto.Session) {
 }
 
 func (h *protoHandler) Deliver(ps *proto.Session, stream int, app []byte) {
+	h.s.counters.Hist.msg(len(app))
 	h.s.handler(ps).Message(h.s, h.id(ps), stream, app)
 }
 
 func (h *protoHandler) Closed(ps *proto.Session, r proto.CloseReason) {
 	s := h.s
 	reason := r
-	if s.stopping {
+	if s.stopping || s.drain.closing {
 		reason = proto.CloseShutdown
 	}
 	add(&s.counters.SessionsClosed[reason], 1)

@@ -25,6 +25,15 @@ func connect(t testing.TB, s *Shard, sock *memSocket, p *peer) {
 	if !p.open {
 		t.Fatal("session did not open")
 	}
+	// The server holds nothing until the client proves the key: its
+	// keepalive, with the CRC, does.
+	opened := s.Counters().SessionsOpened.Load()
+	params := p.sess.Params()
+	p.Send(p.coder.AppendEncode(&params, p.Buffer(), []byte{0, 6}))
+	step(s)
+	if s.Counters().SessionsOpened.Load() != opened+1 {
+		t.Fatal("the proof did not open a server session")
+	}
 }
 
 // echoRound sends one 64-byte message from p, runs the shard, and lets p

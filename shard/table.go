@@ -1,9 +1,8 @@
 package shard
 
 import (
+	"hash/maphash"
 	"net/netip"
-
-	"github.com/cespare/xxhash/v2"
 )
 
 // endpoint is a peer address in a pointer-free form: the 16-byte address
@@ -24,17 +23,22 @@ func (e endpoint) AddrPort() netip.AddrPort {
 	return netip.AddrPortFrom(netip.AddrFrom16(e.addr).Unmap(), e.port)
 }
 
-func (e *endpoint) hash() uint64 {
+// hash is seeded per process (hashSeed), so a flood of crafted endpoints
+// cannot pile into one probe run of the index.
+func (e *endpoint) hash() uint64 { return e.hashWith(hashSeed) }
+
+func (e *endpoint) hashWith(seed maphash.Seed) uint64 {
 	var b [18]byte
 	copy(b[:16], e.addr[:])
 	b[16], b[17] = byte(e.port), byte(e.port>>8)
-	return xxhash.Sum64(b[:])
+	return maphash.Bytes(seed, b[:])
 }
 
 // index maps endpoint hashes to slab slots: open addressing with linear
 // probing and backward-shift deletion (no tombstones), pointer-free so the
 // GC never scans it. It grows (doubling, allocating) when more than half
-// full; that happens only when a session is created.
+// full, which happens only when a session is created, and halves when
+// under an eighth full, when sessions are freed.
 type index struct {
 	cells []cell
 	mask  uint64
@@ -83,9 +87,12 @@ func (x *index) put(h uint64, slot int32) {
 	x.cells[i] = cell{hash: h, slot: slot + 1}
 }
 
-func (x *index) grow() {
+func (x *index) grow() { x.resize(2 * len(x.cells)) }
+
+// resize rehashes into n cells (a power of two above 2·x.n).
+func (x *index) resize(n int) {
 	old := x.cells
-	x.cells = make([]cell, 2*len(old))
+	x.cells = make([]cell, n)
 	x.mask = uint64(len(x.cells) - 1)
 	for _, c := range old {
 		if c.slot != 0 {
@@ -124,6 +131,11 @@ func (x *index) remove(h uint64, slot int32) {
 		}
 	}
 	x.cells[i] = cell{}
+	// Give memory back once a flood of sessions is gone: halve below an
+	// eighth full (growth doubles above half, so the two never chase).
+	if len(x.cells) > 64 && 8*x.n < len(x.cells) {
+		x.resize(len(x.cells) / 2)
+	}
 }
 
 // pageBits sizes slab pages: 256 entries a page. Pages never move, so a
@@ -143,17 +155,22 @@ const (
 
 // meta is the engine's pointer-free bookkeeping for one slot.
 type meta struct {
-	ep      endpoint
-	hash    uint64
-	gen     uint32
-	state   uint8
-	dirty   bool   // on the shard's flush list
-	dialled bool   // a client session this shard dialled (no admission caps to give back)
-	sock    uint32 // the dialled session's own socket (Opener member), 0: the shard's socket
+	ep       endpoint
+	hash     uint64
+	gen      uint32
+	state    uint8
+	dirty    bool   // on the shard's flush list
+	dialled  bool   // a client session this shard dialled (no admission caps to give back)
+	sock     uint32 // the dialled session's own socket (Opener member), 0: the shard's socket
+	halfOpen bool   // CRC 0: created by a SessionRequest, no valid datagram yet
 	// Timer wheel links (slot indexes, -1 for none) and the armed deadline.
 	tNext, tPrev int32
 	tTick        int64 // wheel tick the entry is filed under; -1: not armed
 	when         int64 // deadline, ns on the shard clock
+	// local is the address the peer last sent to (IPv4 mapped), replies'
+	// source with a wildcard bind (localinfo.go); hasLocal says it is set.
+	local    [16]byte
+	hasLocal bool
 }
 
 // slabMeta is the metadata half of the slab, in pages.

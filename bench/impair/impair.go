@@ -196,6 +196,10 @@ type Proxy struct {
 	refused atomic.Uint64
 	up, dn  dirCounters
 	wg      sync.WaitGroup
+	// calm, once set by Settle, forwards every datagram unimpaired and at
+	// once; byes counts the SessionDisconnects then sent to the server.
+	calm atomic.Bool
+	byes atomic.Int64
 }
 
 type flow struct {
@@ -260,6 +264,32 @@ func (p *Proxy) Close() error {
 	p.wg.Wait()
 	return err
 }
+
+// ErrSettle says Settle gave up before every SessionDisconnect went through.
+var ErrSettle = errors.New("impair: session disconnects not all relayed")
+
+// Calm makes the proxy forward every later datagram unimpaired and at once.
+// A run calls it before closing its sessions: a SessionDisconnect that is
+// lost, or still held in the delay queue or the socket when the proxy
+// closes, leaves its session open on the server until the stale timeout.
+func (p *Proxy) Calm() { p.calm.Store(true) }
+
+// Settle waits until n SessionDisconnects sent after Calm have reached the
+// server and the delay queue has let out what it held, or until timeout;
+// it returns an error that Is ErrSettle on timeout.
+func (p *Proxy) Settle(n int, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for p.byes.Load() < int64(n) || (p.q != nil && p.q.len() > 0) {
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%w: %d of %d after %v", ErrSettle, p.byes.Load(), n, timeout)
+		}
+		time.Sleep(time.Millisecond) // polls a condition; nothing to wait on
+	}
+	return nil
+}
+
+// isDisconnect reports whether pkt is a SessionDisconnect (SPEC §5.3).
+func isDisconnect(pkt []byte) bool { return len(pkt) >= 2 && pkt[0] == 0 && pkt[1] == 0x05 }
 
 // sourceAddr is the upstream source address of the i-th flow.
 func (p *Proxy) sourceAddr(i int) *net.UDPAddr {
@@ -342,6 +372,13 @@ func (p *Proxy) readUp(f *flow) {
 // this returns) and sends or schedules it.
 func (p *Proxy) forward(c *dirCounters, rng *rand.Rand, pkt []byte, f *flow, toServer bool) {
 	c.packets.Add(1)
+	if p.calm.Load() {
+		p.send(pkt, f, toServer, c)
+		if toServer && isDisconnect(pkt) {
+			p.byes.Add(1)
+		}
+		return
+	}
 	v := p.cfg.Impair.decide(rng, pkt)
 	if v.drop {
 		c.dropped.Add(1)
@@ -439,6 +476,12 @@ func (q *delayQueue) push(due time.Time, pkt []byte, p *Proxy, f *flow, toServer
 		default:
 		}
 	}
+}
+
+func (q *delayQueue) len() int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return len(q.h)
 }
 
 func (q *delayQueue) close() {

@@ -14,6 +14,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"net/netip"
 	"os"
 	"os/signal"
 	"runtime/pprof"
@@ -23,8 +24,10 @@ import (
 	"time"
 
 	"github.com/eqgate/eqgate/bench"
+	"github.com/eqgate/eqgate/bench/flood"
 	"github.com/eqgate/eqgate/bench/impair"
 	"github.com/eqgate/eqgate/bench/report"
+	"github.com/eqgate/eqgate/proto"
 )
 
 func main() { os.Exit(run()) }
@@ -58,12 +61,16 @@ func run() int {
 		floodN     = fs.Int("flood", 0, "send this many SessionRequests from fresh endpoints during the run")
 		floodRate  = fs.Float64("flood-rate", 5000, "flood requests per second")
 		floodSrc   = fs.Int("flood-sources", 256, "flood source addresses (127.1.x.y)")
+		spoofN     = fs.Int("spoof", 0, "during the run, also send this many datagrams from forged 127.x.y.z sources (65,536 endpoints; raw sockets, root)")
+		spoofKind  = fs.String("spoof-kind", "request", "what -spoof sends: request, garbage, keepalive, stat_request, ack or disconnect")
+		spoofRate  = fs.Float64("spoof-rate", 30000, "-spoof datagrams per second (0: as fast as possible)")
 		metricsURL = fs.String("server-metrics", "", "server metrics URL with process_cpu_seconds_total (server CPU per message)")
 		serverPID  = fs.Int("server-pid", 0, "server process id: CPU from /proc/PID/stat")
 		jsonFile   = fs.String("json", "", "write the full result as JSON to this file")
 		htmlFile   = fs.String("report", "", "write a self-contained HTML report with plots to this file")
 		quiet      = fs.Bool("q", false, "no report, only the summary line")
 		cpuProf    = fs.String("cpuprofile", "", "write eqbench's own CPU profile (pprof) to this file")
+		variant    = fs.String("variant", "rs", "protocol variant of the client sessions: rs, legacy or eq2 (legacy and eq2 have one stream: -streams 1)")
 	)
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "usage: eqbench [flags] HOST:PORT\n\n")
@@ -134,6 +141,12 @@ func run() int {
 	opt.Unreliable = !*reliable
 	opt.Grace, opt.PerAddr, opt.DialParallel, opt.Seed, opt.Interval = *grace, *perAddr, *dialPar, *seed, *interval
 	opt.Client.Shards = *cShards
+	v, ok := proto.ParseVariant(*variant)
+	if !ok {
+		fmt.Fprintf(os.Stderr, "eqbench: -variant %q: want rs, legacy or eq2\n", *variant)
+		return 2
+	}
+	opt.Client.Variant = v
 	opt.Impair = impair.Impairment{Loss: *loss, Dup: *dup, Reorder: *reorder, Delay: *delay, Jitter: *jitter, Corrupt: *corrupt}
 	if set["flood"] {
 		opt.Flood.Count = *floodN
@@ -161,7 +174,33 @@ func run() int {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	var spoofDone chan string
+	if *spoofN > 0 {
+		kind := flood.NumKinds
+		for k := range flood.NumKinds {
+			if k.String() == *spoofKind {
+				kind = k
+			}
+		}
+		target, err := netip.ParseAddrPort(opt.Target)
+		if kind == flood.NumKinds || err != nil {
+			fmt.Fprintln(os.Stderr, "eqbench: -spoof needs a known -spoof-kind and a numeric HOST:PORT")
+			return 2
+		}
+		spoofDone = make(chan string, 1)
+		go func() {
+			r, err := flood.Spoof(flood.SpoofOptions{Kind: kind, Count: *spoofN, Rate: *spoofRate, Seed: uint64(*seed)}, target)
+			if err != nil {
+				spoofDone <- "spoof: " + err.Error()
+				return
+			}
+			spoofDone <- fmt.Sprintf("spoof: %d %s datagrams, %d bytes, from forged sources in %v", r.Sent, r.Kind, r.Bytes, r.Elapsed.Round(time.Millisecond))
+		}()
+	}
 	res, err := bench.Run(ctx, opt)
+	if spoofDone != nil {
+		fmt.Fprintln(os.Stderr, <-spoofDone)
+	}
 	if opt.Progress != nil {
 		fmt.Fprint(os.Stderr, "\r\033[K")
 	}

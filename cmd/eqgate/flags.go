@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/eqgate/eqgate"
+	"github.com/eqgate/eqgate/proto"
 	"github.com/eqgate/eqgate/relay"
 )
 
@@ -28,8 +29,10 @@ type options struct {
 	pprof        bool
 	handler      string
 	drainTimeout time.Duration
+	drainFlush   time.Duration
 	logFormat    string
 	logLevel     slog.Level
+	logEvery     time.Duration
 }
 
 // defaultListen is used when no -listen is given.
@@ -40,6 +43,7 @@ const defaultListen = "0.0.0.0:9000"
 // here, so a new Config field cannot ship without a flag. (Config.Rand, a
 // function for embedding code, is the one exemption; the test lists it.)
 var configFlags = map[string]string{
+	"Variant":             "variant",
 	"MaxPacketSize":       "max-packet",
 	"CRCBytes":            "crc-bytes",
 	"Encoding":            "encode",
@@ -59,6 +63,13 @@ var configFlags = map[string]string{
 	"MaxUnackedBytes":     "max-unacked-bytes",
 	"MaxUnackedPackets":   "max-unacked-packets",
 	"MaxQueuedBytes":      "max-queued-bytes",
+	"ReorderWindow":       "reorder-window",
+	"ReorderBytes":        "reorder-bytes",
+	"MaxFragmentSize":     "max-fragment",
+	"OutOfSessionRate":    "out-of-session-rate",
+	"HalfOpenMax":         "half-open-max",
+	"HalfOpenTimeout":     "half-open-timeout",
+	"AttackRate":          "attack-rate",
 	"Shards":              "shards",
 	"Batch":               "batch",
 	"DatagramBuffer":      "datagram-buffer",
@@ -86,8 +97,10 @@ func newFlagSet(o *options) *flag.FlagSet {
 		relayPending: relay.DefaultMaxPending,
 		relayBudget:  relay.DefaultShardBudget,
 		drainTimeout: 10 * time.Second,
+		drainFlush:   eqgate.DefaultDrainFlush,
 		logFormat:    "text",
 		logLevel:     slog.LevelInfo,
+		logEvery:     10 * time.Second,
 	}
 	// 0 means "same as -max-sessions"; DefaultConfig fills in the number,
 	// which would then stay fixed when only -max-sessions is lowered.
@@ -105,11 +118,14 @@ func newFlagSet(o *options) *flag.FlagSet {
 	fs.StringVar(&o.metrics, "metrics", o.metrics, "HTTP `address` for /metrics and /healthz; empty turns the endpoint off")
 	fs.BoolVar(&o.pprof, "pprof", false, "serve /debug/pprof/ on the -metrics address")
 	fs.StringVar(&o.handler, "handler", o.handler, "application `handler`: echo (send every message back on its stream, reliably), discard, or relay (each session to -backend)")
-	fs.DurationVar(&o.drainTimeout, "drain-timeout", o.drainTimeout, "on SIGINT/SIGTERM, give the graceful drain this long before exiting anyway")
+	fs.DurationVar(&o.drainTimeout, "drain-timeout", o.drainTimeout, "on SIGINT/SIGTERM, refuse new sessions and let open ones run this long before disconnecting them")
+	fs.DurationVar(&o.drainFlush, "drain-flush", o.drainFlush, "after -drain-timeout, give each session this long to get its unacknowledged data through before its SessionDisconnect")
 	fs.StringVar(&o.logFormat, "log-format", o.logFormat, "log `format`: text or json")
 	fs.TextVar(&o.logLevel, "log-level", &o.logLevel, "log `level`: debug, info, warn or error")
+	fs.DurationVar(&o.logEvery, "log-every", o.logEvery, "at most one line per runtime event kind and port this often (refused sessions, kernel drops, socket errors), with counts since the last")
 
 	// Protocol (SPEC §18.2).
+	fs.Var((*variantFlag)(&c.Variant), "variant", "protocol `variant`: rs (EQEmu reliable stream, the default), legacy (EQEmu EQStream 2005-2016) or eq2 (EverQuest II); the protocol flags not given default to the variant's values")
 	fs.IntVar(&c.MaxPacketSize, "max-packet", c.MaxPacketSize, "largest datagram in `bytes` offered in SessionResponse (64-65536)")
 	fs.Var((*crcFlag)(&c.CRCBytes), "crc-bytes", "CRC trailer `bytes` offered in SessionResponse: 0 (none), 2 or 4")
 	fs.TextVar(&c.Encoding, "encode", c.Encoding, "encode `passes` offered in SessionResponse, pass1+pass2 in that order: none, xor, compress, compress+xor or xor+compress")
@@ -141,6 +157,13 @@ func newFlagSet(o *options) *flag.FlagSet {
 	fs.IntVar(&c.MaxUnackedBytes, "max-unacked-bytes", c.MaxUnackedBytes, "send window per session in `bytes` (sent, not yet acknowledged); also bounds one application packet")
 	fs.IntVar(&c.MaxUnackedPackets, "max-unacked-packets", c.MaxUnackedPackets, "send window per session stream in `packets` (rounded up to a power of two, at most 8192)")
 	fs.IntVar(&c.MaxQueuedBytes, "max-queued-bytes", c.MaxQueuedBytes, "send queue per session in `bytes` in front of the window (each send costs its length + 64); a send past it is refused")
+	fs.IntVar(&c.ReorderWindow, "reorder-window", c.ReorderWindow, "future `packets` a session queues per stream while a gap fills (rounded up to a power of two, at most 8192)")
+	fs.IntVar(&c.ReorderBytes, "reorder-bytes", c.ReorderBytes, "`bytes` of future packets a session queues per stream")
+	fs.IntVar(&c.MaxFragmentSize, "max-fragment", c.MaxFragmentSize, "largest fragmented packet in `bytes` a session reassembles or sends")
+	fs.IntVar(&c.OutOfSessionRate, "out-of-session-rate", c.OutOfSessionRate, "OutOfSession answers per second per shard to endpoints without a session (negative: none)")
+	fs.IntVar(&c.HalfOpenMax, "half-open-max", c.HalfOpenMax, "with -crc-bytes 0 only: sessions per shard waiting for a first valid datagram")
+	fs.DurationVar(&c.HalfOpenTimeout, "half-open-timeout", c.HalfOpenTimeout, "with -crc-bytes 0 only: a waiting session this old may be dropped for a new one")
+	fs.IntVar(&c.AttackRate, "attack-rate", c.AttackRate, "unproven `datagrams` per second per shard (stateless answers, unknown endpoints proving nothing) that mean an attack: logged and eqgate_under_attack (negative: never)")
 	fs.IntVar(&c.InboxSize, "inbox-size", c.InboxSize, "capacity in `items` of each shard's inbox for sends from other goroutines")
 	fs.IntVar(&c.HandoffSize, "handoff-size", c.HandoffSize, "capacity in `datagrams` of each shard-to-shard handoff ring")
 	fs.DurationVar(&c.TimerSlot, "timer-slot", c.TimerSlot, "granularity of each shard's timer wheel (1ms-1s)")
@@ -161,6 +184,7 @@ func parseFlags(args []string) (*options, error) {
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected argument %q (every setting is a flag; see -h)", fs.Arg(0))
 	}
+	variantDefaults(fs, &o.cfg)
 	if len(o.listen) == 0 {
 		o.listen = listenAddrs{defaultListen}
 	}
@@ -183,6 +207,12 @@ func parseFlags(args []string) (*options, error) {
 	}
 	if o.drainTimeout <= 0 {
 		return nil, fmt.Errorf("invalid value %v for flag -drain-timeout: must be positive", o.drainTimeout)
+	}
+	if o.logEvery <= 0 {
+		return nil, fmt.Errorf("invalid value %v for flag -log-every: must be positive", o.logEvery)
+	}
+	if o.drainFlush < 0 {
+		return nil, fmt.Errorf("invalid value %v for flag -drain-flush: must not be negative", o.drainFlush)
 	}
 	return o, nil
 }
@@ -269,4 +299,45 @@ func (c *crcFlag) Set(s string) error {
 		return errors.New("want 0, 2 or 4")
 	}
 	return nil
+}
+
+// variantFlag is -variant: Config.Variant by name.
+type variantFlag proto.Variant
+
+func (v *variantFlag) String() string {
+	if v == nil {
+		return "rs"
+	}
+	return proto.Variant(*v).String()
+}
+
+func (v *variantFlag) Set(s string) error {
+	x, ok := proto.ParseVariant(s)
+	if !ok {
+		return errors.New("want rs, legacy or eq2")
+	}
+	*v = variantFlag(x)
+	return nil
+}
+
+// protocolFields are the Config fields whose defaults depend on the variant.
+var protocolFields = []string{"MaxPacketSize", "CRCBytes", "KeepaliveDelay", "ResendDelayBase",
+	"ResendDelayFactor", "ResendDelayMin", "ResendDelayMax", "ResendTimeout", "ConnectDelay",
+	"ConnectStale", "StaleConnection", "CloseLinger", "HoldSize", "MaxUnackedBytes", "MaxUnackedPackets"}
+
+// variantDefaults gives every protocol field that no flag set the
+// default of the chosen variant (the flag set starts from RS's).
+func variantDefaults(fs *flag.FlagSet, c *eqgate.Config) {
+	if c.Variant == proto.VariantRS {
+		return
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	d := reflect.ValueOf(eqgate.Config{Variant: c.Variant}.Filled())
+	dst := reflect.ValueOf(c).Elem()
+	for _, name := range protocolFields {
+		if !set[configFlags[name]] {
+			dst.FieldByName(name).Set(d.FieldByName(name))
+		}
+	}
 }

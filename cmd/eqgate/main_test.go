@@ -9,6 +9,7 @@ import (
 	"math"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -21,6 +22,7 @@ import (
 	"time"
 
 	"github.com/eqgate/eqgate"
+	"github.com/eqgate/eqgate/batchio"
 )
 
 // The tests run the real binary, built once by TestMain (with -race when
@@ -332,7 +334,7 @@ func testServe(t *testing.T, steer bool) {
 	const (
 		clients  = 6
 		messages = 24
-		drain    = 5 * time.Second
+		drain    = 2 * time.Second
 	)
 	g := startGate(t, "-shards", "2", "-drain-timeout", drain.String(), "-close-linger", "50ms", fmt.Sprintf("-steer=%v", steer))
 	if g.shards != 2 {
@@ -398,7 +400,11 @@ func testServe(t *testing.T, steer bool) {
 
 	// Close every session from the client side and wait until the server
 	// has seen every SessionDisconnect: after that no client datagram is
-	// in flight, so one scrape holds final counters.
+	// in flight (each client's socket is closed behind its disconnect).
+	// The scrape that sees it is not final yet: the collector reads a
+	// shard's outcomes before its received and closed counters, so the
+	// shard may process the last datagrams between those reads. A scrape
+	// started after it holds final counters.
 	for _, c := range conns {
 		if err := c.Close(); err != nil {
 			t.Fatal(err)
@@ -415,17 +421,44 @@ func testServe(t *testing.T, steer bool) {
 				sc.sum("eqgate_sessions_open"), sc.sum("eqgate_sessions_closed_total", "reason", "peer"))
 		}
 	}
-	checkCounters(t, sc, g, clients, payload)
+	checkCounters(t, getScrape(t, g.metricsURL), g, clients, payload)
 
-	// Drain: one more session is open at SIGTERM and must be told.
+	// Drain: one more session is open at SIGTERM. It keeps working while
+	// /healthz says 503 and new sessions are refused, and is told at
+	// -drain-timeout.
 	last := newClient(1)
 	c, err := eqgate.Dial(g.udp, cfg, last)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
+	// The server holds the session once the client has proved its key
+	// (its first datagram): an echo says it has.
+	if err := c.Send(0, message(99, 0), true); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-last.done:
+	case <-time.After(waitBound):
+		t.Fatal("no echo before SIGTERM")
+	}
 	if err := g.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
+	}
+	g.waitLog(t, "msg=draining", "timeout="+drain.String())
+	if code, _ := httpStatus(t, g.base+"/healthz"); code != http.StatusServiceUnavailable {
+		t.Errorf("/healthz = %d while draining", code)
+	}
+	if err := c.Send(0, message(99, 0), true); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-last.done:
+	case <-time.After(waitBound):
+		t.Fatal("no echo while draining")
+	}
+	if _, err := eqgate.Dial(g.udp, eqgate.Config{ConnectStale: 300 * time.Millisecond}, newClient(1)); err == nil {
+		t.Error("a new session opened while draining")
 	}
 	select {
 	case err := <-g.exited:
@@ -537,6 +570,7 @@ func checkCounters(t *testing.T, sc scrape, g *gate, clients int, payload float6
 		named := total("eqgate_datagrams_total", "shard", s, "outcome", "session") +
 			total("eqgate_sessions_opened_total", "shard", s) +
 			total("eqgate_out_of_session_sent_total", "shard", s) +
+			total("eqgate_session_responses_total", "shard", s) +
 			total("eqgate_handoffs_total", "shard", s) +
 			total("eqgate_datagrams_dropped_total", "shard", s)
 		if in != named {
@@ -584,6 +618,14 @@ func TestStartFailures(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer tcp.Close()
+	// Another process's SO_REUSEPORT group (this test's), which a
+	// reuseport bind would join and silently share traffic with.
+	group, err := batchio.Open(netip.MustParseAddrPort("127.0.0.1:0"), batchio.Options{Sockets: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer group.Close()
+	held := group.Facts().Addr.String()
 
 	tests := []struct {
 		name     string
@@ -596,6 +638,7 @@ func TestStartFailures(t *testing.T) {
 		{"bad encode", []string{"-encode", "zip"}, 2, []string{"-encode"}},
 		{"config range", []string{"-listen", "127.0.0.1:0", "-batch", "5000"}, 2, []string{"Batch", "-batch"}},
 		{"udp in use", []string{"-listen", udp.LocalAddr().String(), "-metrics", ""}, 1, []string{udp.LocalAddr().String(), "address already in use"}},
+		{"udp held by a reuseport group", []string{"-listen", held, "-metrics", ""}, 1, []string{held, "address already in use"}},
 		{"metrics in use", []string{"-listen", "127.0.0.1:0", "-metrics", tcp.Addr().String()}, 1, []string{"metrics", tcp.Addr().String(), "address already in use"}},
 		{"bad address", []string{"-listen", "127.0.0.1", "-metrics", ""}, 1, []string{"127.0.0.1", "missing port"}},
 	}

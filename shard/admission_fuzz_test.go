@@ -1,0 +1,97 @@
+package shard
+
+import (
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/eqgate/eqgate/proto"
+)
+
+// FuzzShardAdmission feeds many datagrams from many endpoints through one
+// shard's input. The input is a script of records: endpoint (1 byte, one
+// of 16), kind (1 byte), length (1 byte), body. Kind 0 sends the body
+// raw; kind 1 sends a SessionRequest with the body's connect code; kind 2
+// sends the body encoded under the key the shard offers that endpoint (a
+// proof, so sessions open and the fuzzer reaches them); kind 3 advances
+// the clock by body[0] seconds. Nothing may panic, every datagram lands in
+// one outcome, at most 16 sessions exist, an endpoint that never proved
+// gets at most 1.3 times its bytes plus 17 per request, and the shard
+// allocates no state for the unproven.
+func FuzzShardAdmission(f *testing.F) {
+	req := request(7)
+	f.Add(append([]byte{0, 1, byte(len(req))}, req...))
+	f.Add([]byte{1, 2, 2, 0, 6, 1, 2, 6, 0, 9, 0, 0, 1, 2})
+	f.Add([]byte{2, 2, 4, 0, 0x15, 0, 5, 2, 2, 2, 0, 5, 2, 3, 1, 70, 2, 2, 2, 0, 6})
+	f.Add([]byte{3, 0, 5, 0, 9, 0, 0, 1, 3, 0, 8, 0, 5, 1, 2, 3, 4, 5, 6})
+	f.Fuzz(func(t *testing.T, script []byte) {
+		g, socks := memGroup(t, 1, RoleServer, &echo{})
+		s, sock := g.Shard(0), socks[0]
+		sock.keep = true
+		addr := func(e byte) netip.AddrPort {
+			return netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 7, 0, e & 15}), 6000+uint16(e&15))
+		}
+		var in, requests [16]int
+		proved := [16]bool{}
+		for len(script) >= 3 {
+			e, kind, n := script[0]&15, script[1]%4, int(script[2])
+			script = script[3:]
+			n = min(n, len(script))
+			body := script[:n]
+			script = script[n:]
+			var d []byte
+			switch kind {
+			case 0:
+				d = append([]byte(nil), body...)
+			case 1:
+				var code uint32
+				for _, b := range body {
+					code = code<<8 | uint32(b)
+				}
+				d = request(code)
+				requests[e]++
+			case 2:
+				if len(body) < 2 {
+					continue
+				}
+				ep := endpointOf(addr(e))
+				a, pc := s.adm.adm, &s.cfg.Proto
+				p, _ := proto.NewParams(a.Key(a.Epoch(s.clock()), &ep.addr, ep.port, pc.MaxPacketSize), pc.CRCBytes, pc.EncodePasses, pc.MaxPacketSize)
+				var c proto.Coder
+				d = c.AppendEncode(&p, nil, body)
+				proved[e] = true
+			case 3:
+				if len(body) > 0 {
+					advance(s, time.Duration(body[0])*time.Second)
+				}
+				step(s)
+				continue
+			}
+			in[e] += len(d)
+			sock.in = append(sock.in, memDgram{d, addr(e)})
+			if len(sock.in) == 8 {
+				step(s)
+			}
+		}
+		step(s)
+		step(s)
+		assertOutcomes(t, s)
+		if s.live > 16 {
+			t.Fatalf("%d sessions from 16 endpoints", s.live)
+		}
+		var out [16]int
+		for _, d := range sock.out {
+			a := d.addr.Addr().As4()
+			out[a[3]&15] += len(d.b)
+		}
+		for e := range 16 {
+			if !proved[e] && 10*out[e] > 13*in[e]+10*17*requests[e] {
+				t.Fatalf("endpoint %d never proved: %d bytes out for %d in and %d requests", e, out[e], in[e], requests[e])
+			}
+			ep := endpointOf(addr(byte(e)))
+			if !proved[e] && s.index.find(ep.hash(), &ep, &s.meta) >= 0 {
+				t.Fatalf("endpoint %d has a session without a proof", e)
+			}
+		}
+	})
+}
