@@ -61,7 +61,7 @@ type Conn struct {
 	rtsp       uintptr // 0 or &rts for the next ppoll
 	rpollErr   syscall.Errno
 	readFn     func(uintptr) bool
-	readOnceFn func(uintptr) bool
+	readOnceFn func(uintptr)
 	pollFn     func(uintptr)
 	wakeFn     func(uintptr)
 
@@ -144,7 +144,7 @@ func newConn(index int, fd int, local netip.AddrPort, v6 bool, opt Options, gso 
 		c.readFn = c.readNetpoll
 	}
 	c.writeFn = c.writeOnce
-	c.readOnceFn = c.readOnce
+	c.readOnceFn = c.readOnceCtl
 	return c, nil
 }
 
@@ -286,7 +286,12 @@ func (c *Conn) readReady(msgs []Message) (int, error) {
 		return 0, nil
 	}
 	c.rwant, c.rn, c.rerr = n, 0, 0
-	if err := c.rc.Read(c.readOnceFn); err != nil {
+	// Control, not Read: the Set's epoll said the socket is ready, and
+	// Read would first check the Conn's read deadline, which Wake sets in
+	// the past to cut a netpoll sleep short. Nobody re-arms it while the
+	// Set sleeps in epoll, so Read would fail here for ever after one Wake
+	// and the socket would never be read again.
+	if err := c.rc.Control(c.readOnceFn); err != nil {
 		if c.closed.Load() {
 			return 0, net.ErrClosed
 		}
@@ -299,11 +304,8 @@ func (c *Conn) readReady(msgs []Message) (int, error) {
 	return c.rn, nil
 }
 
-// readOnce is readReady's RawConn.Read callback.
-func (c *Conn) readOnce(fd uintptr) bool {
-	c.recv(fd)
-	return true
-}
+// readOnceCtl is readReady's RawConn.Control callback.
+func (c *Conn) readOnceCtl(fd uintptr) { c.recv(fd) }
 
 // recv is one non-blocking recvmmsg over the prepared slots, retried on
 // EINTR. It stores the count (c.rn) or a hard error (c.rerr) and reports

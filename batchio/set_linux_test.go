@@ -228,3 +228,38 @@ func TestSetNoAllocs(t *testing.T) {
 		t.Fatalf("%v allocations per round, want 0", allocs)
 	}
 }
+
+// TestSetMainReadAfterWake: a Wake while the Set sleeps in epoll sets the
+// main Conn's read deadline in the past (its own netpoll wake); the main
+// Conn's datagrams must still be read afterwards. They were not: the main
+// read went through RawConn.Read, which failed on that deadline for ever, so
+// a server shard that had dialled (a relay) stopped reading its socket after
+// the first wake from another shard.
+func TestSetMainReadAfterWake(t *testing.T) {
+	main := openLoop(t, Options{}).Conn(0)
+	s := NewSet(main, SetOptions{Batch: 8})
+	defer s.Close()
+	defer s.CloseMembers()
+	id, ap, err := s.Open(netip.MustParseAddrPort("127.0.0.1:0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	peer := openLoop(t, Options{}).Conn(0)
+	for round := range 3 {
+		s.Wake()
+		if _, err := peer.WriteBatch([]Message{
+			{Buf: []byte{byte(round)}, N: 1, Addr: main.LocalAddr()},
+			{Buf: []byte{byte(round)}, N: 1, Addr: ap},
+		}); err != nil {
+			t.Fatal(err)
+		}
+		got := setRead(t, s, 2)
+		socks := map[uint32]bool{}
+		for _, m := range got {
+			socks[m.Sock] = true
+		}
+		if !socks[0] || !socks[id] {
+			t.Fatalf("round %d: read from sockets %v, want main and member %d", round, socks, id)
+		}
+	}
+}

@@ -131,6 +131,7 @@ type Result struct {
 	SourceAddrs      int    `json:"source_addrs"`       // distinct client source addresses
 	ClientQueueDrops uint64 `json:"client_queue_drops"` // datagrams the client engine dropped (all drop outcomes)
 
+	Env     Env                `json:"env"`   // where it was measured
 	Relay   bool               `json:"relay"` // traffic went through a Proxy
 	Proxy   *impair.ProxyStats `json:"proxy,omitempty"`
 	Flood   *flood.Result      `json:"flood,omitempty"`
@@ -138,6 +139,7 @@ type Result struct {
 }
 
 func (r *Result) setOptions(o *Options) {
+	r.Env = CurrentEnv(o.Command)
 	r.Scenario, r.Target = o.Scenario, o.Target
 	r.Sessions, r.Streams, r.Sizes = o.Sessions, o.Streams, o.Sizes.String()
 	r.Rate, r.Burst, r.Window, r.Count = o.Rate, o.Burst, o.Window, o.Count

@@ -64,6 +64,8 @@ type Options struct {
 	// Progress, if set, is called from the sampler goroutine at every
 	// Interval with the latest sample.
 	Progress func(Sample)
+	// Command is the command line recorded in Result.Env (eqbench: os.Args).
+	Command []string
 }
 
 func (o *Options) fill() error {

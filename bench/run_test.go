@@ -199,7 +199,8 @@ func TestRunClosesSessions(t *testing.T) {
 			deadline := time.Now().Add(5 * time.Second)
 			for srv.Stats().Total.SessionsOpen != 0 {
 				if time.Now().After(deadline) {
-					t.Fatalf("%d sessions still open on the server after the run", srv.Stats().Total.SessionsOpen)
+					st := srv.Stats().Total
+					t.Fatalf("%d sessions still open on the server after the run (opened %d, closed %v, stateless responses %d)", st.SessionsOpen, st.SessionsOpened, st.SessionsClosed, st.Responded)
 				}
 				time.Sleep(time.Millisecond)
 			}

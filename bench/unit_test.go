@@ -2,13 +2,18 @@ package bench
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"math"
 	"math/rand/v2"
+	"reflect"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/eqgate/eqgate"
 )
 
 func TestHistogramQuantiles(t *testing.T) {
@@ -209,5 +214,37 @@ func TestSummary(t *testing.T) {
 	res.HasServerCPU, res.ServerCPUNsPerMsg, res.Samples[0].ServerCPUNsPerMsg = true, 1500, 1500
 	if res.OK() || !strings.HasSuffix(res.Summary(), "ok=false") {
 		t.Error("a lost message still OK")
+	}
+}
+
+// A result records where it was measured, and it survives the JSON round
+// trip the reports are compared through.
+func TestResultEnv(t *testing.T) {
+	srv := startEcho(t, &echoHandler{})
+	cmd := []string{"eqbench", "-count", "5", srv.Addr().String()}
+	res := runOK(t, Options{Target: srv.Addr().String(), Count: 5, Command: cmd})
+	e := res.Env
+	if strings.Join(e.Command, " ") != strings.Join(cmd, " ") || e.Version != eqgate.Version() || e.GoVersion != runtime.Version() ||
+		e.Cores != runtime.NumCPU() || e.OS != runtime.GOOS || e.Arch != runtime.GOARCH {
+		t.Fatalf("Env = %+v", e)
+	}
+	if runtime.GOOS == "linux" && e.Kernel == "" {
+		t.Error("no kernel release on Linux")
+	}
+	b, err := json.Marshal(res)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back Result
+	if err := json.Unmarshal(b, &back); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(back.Env, e) {
+		t.Errorf("JSON round trip: %+v, want %+v", back.Env, e)
+	}
+	for _, key := range []string{`"command"`, `"eqgate_version"`, `"go_version"`, `"cores"`, `"kernel"`} {
+		if !strings.Contains(string(b), key) {
+			t.Errorf("JSON lacks %s", key)
+		}
 	}
 }

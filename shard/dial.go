@@ -214,3 +214,8 @@ func (s *Shard) Sockets() int {
 	}
 	return s.opener.Len()
 }
+
+// GroupHandler is the Handler the shard's group was built with, so the
+// layer above can wrap a dial's own Handler the way it wrapped that one
+// (its panic policy).
+func (s *Shard) GroupHandler() Handler { return s.h }

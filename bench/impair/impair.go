@@ -373,9 +373,13 @@ func (p *Proxy) readUp(f *flow) {
 func (p *Proxy) forward(c *dirCounters, rng *rand.Rand, pkt []byte, f *flow, toServer bool) {
 	c.packets.Add(1)
 	if p.calm.Load() {
-		p.send(pkt, f, toServer, c)
 		if toServer && isDisconnect(pkt) {
-			p.byes.Add(1)
+			defer p.byes.Add(1) // counted once written or queued behind the held ones
+		}
+		// Behind what the queue still holds, never before it: a datagram
+		// that overtook the disconnect would reach a closed session.
+		if p.q == nil || !p.q.pushAfterLast(append([]byte(nil), pkt...), p, f, toServer, c) {
+			p.send(pkt, f, toServer, c)
 		}
 		return
 	}
@@ -419,12 +423,14 @@ func (p *Proxy) send(pkt []byte, f *flow, toServer bool, c *dirCounters) {
 // delayQueue releases datagrams at their due time, in due order (FIFO
 // among equal times).
 type delayQueue struct {
-	mu     sync.Mutex
-	h      delayHeap
-	seq    uint64
-	wake   chan struct{}
-	done   chan struct{}
-	closed bool
+	mu      sync.Mutex
+	h       delayHeap
+	seq     uint64
+	last    time.Time // latest due time pushed
+	sending int       // popped, being written by run
+	wake    chan struct{}
+	done    chan struct{}
+	closed  bool
 }
 
 type delayed struct {
@@ -467,6 +473,9 @@ func (q *delayQueue) push(due time.Time, pkt []byte, p *Proxy, f *flow, toServer
 		return
 	}
 	q.seq++
+	if due.After(q.last) {
+		q.last = due
+	}
 	heap.Push(&q.h, delayed{due: due, seq: q.seq, pkt: pkt, p: p, f: f, toServer: toServer, c: c})
 	first := q.h[0].seq == q.seq
 	q.mu.Unlock()
@@ -478,10 +487,24 @@ func (q *delayQueue) push(due time.Time, pkt []byte, p *Proxy, f *flow, toServer
 	}
 }
 
+// pushAfterLast queues pkt due no earlier than everything queued, so it
+// leaves after them; false (nothing queued) when the queue is empty.
+func (q *delayQueue) pushAfterLast(pkt []byte, p *Proxy, f *flow, toServer bool, c *dirCounters) bool {
+	q.mu.Lock()
+	if q.closed || len(q.h)+q.sending == 0 {
+		q.mu.Unlock()
+		return false
+	}
+	due := q.last
+	q.mu.Unlock()
+	q.push(due, pkt, p, f, toServer, c)
+	return true
+}
+
 func (q *delayQueue) len() int {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	return len(q.h)
+	return len(q.h) + q.sending
 }
 
 func (q *delayQueue) close() {
@@ -507,11 +530,17 @@ func (q *delayQueue) run() {
 		if len(q.h) > 0 {
 			wait = q.h[0].due.Sub(now)
 		}
+		q.sending = len(ready)
 		q.mu.Unlock()
 		for i := range ready {
 			d := &ready[i]
 			d.p.send(d.pkt, d.f, d.toServer, d.c)
 			ready[i] = delayed{}
+		}
+		if len(ready) > 0 {
+			q.mu.Lock()
+			q.sending = 0
+			q.mu.Unlock()
 		}
 		ready = ready[:0]
 		timer.Reset(wait)

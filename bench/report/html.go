@@ -44,6 +44,10 @@ code{font-size:12px;word-break:break-all}
 	}
 	p(`<p>`, verdict, `</p>`)
 	p(`<p>`, html.EscapeString(r.Start.Format("2006-01-02 15:04:05 MST")), `</p>`)
+	p(`<p>`, html.EscapeString(r.Env.String()), `</p>`)
+	if len(r.Env.Command) > 0 {
+		p(`<p><code>`, html.EscapeString(strings.Join(r.Env.Command, " ")), `</code></p>`)
+	}
 
 	f := func(v float64, prec int) string { return strconv.FormatFloat(v, 'f', prec, 64) }
 	u := func(v uint64) string { return strconv.FormatUint(v, 10) }

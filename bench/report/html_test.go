@@ -22,12 +22,18 @@ func TestHTMLPage(t *testing.T) {
 	res.Latency = bench.Summarize(snap)
 	res.Histogram = bench.HistBins(snap)
 	res.Lost = 1
+	res.Env = bench.Env{Command: []string{"eqbench", "-count", "5", "x:1"}, Version: "v9.9.9", GoVersion: "go1.99", OS: "linux", Arch: "amd64", Cores: 3, Kernel: "6.1.0-test"}
 	res.HasServerCPU, res.ServerCPUNsPerMsg, res.Samples[0].ServerCPUNsPerMsg = true, 1500, 1500
 	var b bytes.Buffer
 	if err := WriteHTML(&b, res); err != nil {
 		t.Fatal(err)
 	}
 	page := b.String()
+	for _, want := range []string{"eqbench -count 5", "eqgate v9.9.9", "go1.99", "3 cores", "kernel 6.1.0-test"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("page lacks %q (command line and environment)", want)
+		}
+	}
 	if n := strings.Count(page, "<svg"); n != 4 || !strings.Contains(page, "FAILED") || strings.Contains(page, "<script") {
 		t.Fatalf("page has %d plots (want 4), verdict or scripts wrong", n)
 	}

@@ -138,6 +138,7 @@ func run() int {
 		defer pprof.StopCPUProfile()
 	}
 	opt.Target = fs.Arg(0)
+	opt.Command = os.Args
 	opt.Unreliable = !*reliable
 	opt.Grace, opt.PerAddr, opt.DialParallel, opt.Seed, opt.Interval = *grace, *perAddr, *dialPar, *seed, *interval
 	opt.Client.Shards = *cShards

@@ -13,6 +13,7 @@ import (
 
 	"github.com/eqgate/eqgate"
 	"github.com/eqgate/eqgate/proto"
+	"github.com/eqgate/eqgate/relay"
 )
 
 // options is everything the command line sets: the library Config plus
@@ -20,7 +21,10 @@ import (
 type options struct {
 	cfg eqgate.Config
 
-	listen       listenAddrs
+	listen       listenAddrs // one address per port once parsed (ranges expanded)
+	backend      listenAddrs // -handler relay: backend[i] for listen[i]
+	relayPending int
+	relayBudget  int
 	metrics      string
 	pprof        bool
 	handler      string
@@ -90,6 +94,8 @@ func newFlagSet(o *options) *flag.FlagSet {
 		cfg:          eqgate.DefaultConfig(),
 		metrics:      "127.0.0.1:9100",
 		handler:      "echo",
+		relayPending: relay.DefaultMaxPending,
+		relayBudget:  relay.DefaultShardBudget,
 		drainTimeout: 10 * time.Second,
 		drainFlush:   eqgate.DefaultDrainFlush,
 		logFormat:    "text",
@@ -105,10 +111,13 @@ func newFlagSet(o *options) *flag.FlagSet {
 	c := &o.cfg
 
 	// The binary.
-	fs.Var(&o.listen, "listen", "UDP `address` host:port to serve; repeat for several ports, each its own server with its own shards (default "+defaultListen+")")
+	fs.Var(&o.listen, "listen", "UDP `address` host:port or host:first-last (a port range) to serve; repeat for several; each port is its own server with its own shards (default "+defaultListen+")")
+	fs.Var(&o.backend, "backend", "-handler relay: backend `address` host:port or host:first-last for the -listen in the same position (ranges of equal length, port i to port i)")
+	fs.IntVar(&o.relayPending, "relay-max-pending", o.relayPending, "-handler relay: `bytes` a client may send before its backend leg is up; past it the session is closed")
+	fs.IntVar(&o.relayBudget, "relay-shard-budget", o.relayBudget, "-handler relay: `bytes` held that way over all sessions of one shard; past it the session is closed")
 	fs.StringVar(&o.metrics, "metrics", o.metrics, "HTTP `address` for /metrics and /healthz; empty turns the endpoint off")
 	fs.BoolVar(&o.pprof, "pprof", false, "serve /debug/pprof/ on the -metrics address")
-	fs.StringVar(&o.handler, "handler", o.handler, "application `handler`: echo (send every message back on its stream, reliably) or discard")
+	fs.StringVar(&o.handler, "handler", o.handler, "application `handler`: echo (send every message back on its stream, reliably), discard, or relay (each session to -backend)")
 	fs.DurationVar(&o.drainTimeout, "drain-timeout", o.drainTimeout, "on SIGINT/SIGTERM, refuse new sessions and let open ones run this long before disconnecting them")
 	fs.DurationVar(&o.drainFlush, "drain-flush", o.drainFlush, "after -drain-timeout, give each session this long to get its unacknowledged data through before its SessionDisconnect")
 	fs.StringVar(&o.logFormat, "log-format", o.logFormat, "log `format`: text or json")
@@ -127,7 +136,7 @@ func newFlagSet(o *options) *flag.FlagSet {
 	fs.DurationVar(&c.ResendDelayMax, "resend-delay-max", c.ResendDelayMax, "upper clamp of the resend delay")
 	fs.DurationVar(&c.ResendTimeout, "resend-timeout", c.ResendTimeout, "close a session when its oldest unacknowledged packet is this old")
 	fs.DurationVar(&c.ConnectDelay, "connect-delay", c.ConnectDelay, "client sessions only (eqgate.Dial): SessionRequest retry interval; the server ignores it")
-	fs.DurationVar(&c.ConnectStale, "connect-timeout", c.ConnectStale, "client sessions only (eqgate.Dial): give up after this long with no answer; the server ignores it")
+	fs.DurationVar(&c.ConnectStale, "connect-timeout", c.ConnectStale, "client sessions only (eqgate.Dial, and -handler relay's backend legs: a backend that does not answer within it closes the client session): give up after this long with no answer")
 	fs.DurationVar(&c.StaleConnection, "stale-timeout", c.StaleConnection, "close a session after this long with nothing received (EQEmu UCS: 10m)")
 	fs.DurationVar(&c.CloseLinger, "close-linger", c.CloseLinger, "linger of a closing session before its final SessionDisconnect")
 	fs.IntVar(&c.HoldSize, "hold-size", c.HoldSize, "flush a session's hold buffer of small packets at this many `bytes`")
@@ -180,9 +189,16 @@ func parseFlags(args []string) (*options, error) {
 		o.listen = listenAddrs{defaultListen}
 	}
 	switch o.handler {
-	case "echo", "discard":
+	case "echo", "discard", "relay":
 	default:
-		return nil, fmt.Errorf("invalid value %q for flag -handler: want echo or discard", o.handler)
+		return nil, fmt.Errorf("invalid value %q for flag -handler: want echo, discard or relay", o.handler)
+	}
+	var err error
+	if o.listen, o.backend, err = listenPlan(o.listen, o.backend, o.handler); err != nil {
+		return nil, err
+	}
+	if o.relayPending <= 0 || o.relayBudget <= 0 {
+		return nil, errors.New("flags -relay-max-pending and -relay-shard-budget must be positive")
 	}
 	switch o.logFormat {
 	case "text", "json":

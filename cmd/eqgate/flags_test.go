@@ -185,6 +185,28 @@ func TestParseFlags(t *testing.T) {
 		{name: "empty listen", args: []string{"-listen="}, wantErr: "-listen"},
 		{name: "positional", args: []string{"9000"}, wantErr: `"9000"`},
 		{name: "help", args: []string{"-h"}, wantErr: flag.ErrHelp.Error()},
+		{name: "listen range", args: []string{"-listen", "127.0.0.1:7000-7002", "-listen", ":9"}, check: func(t *testing.T, o *options) {
+			if got := o.listen.String(); got != "127.0.0.1:7000,127.0.0.1:7001,127.0.0.1:7002,:9" {
+				t.Errorf("listen = %q", got)
+			}
+		}},
+		{name: "relay ranges pair port i to port i", args: []string{"-handler", "relay",
+			"-listen", "0.0.0.0:7000-7002", "-backend", "10.0.0.9:17000-17002",
+			"-listen", "[::]:9000", "-backend", "backend.example:5998"}, check: func(t *testing.T, o *options) {
+			if got, want := o.listen.String(), "0.0.0.0:7000,0.0.0.0:7001,0.0.0.0:7002,[::]:9000"; got != want {
+				t.Errorf("listen = %q, want %q", got, want)
+			}
+			if got, want := o.backend.String(), "10.0.0.9:17000,10.0.0.9:17001,10.0.0.9:17002,backend.example:5998"; got != want {
+				t.Errorf("backend = %q, want %q", got, want)
+			}
+		}},
+		{name: "relay without backend", args: []string{"-handler", "relay", "-listen", ":1"}, wantErr: "-backend"},
+		{name: "relay ranges of unequal length", args: []string{"-handler", "relay", "-listen", ":7000-7099", "-backend", "h:17000-17098"}, wantErr: "has 100 ports but its -backend h:17000-17098 has 99"},
+		{name: "backend without relay", args: []string{"-backend", "h:1"}, wantErr: "-handler relay"},
+		{name: "reversed range", args: []string{"-listen", ":7001-7000"}, wantErr: "-listen"},
+		{name: "range from port 0", args: []string{"-listen", ":0-3"}, wantErr: "-listen"},
+		{name: "bad backend range", args: []string{"-handler", "relay", "-listen", ":1", "-backend", "h:x-y"}, wantErr: "-backend"},
+		{name: "zero pending", args: []string{"-handler", "relay", "-listen", ":1", "-backend", "h:1", "-relay-max-pending", "0"}, wantErr: "-relay-max-pending"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -14,17 +14,22 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/eqgate/eqgate"
+	"github.com/eqgate/eqgate/relay"
 )
 
 // newRegistry registers each server's collector (its series carry its
 // listen address, so several -listen ports do not collide, and the label is
-// there even with one server, so adding a port renames nothing), the build
-// info, and the Go runtime and process collectors.
-func newRegistry(servers []*eqgate.Server, h eqgate.Handler) *prometheus.Registry {
+// there even with one server, so adding a port renames nothing), each
+// relay's (labelled with its listen address and backend), the build info,
+// and the Go runtime and process collectors.
+func newRegistry(servers []*eqgate.Server, h eqgate.Handler, relays []*relay.Relay) *prometheus.Registry {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), eqgate.BuildInfoCollector())
 	for _, srv := range servers {
 		reg.MustRegister(srv.Collector())
+	}
+	for _, r := range relays {
+		prometheus.WrapRegistererWith(prometheus.Labels{"listen": r.Server().Addr().String()}, reg).MustRegister(relayCollector{r})
 	}
 	if e, ok := h.(*echo); ok {
 		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
@@ -44,6 +49,7 @@ func newRegistry(servers []*eqgate.Server, h eqgate.Handler) *prometheus.Registr
 // stuck in a handler never runs it).
 type health struct {
 	servers  []*eqgate.Server
+	relays   []*relay.Relay // each reports a backend that refuses every dial
 	draining atomic.Bool
 }
 
@@ -64,6 +70,11 @@ func (h *health) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	for _, srv := range h.servers {
 		if err := srv.Healthy(); err != nil {
 			problems = append(problems, fmt.Sprintf("%s: %v", srv.Addr(), err))
+		}
+	}
+	for _, r := range h.relays {
+		if err := r.Healthy(); err != nil {
+			problems = append(problems, fmt.Sprintf("%s: %v", r.Server().Addr(), err))
 		}
 	}
 	posted := 0

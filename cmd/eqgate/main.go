@@ -39,6 +39,7 @@ import (
 	"time"
 
 	"github.com/eqgate/eqgate"
+	"github.com/eqgate/eqgate/relay"
 )
 
 func main() {
@@ -71,13 +72,25 @@ func run(args []string, stdout, stderr io.Writer, sig <-chan os.Signal) int {
 
 	h := newHandler(o.handler)
 	var servers []*eqgate.Server
+	var relays []*relay.Relay
 	closeAll := func() {
 		for _, srv := range servers {
 			_ = srv.Close()
 		}
+		closeRelays(log, relays)
 	}
-	for _, addr := range o.listen {
-		srv, err := eqgate.Listen(addr, o.cfg, h)
+	for i, addr := range o.listen {
+		var srv *eqgate.Server
+		var err error
+		if o.handler == "relay" {
+			var r *relay.Relay
+			if r, err = relay.Listen(addr, o.cfg, relayConfig(o, o.backend[i])); err == nil {
+				relays = append(relays, r)
+				srv = r.Server()
+			}
+		} else {
+			srv, err = eqgate.Listen(addr, o.cfg, h)
+		}
 		if errors.Is(err, eqgate.ErrBadConfig) {
 			closeAll()
 			fmt.Fprintf(stderr, "%v%s\n", err, flagHint(err))
@@ -91,7 +104,7 @@ func run(args []string, stdout, stderr io.Writer, sig <-chan os.Signal) int {
 		servers = append(servers, srv)
 	}
 
-	hl := &health{servers: servers}
+	hl := &health{servers: servers, relays: relays}
 	var httpSrv *http.Server
 	httpErr := make(chan error, 1)
 	metricsURL := "off"
@@ -103,7 +116,7 @@ func run(args []string, stdout, stderr io.Writer, sig <-chan os.Signal) int {
 			return 1
 		}
 		httpSrv = &http.Server{
-			Handler:           newMux(newRegistry(servers, h), hl, o.pprof),
+			Handler:           newMux(newRegistry(servers, h, relays), hl, o.pprof),
 			ReadHeaderTimeout: 10 * time.Second,
 			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 		}
@@ -204,6 +217,7 @@ drain:
 		_ = httpSrv.Shutdown(ctx) // scrapes in flight get a second; the process is leaving anyway
 		cancel()
 	}
+	closeRelays(log, relays)
 	logTotals(log, "stopped", servers)
 	return status
 }
@@ -228,6 +242,25 @@ func shutdownAll(ctx context.Context, flush time.Duration, log *slog.Logger, ser
 	}
 	wg.Wait()
 	return errors.Join(errs...)
+}
+
+// closeRelays closes the relays' backend legs once their servers have
+// drained (each client session's close already sent its leg a
+// SessionDisconnect).
+func closeRelays(log *slog.Logger, relays []*relay.Relay) {
+	for _, r := range relays {
+		if err := r.Close(); err != nil {
+			log.Error("close relay", "backend", r.Backend(), "err", err)
+		}
+	}
+}
+
+// relayConfig is the relay of one -listen port. Its backend legs are
+// dialled sessions of the port's own shards, so they run with the same
+// flags (a dialled session offers -max-packet and takes the rest from the
+// backend's answer) and give up after -connect-timeout.
+func relayConfig(o *options, backend string) relay.Config {
+	return relay.Config{Backend: backend, MaxPending: o.relayPending, ShardBudget: o.relayBudget}
 }
 
 // logFacts logs what the kernel granted a server's sockets, and warns where

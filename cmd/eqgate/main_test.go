@@ -688,17 +688,7 @@ func TestHealthzAndPprof(t *testing.T) {
 	if code, _ := httpStatus(t, g.base+"/debug/pprof/"); code != http.StatusOK {
 		t.Errorf("/debug/pprof/ = %d with -pprof", code)
 	}
-	if err := g.cmd.Process.Signal(syscall.SIGINT); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case err := <-g.exited:
-		if err != nil {
-			t.Fatalf("exit after SIGINT: %v", err)
-		}
-	case <-time.After(waitBound):
-		t.Fatal("no exit after SIGINT")
-	}
+	stopGate(t, g, syscall.SIGINT)
 
 	g = startGate(t)
 	if code, _ := httpStatus(t, g.base+"/debug/pprof/"); code != http.StatusNotFound {

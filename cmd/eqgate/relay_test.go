@@ -1,0 +1,133 @@
+package main
+
+import (
+	"bytes"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/eqgate/eqgate"
+)
+
+// backendEcho is the backend the binary relays to in these tests: an
+// in-process eqgate server echoing on the stream each message came on.
+type backendEcho struct{}
+
+func (backendEcho) OnOpen(eqgate.Session) {}
+func (backendEcho) OnMessage(s eqgate.Session, stream int, data []byte) {
+	_ = s.Send(stream, data, true) // a refusal fails the test's wait
+}
+func (backendEcho) OnClose(eqgate.Session, eqgate.CloseReason) {}
+
+// TestRelayBinary: eqgate -handler relay in front of an echo backend
+// relays messages on every stream both ways, exports the relay's metrics
+// and drains cleanly.
+func TestRelayBinary(t *testing.T) {
+	be, err := eqgate.Listen("127.0.0.1:0", eqgate.Config{Shards: 1, Encoding: eqgate.EncodeXOR}, backendEcho{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer be.Close()
+	g := startGate(t, "-handler", "relay", "-backend", be.Addr().String(), "-shards", "2", "-encode", "compress")
+	c := newClient(8)
+	conn, err := eqgate.Dial(g.udp, eqgate.Config{}, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	var sent [4][][]byte
+	for k := range 2 {
+		for st := range 4 {
+			m := bytes.Repeat([]byte{byte(0x40 + st), byte(k)}, 300*(k+1))
+			sent[st] = append(sent[st], m)
+			if err := conn.Send(st, m, true); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	select {
+	case <-c.done:
+	case <-time.After(waitBound):
+		t.Fatal("no echoes through the relay")
+	}
+	c.mu.Lock()
+	for st := range 4 {
+		for k := range sent[st] {
+			if k >= len(c.got[st]) || !bytes.Equal(c.got[st][k], sent[st][k]) {
+				t.Fatalf("stream %d message %d not relayed byte-exact", st, k)
+			}
+		}
+	}
+	c.mu.Unlock()
+	_, body := httpStatus(t, g.metricsURL)
+	for _, want := range []string{
+		`eqgate_relay_messages_total{backend="` + be.Addr().String() + `",dir="to_backend",listen="` + g.udp + `"} 8`,
+		`eqgate_relay_messages_total{backend="` + be.Addr().String() + `",dir="to_client",listen="` + g.udp + `"} 8`,
+		`eqgate_relay_backend_legs_up_total{backend="` + be.Addr().String() + `",listen="` + g.udp + `"} 1`,
+		`eqgate_relay_backend_up{backend="` + be.Addr().String() + `",listen="` + g.udp + `"} 1`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+	if code, _ := httpStatus(t, g.base+"/healthz"); code != http.StatusOK {
+		t.Errorf("/healthz = %d with the backend up", code)
+	}
+	stopGate(t, g, syscall.SIGTERM)
+}
+
+// TestRelayBinaryBackendDown: a backend that never answers closes each
+// client session after -connect-timeout, and after three failed dials
+// /healthz reports the backend.
+func TestRelayBinaryBackendDown(t *testing.T) {
+	hole, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hole.Close()
+	g := startGate(t, "-handler", "relay", "-backend", hole.LocalAddr().String(), "-shards", "1", "-connect-timeout", "200ms")
+	for range 3 {
+		c := newClient(1)
+		conn, err := eqgate.Dial(g.udp, eqgate.Config{}, c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case r := <-c.closed:
+			if r != eqgate.ClosePeer {
+				t.Fatalf("client closed with %v, want peer", r)
+			}
+		case <-time.After(waitBound):
+			t.Fatal("client not closed")
+		}
+		_ = conn.Close()
+	}
+	code, body := httpStatus(t, g.base+"/healthz")
+	if code != http.StatusServiceUnavailable || !strings.Contains(body, hole.LocalAddr().String()) {
+		t.Errorf("/healthz = %d %q, want 503 naming the backend", code, body)
+	}
+	if _, m := httpStatus(t, g.metricsURL); !strings.Contains(m, `reason="backend_no_answer"} 3`) {
+		t.Errorf("/metrics does not count 3 backend_no_answer ends")
+	}
+	stopGate(t, g, syscall.SIGTERM)
+}
+
+// stopGate sends sig (a drain signal) and waits for a clean exit.
+func stopGate(t *testing.T, g *gate, sig os.Signal) {
+	t.Helper()
+	if err := g.cmd.Process.Signal(sig); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-g.exited:
+		if err != nil {
+			t.Fatalf("exit after %v: %v", sig, err)
+		}
+	case <-time.After(waitBound):
+		t.Fatalf("no exit after %v", sig)
+	}
+}
