@@ -5,14 +5,7 @@ import "net/netip"
 // Replies from the right address. With a wildcard bind the socket reports
 // each datagram's destination (batchio Options.PacketInfo); the session's
 // slot keeps the last one, pointer-free, and every datagram to the peer
-// (the sink's dest) names it as the source.
-
-// dest is where the shard sends: the peer, and the local address to send
-// from (zero: the kernel's choice).
-type dest struct {
-	addr  netip.AddrPort
-	local netip.Addr
-}
+// names it as the source.
 
 // setLocal records a datagram's destination address; a zero one (packet
 // info off) changes nothing. One 16-byte compare per datagram.

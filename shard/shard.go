@@ -745,13 +745,8 @@ func (s *Shard) txBuf() []byte {
 // Inside input it answers from the datagram's destination.
 func (s *Shard) queueRaw(addr netip.AddrPort, b []byte) { s.queueFrom(addr, 0, s.inLocal, b) }
 
-// queueTo is queueRaw from socket sock (a dialled session's own, or 0).
-func (s *Shard) queueTo(addr netip.AddrPort, sock uint32, b []byte) {
-	s.queueFrom(addr, sock, netip.Addr{}, b)
-}
-
-// queueFrom is queueTo from local address local (packet info; zero: the
-// kernel's choice).
+// queueFrom is queueRaw from socket sock (a dialled session's own, or 0)
+// and local address local (packet info; zero: the kernel's choice).
 func (s *Shard) queueFrom(addr netip.AddrPort, sock uint32, local netip.Addr, b []byte) {
 	m := &s.tx[s.txN]
 	if len(b) > 0 && &b[0] != &m.Buf[:1][0] {
