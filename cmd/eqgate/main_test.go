@@ -640,7 +640,7 @@ func TestStartFailures(t *testing.T) {
 		{"udp in use", []string{"-listen", udp.LocalAddr().String(), "-metrics", ""}, 1, []string{udp.LocalAddr().String(), "address already in use"}},
 		{"udp held by a reuseport group", []string{"-listen", held, "-metrics", ""}, 1, []string{held, "address already in use"}},
 		{"metrics in use", []string{"-listen", "127.0.0.1:0", "-metrics", tcp.Addr().String()}, 1, []string{"metrics", tcp.Addr().String(), "address already in use"}},
-		{"bad address", []string{"-listen", "127.0.0.1", "-metrics", ""}, 1, []string{"127.0.0.1", "missing port"}},
+		{"bad address", []string{"-listen", "127.0.0.1", "-metrics", ""}, 2, []string{"127.0.0.1", "missing port"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
