@@ -61,15 +61,15 @@ type Collector struct {
 	g  *shard.Group
 	gd *guard
 
-	dgIn, bytesIn, dgOut, bytesOut, dropped, txDrops *prometheus.Desc
-	handoffs, handoffIn, oos, open, opened, closed   *prometheus.Desc
-	pktDrops, resends, inboxDrops, batchSize         *prometheus.Desc
-	outcomes, up, panics                             *prometheus.Desc
-	sendsRefused, sendsQueued, sendsDiscarded        *prometheus.Desc
-	responses, proofs, halfOpen, halfPruned          *prometheus.Desc
-	underAttack, attacks, unproven                   *prometheus.Desc
-	rcvbuf, sndbuf, forced, steering, gso            *prometheus.Desc
-	ops                                              opsMetrics
+	dgIn, bytesIn, dgOut, bytesOut, dropped, txDrops          *prometheus.Desc
+	handoffs, handoffIn, oos, open, opened, closed            *prometheus.Desc
+	pktDrops, resends, inboxDrops, batchSize                  *prometheus.Desc
+	outcomes, up, panics                                      *prometheus.Desc
+	sendsRefused, sendsQueued, sendsDiscarded                 *prometheus.Desc
+	responses, proofs, proofsAfterClose, halfOpen, halfPruned *prometheus.Desc
+	underAttack, attacks, unproven                            *prometheus.Desc
+	rcvbuf, sndbuf, forced, steering, gso                     *prometheus.Desc
+	ops                                                       opsMetrics
 }
 
 var _ prometheus.Collector = (*Collector)(nil)
@@ -83,43 +83,44 @@ func newCollector(g *shard.Group, gd *guard, constLabels prometheus.Labels) *Col
 		return prometheus.NewDesc("eqgate_"+name, help, append([]string{"shard"}, labels...), v)
 	}
 	return &Collector{
-		g:              g,
-		ops:            newOpsMetrics(d),
-		gd:             gd,
-		panics:         d("handler_panics_total", "Handler callbacks that panicked and were recovered (Config.HandlerPanic close)."),
-		outcomes:       d("datagrams_total", "Received datagrams (from the socket or a handoff ring), by outcome; each counts in exactly one.", "outcome"),
-		up:             d("shard_up", "1 while the shard's loop goroutine runs."),
-		rcvbuf:         d("socket_receive_buffer_bytes", "SO_RCVBUF granted per socket, as getsockopt reports it (the kernel doubles the request, then clamps to net.core.rmem_max unless forced)."),
-		sndbuf:         d("socket_send_buffer_bytes", "SO_SNDBUF granted per socket, as getsockopt reports it."),
-		forced:         d("socket_buffer_forced", "1 when SO_RCVBUFFORCE/SO_SNDBUFFORCE was accepted (CAP_NET_ADMIN)."),
-		steering:       d("steering_enabled", "1 when the reuseport steering program is attached."),
-		gso:            d("gso_enabled", "1 when UDP GSO is in use."),
-		dgIn:           d("datagrams_received_total", "Datagrams read from the shard's socket."),
-		bytesIn:        d("bytes_received_total", "Bytes of datagrams read from the shard's socket."),
-		dgOut:          d("datagrams_sent_total", "Datagrams accepted by the kernel for sending."),
-		bytesOut:       d("bytes_sent_total", "Bytes of datagrams accepted by the kernel."),
-		dropped:        d("datagrams_dropped_total", "Received datagrams dropped before reaching a session, by reason.", "reason"),
-		txDrops:        d("send_drops_total", "Outgoing datagrams the kernel refused."),
-		handoffs:       d("handoffs_total", "Datagrams that arrived on this shard and were handed to their owner shard."),
-		handoffIn:      d("handoffs_received_total", "Datagrams received from other shards."),
-		oos:            d("out_of_session_sent_total", "OutOfSession answers to endpoints without a session."),
-		responses:      d("session_responses_total", "SessionRequests answered statelessly (no session until the peer proves the key)."),
-		proofs:         d("admission_proofs_total", "Datagrams from endpoints without a session whose CRC proved the offered key (each opens a session, caps permitting)."),
-		halfOpen:       d("sessions_half_open", "CRC 0 only: sessions without a valid datagram yet."),
-		halfPruned:     d("sessions_half_open_pruned_total", "CRC 0 only: half-open sessions dropped to make room."),
-		underAttack:    d("under_attack", "1 while the shard sees unproven traffic at or above Config.AttackRate (AttackRate datagrams a second from endpoints without a session that prove nothing)."),
-		attacks:        d("attacks_total", "Times the shard went under attack."),
-		unproven:       d("unproven_datagrams_per_second", "Unproven datagrams per second over the last one-second window."),
-		open:           d("sessions_open", "Sessions currently open."),
-		opened:         d("sessions_opened_total", "Sessions opened."),
-		closed:         d("sessions_closed_total", "Sessions closed, by reason.", "reason"),
-		pktDrops:       d("packets_dropped_total", "Packets dropped inside sessions, by reason.", "reason"),
-		resends:        d("resends_total", "Reliable packets sent again."),
-		inboxDrops:     d("inbox_drops_total", "Send/Post calls refused because the shard inbox was full."),
-		sendsRefused:   d("sends_refused_total", "Application sends refused to their caller with an error, by reason.", "reason"),
-		sendsQueued:    d("sends_queued_total", "Application sends that waited in the session's queue for window room."),
-		sendsDiscarded: d("sends_discarded_total", "Accepted application sends lost because their session closed before they were sent."),
-		batchSize:      d("receive_batch_size", "Datagrams per receive batch."),
+		g:                g,
+		ops:              newOpsMetrics(d),
+		gd:               gd,
+		panics:           d("handler_panics_total", "Handler callbacks that panicked and were recovered (Config.HandlerPanic close)."),
+		outcomes:         d("datagrams_total", "Received datagrams (from the socket or a handoff ring), by outcome; each counts in exactly one.", "outcome"),
+		up:               d("shard_up", "1 while the shard's loop goroutine runs."),
+		rcvbuf:           d("socket_receive_buffer_bytes", "SO_RCVBUF granted per socket, as getsockopt reports it (the kernel doubles the request, then clamps to net.core.rmem_max unless forced)."),
+		sndbuf:           d("socket_send_buffer_bytes", "SO_SNDBUF granted per socket, as getsockopt reports it."),
+		forced:           d("socket_buffer_forced", "1 when SO_RCVBUFFORCE/SO_SNDBUFFORCE was accepted (CAP_NET_ADMIN)."),
+		steering:         d("steering_enabled", "1 when the reuseport steering program is attached."),
+		gso:              d("gso_enabled", "1 when UDP GSO is in use."),
+		dgIn:             d("datagrams_received_total", "Datagrams read from the shard's socket."),
+		bytesIn:          d("bytes_received_total", "Bytes of datagrams read from the shard's socket."),
+		dgOut:            d("datagrams_sent_total", "Datagrams accepted by the kernel for sending."),
+		bytesOut:         d("bytes_sent_total", "Bytes of datagrams accepted by the kernel."),
+		dropped:          d("datagrams_dropped_total", "Received datagrams dropped before reaching a session, by reason.", "reason"),
+		txDrops:          d("send_drops_total", "Outgoing datagrams the kernel refused."),
+		handoffs:         d("handoffs_total", "Datagrams that arrived on this shard and were handed to their owner shard."),
+		handoffIn:        d("handoffs_received_total", "Datagrams received from other shards."),
+		oos:              d("out_of_session_sent_total", "OutOfSession answers to endpoints without a session."),
+		responses:        d("session_responses_total", "SessionRequests answered statelessly (no session until the peer proves the key)."),
+		proofs:           d("admission_proofs_total", "Datagrams from endpoints without a session whose CRC proved the offered key (each opens a session, caps permitting)."),
+		proofsAfterClose: d("admission_proofs_after_close_total", "Datagrams that verified for an endpoint whose session had just closed (late or reordered ones of that session): no new session, answered as out of session."),
+		halfOpen:         d("sessions_half_open", "CRC 0 only: sessions without a valid datagram yet."),
+		halfPruned:       d("sessions_half_open_pruned_total", "CRC 0 only: half-open sessions dropped to make room."),
+		underAttack:      d("under_attack", "1 while the shard sees unproven traffic at or above Config.AttackRate (AttackRate datagrams a second from endpoints without a session that prove nothing)."),
+		attacks:          d("attacks_total", "Times the shard went under attack."),
+		unproven:         d("unproven_datagrams_per_second", "Unproven datagrams per second over the last one-second window."),
+		open:             d("sessions_open", "Sessions currently open."),
+		opened:           d("sessions_opened_total", "Sessions opened."),
+		closed:           d("sessions_closed_total", "Sessions closed, by reason.", "reason"),
+		pktDrops:         d("packets_dropped_total", "Packets dropped inside sessions, by reason.", "reason"),
+		resends:          d("resends_total", "Reliable packets sent again."),
+		inboxDrops:       d("inbox_drops_total", "Send/Post calls refused because the shard inbox was full."),
+		sendsRefused:     d("sends_refused_total", "Application sends refused to their caller with an error, by reason.", "reason"),
+		sendsQueued:      d("sends_queued_total", "Application sends that waited in the session's queue for window room."),
+		sendsDiscarded:   d("sends_discarded_total", "Accepted application sends lost because their session closed before they were sent."),
+		batchSize:        d("receive_batch_size", "Datagrams per receive batch."),
 	}
 }
 
@@ -129,7 +130,7 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 		c.handoffs, c.handoffIn, c.oos, c.open, c.opened, c.closed, c.pktDrops, c.resends,
 		c.inboxDrops, c.batchSize, c.outcomes, c.up, c.rcvbuf, c.sndbuf, c.forced,
 		c.steering, c.gso, c.sendsRefused, c.sendsQueued, c.sendsDiscarded, c.panics,
-		c.responses, c.proofs, c.halfOpen, c.halfPruned, c.underAttack, c.attacks, c.unproven} {
+		c.responses, c.proofs, c.proofsAfterClose, c.halfOpen, c.halfPruned, c.underAttack, c.attacks, c.unproven} {
 		ch <- d
 	}
 	c.ops.describe(ch)
@@ -171,6 +172,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		counter(c.oos, k.Outcomes[shard.OutcomeOutOfSession].Load())
 		counter(c.responses, k.Outcomes[shard.OutcomeResponded].Load())
 		counter(c.proofs, k.Proofs.Load())
+		counter(c.proofsAfterClose, k.ProofsAfterClose.Load())
 		ch <- prometheus.MustNewConstMetric(c.halfOpen, prometheus.GaugeValue, float64(k.HalfOpen.Load()), sh)
 		counter(c.halfPruned, k.HalfOpenPruned.Load())
 		ch <- prometheus.MustNewConstMetric(c.underAttack, prometheus.GaugeValue, float64(k.UnderAttack.Load()), sh)

@@ -46,6 +46,19 @@ type hint struct {
 	tag       uint64 // endpoint hash | 1; 0 is empty
 	code      uint32
 	maxPacket uint32
+	// closed marks an endpoint whose session has just ended: a late or
+	// reordered datagram of that session still verifies under the epoch's
+	// key, and would otherwise open a zombie session that lives until the
+	// stale timeout. A new SessionRequest overwrites the mark.
+	closed bool
+}
+
+// tombstone marks endpoint hash h as closed (see hint.closed). A flood
+// may evict the mark, and then a late datagram opens a session as before.
+func (a *admission) tombstone(h uint64) {
+	if a.hints != nil {
+		a.hints[h&(hintCells-1)] = hint{tag: h | 1, closed: true}
+	}
 }
 
 // halfOpen names a half-open session (CRC 0) in creation order.
@@ -138,6 +151,12 @@ func (s *Shard) noSession(b []byte, ep *endpoint, h uint64, from netip.AddrPort)
 		var code uint32
 		var mp int
 		if hn.tag == h|1 {
+			if hn.closed {
+				add(&s.counters.ProofsAfterClose, 1)
+				a.winCount++
+				s.outOfSession(b, from)
+				return
+			}
 			code, mp = hn.code, int(hn.maxPacket)
 		}
 		if t, ok := a.adm.Verify(s.now, &ep.addr, ep.port, mp, b); ok {

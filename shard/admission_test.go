@@ -336,3 +336,47 @@ func TestUnderAttack(t *testing.T) {
 		t.Fatalf("after a quiet second: under attack %d, starts %d", c.UnderAttack.Load(), c.AttackStarts.Load())
 	}
 }
+
+// TestNoSessionAfterClose: a late datagram of a session that has closed
+// still verifies under the epoch's key, but opens no zombie session; a new
+// SessionRequest from the endpoint clears the mark and its proof opens one.
+func TestNoSessionAfterClose(t *testing.T) {
+	h := &echo{}
+	g, socks := memGroup(t, 1, RoleServer, h)
+	s, sock := g.Shard(0), socks[0]
+	sock.keep = true
+	from := netip.MustParseAddrPort("10.9.8.7:3001")
+	req := proto.SessionRequest{ProtocolVersion: 3, ConnectCode: 77, MaxPacketSize: 512}.AppendTo(nil)
+	sock.in = append(sock.in, memDgram{bytes.Clone(req), from})
+	step(s)
+	resp := outTo(sock, from)[0]
+	late := encodeUnder(t, resp, proto.SessionStatRequest{Timestamp: 9}.AppendTo(nil))
+	sock.in = append(sock.in, memDgram{bytes.Clone(late), from})
+	step(s)
+	if s.live != 1 {
+		t.Fatalf("proof did not open: live %d", s.live)
+	}
+	sock.in = append(sock.in, memDgram{encodeUnder(t, resp, proto.AppendSessionDisconnect(nil, 77)), from})
+	step(s)
+	for range 10 {
+		advance(s, time.Second)
+		step(s)
+	}
+	if s.live != 0 {
+		t.Fatalf("session still live after the peer's disconnect: %d", s.live)
+	}
+	outTo(sock, from)
+
+	sock.in = append(sock.in, memDgram{bytes.Clone(late), from})
+	step(s)
+	if s.live != 0 || h.opened != 1 || s.Counters().ProofsAfterClose.Load() != 1 {
+		t.Fatalf("late datagram: live %d opened %d after-close %d", s.live, h.opened, s.Counters().ProofsAfterClose.Load())
+	}
+
+	sock.in = append(sock.in, memDgram{bytes.Clone(req), from}, memDgram{bytes.Clone(late), from})
+	step(s)
+	if s.live != 1 || h.opened != 2 {
+		t.Fatalf("reconnect: live %d opened %d", s.live, h.opened)
+	}
+	assertOutcomes(t, s)
+}

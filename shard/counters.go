@@ -30,11 +30,14 @@ type Counters struct {
 	HalfOpen       Gauge // CRC 0 sessions without a valid datagram yet
 	HalfOpenPruned Counter
 	Proofs         Counter // datagrams that proved an endpoint's key (stateless handshake)
-	UnderAttack    Gauge   // 1 while unproven traffic is at or above Config.AttackRate
-	AttackStarts   Counter // times UnderAttack went to 1
-	UnprovenRate   Gauge   // unproven datagrams per second over the last window
-	SessionsOpened Counter
-	SessionsClosed [proto.NumCloseReasons]Counter
+	// ProofsAfterClose: datagrams that verified for an endpoint whose
+	// session had just closed (late or reordered), refused a new session.
+	ProofsAfterClose Counter
+	UnderAttack      Gauge   // 1 while unproven traffic is at or above Config.AttackRate
+	AttackStarts     Counter // times UnderAttack went to 1
+	UnprovenRate     Gauge   // unproven datagrams per second over the last window
+	SessionsOpened   Counter
+	SessionsClosed   [proto.NumCloseReasons]Counter
 
 	PacketDrops [NumPacketDrops]Counter // inside a session, by proto reason
 	Resends     Counter                 // reliable packets sent again

@@ -714,6 +714,7 @@ func (s *Shard) freeDead() {
 		if s.cfg.Role == RoleServer && !m.dialled {
 			s.g.perIP.release(&m.ep.addr)
 			s.g.giveTotal()
+			s.adm.tombstone(m.hash)
 		}
 		if m.halfOpen {
 			s.adm.halfLive--
