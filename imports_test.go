@@ -27,6 +27,7 @@ var importRules = map[string]importRule{
 	"shard":   {mod: []string{"proto", "ring", "pool", "batchio"}, ext: []string{"github.com/cespare/xxhash"}},
 	"":        {mod: []string{"shard", "proto"}, ext: []string{"github.com/prometheus/client_golang"}},
 	"relay":   {mod: []string{""}},
+	"pcap":    {why: "capture files for /debug/trace and eqgate decode: a leaf, stdlib only"},
 	"bench":   {mod: []string{"", "bench/*"}},
 	"bench/rawecho": {mod: []string{"batchio"},
 		why: "the raw-echo baseline: batchio with no engine, the floor eqgate is measured against"},

@@ -39,7 +39,10 @@ import (
 //	eqgate_sends_queued_total                  sends that waited for window room
 //	eqgate_sends_discarded_total               accepted sends whose session closed first
 //	eqgate_receive_batch_size (histogram, datagrams per recvmmsg)
-//	eqgate_rtt_seconds (summary: count and sum of RTT samples)
+//	eqgate_rtt_seconds (histogram, per shard)
+//	eqgate_send_batch_size, eqgate_message_size_bytes (histograms)
+//	eqgate_kernel_receive_drops_total          SO_MEMINFO drops (receive queue full)
+//	eqgate_socket_errors_total, eqgate_buffer_misses_total, eqgate_wakeups_total
 //	eqgate_shard_up (gauge, 1 while the shard's loop runs)
 //	eqgate_handler_panics_total                 callbacks recovered (Config.HandlerPanic)
 //
@@ -58,14 +61,15 @@ type Collector struct {
 	g  *shard.Group
 	gd *guard
 
-	dgIn, bytesIn, dgOut, bytesOut, dropped, txDrops  *prometheus.Desc
-	handoffs, handoffIn, oos, open, opened, closed    *prometheus.Desc
-	pktDrops, resends, inboxDrops, batchSize, rttDesc *prometheus.Desc
-	outcomes, up, panics                              *prometheus.Desc
-	sendsRefused, sendsQueued, sendsDiscarded         *prometheus.Desc
-	responses, proofs, halfOpen, halfPruned           *prometheus.Desc
-	underAttack, attacks, unproven                    *prometheus.Desc
-	rcvbuf, sndbuf, forced, steering, gso             *prometheus.Desc
+	dgIn, bytesIn, dgOut, bytesOut, dropped, txDrops *prometheus.Desc
+	handoffs, handoffIn, oos, open, opened, closed   *prometheus.Desc
+	pktDrops, resends, inboxDrops, batchSize         *prometheus.Desc
+	outcomes, up, panics                             *prometheus.Desc
+	sendsRefused, sendsQueued, sendsDiscarded        *prometheus.Desc
+	responses, proofs, halfOpen, halfPruned          *prometheus.Desc
+	underAttack, attacks, unproven                   *prometheus.Desc
+	rcvbuf, sndbuf, forced, steering, gso            *prometheus.Desc
+	ops                                              opsMetrics
 }
 
 var _ prometheus.Collector = (*Collector)(nil)
@@ -80,6 +84,7 @@ func newCollector(g *shard.Group, gd *guard, constLabels prometheus.Labels) *Col
 	}
 	return &Collector{
 		g:              g,
+		ops:            newOpsMetrics(d),
 		gd:             gd,
 		panics:         d("handler_panics_total", "Handler callbacks that panicked and were recovered (Config.HandlerPanic close)."),
 		outcomes:       d("datagrams_total", "Received datagrams (from the socket or a handoff ring), by outcome; each counts in exactly one.", "outcome"),
@@ -115,7 +120,6 @@ func newCollector(g *shard.Group, gd *guard, constLabels prometheus.Labels) *Col
 		sendsQueued:    d("sends_queued_total", "Application sends that waited in the session's queue for window room."),
 		sendsDiscarded: d("sends_discarded_total", "Accepted application sends lost because their session closed before they were sent."),
 		batchSize:      d("receive_batch_size", "Datagrams per receive batch."),
-		rttDesc:        d("rtt_seconds", "Round-trip time samples from acknowledged packets."),
 	}
 }
 
@@ -123,11 +127,12 @@ func newCollector(g *shard.Group, gd *guard, constLabels prometheus.Labels) *Col
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.dgIn, c.bytesIn, c.dgOut, c.bytesOut, c.dropped, c.txDrops,
 		c.handoffs, c.handoffIn, c.oos, c.open, c.opened, c.closed, c.pktDrops, c.resends,
-		c.inboxDrops, c.batchSize, c.rttDesc, c.outcomes, c.up, c.rcvbuf, c.sndbuf, c.forced,
+		c.inboxDrops, c.batchSize, c.outcomes, c.up, c.rcvbuf, c.sndbuf, c.forced,
 		c.steering, c.gso, c.sendsRefused, c.sendsQueued, c.sendsDiscarded, c.panics,
 		c.responses, c.proofs, c.halfOpen, c.halfPruned, c.underAttack, c.attacks, c.unproven} {
 		ch <- d
 	}
+	c.ops.describe(ch)
 }
 
 // Collect implements prometheus.Collector.
@@ -150,7 +155,8 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		gauge(c.sndbuf, float64(f.SendBuffer))
 		gauge(c.forced, b2f(f.BufferForced))
 		gauge(c.steering, b2f(f.Steering))
-		gauge(c.gso, b2f(f.GSO))
+		si := c.g.Shard(i).SocketInfo()
+		gauge(c.gso, b2f(si.GSO)) // now, not at Listen: a socket turns GSO off on EIO
 		counter(c.dgIn, k.DatagramsIn.Load())
 		counter(c.panics, c.gd.count(i))
 		counter(c.bytesIn, k.BytesIn.Load())
@@ -196,7 +202,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		}
 		count = cum
 		ch <- prometheus.MustNewConstHistogram(c.batchSize, count, float64(k.BatchSum.Load()), buckets, sh)
-		ch <- prometheus.MustNewConstSummary(c.rttDesc, k.RTTCount.Load(), float64(k.RTTSumMicro.Load())/1e6, nil, sh)
+		c.ops.collect(ch, c.g.Shard(i), si, sh)
 	}
 }
 

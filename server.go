@@ -1,7 +1,6 @@
 package eqgate
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -22,6 +21,8 @@ type Server struct {
 	collector *Collector
 	closeOnce sync.Once
 	closeErr  error
+	abortOnce sync.Once
+	aborted   chan struct{} // closed by Abort (drain.go)
 }
 
 // Listen binds addr ("host:port", ":port"; port 0 picks one) and starts
@@ -45,7 +46,7 @@ func Listen(addr string, cfg Config, h Handler) (*Server, error) {
 	}
 	g.Start()
 	labels := prometheus.Labels{"listen": g.Addr().String()}
-	return &Server{g: g, guard: gd, collector: newCollector(g, gd, labels)}, nil
+	return &Server{g: g, guard: gd, collector: newCollector(g, gd, labels), aborted: make(chan struct{})}, nil
 }
 
 // resolve turns "host:port" into an address; an empty host is 0.0.0.0 (the
@@ -134,27 +135,6 @@ func (s *Server) Collector() *Collector { return s.collector }
 func (s *Server) Close() error {
 	s.closeOnce.Do(func() { s.closeErr = s.g.Close() })
 	return s.closeErr
-}
-
-// Shutdown is Close bounded by ctx: it drains like Close and returns its
-// result when the drain finishes first. When ctx is done first it closes the
-// sockets at once, so shards blocked in the kernel give up (datagrams still
-// queued are lost), and returns ctx.Err() without waiting further; the
-// shard goroutines exit as soon as they leave any Handler callback they are
-// in. Close (or another Shutdown) can be called later to wait for them.
-func (s *Server) Shutdown(ctx context.Context) error {
-	done := make(chan struct{})
-	go func() {
-		_ = s.Close()
-		close(done)
-	}()
-	select {
-	case <-done:
-		return s.closeErr
-	case <-ctx.Done():
-		_ = s.g.CloseSockets()
-		return ctx.Err()
-	}
 }
 
 // ErrUnhealthy is matched (errors.Is) by every Healthy error.

@@ -21,6 +21,11 @@ type Message struct {
 	// (0 for the Set's main Conn, and always 0 from a Conn); sent, the
 	// member to send it from (0: the main Conn).
 	Sock uint32
+	// Local is, received, the address the datagram was sent to, and, sent,
+	// the source address to send it from (IP_PKTINFO). Only with
+	// Options.PacketInfo; the zero Addr otherwise, and a zero Local sends
+	// from whatever address the kernel picks.
+	Local netip.Addr
 }
 
 // WaitMode selects how a reader sleeps when its socket is empty.
@@ -62,6 +67,11 @@ type Options struct {
 	GSO        bool // coalesce runs to one peer with UDP_SEGMENT when the kernel has it
 	Batch      int  // max datagrams per syscall; 0 means DefaultBatch, capped at MaxBatch
 	Wait       WaitMode
+	// PacketInfo reports each received datagram's destination address in
+	// Message.Local and sends from Message.Local: for wildcard binds on
+	// hosts with several addresses, so replies leave from the address the
+	// client sent to (Linux; ignored elsewhere).
+	PacketInfo bool
 }
 
 const (
@@ -98,6 +108,7 @@ type Facts struct {
 	BufferForced           bool // SO_RCVBUFFORCE/SO_SNDBUFFORCE accepted
 
 	Steering       bool   // the steering program is attached to the group
+	PacketInfo     bool   // datagrams carry their destination; sends name their source (Options.PacketInfo)
 	SteeringReason string // why not, when Steering is false
 
 	GSOSupported bool   // UDP_SEGMENT probe succeeded
@@ -215,7 +226,7 @@ func planRuns(msgs []Message, gso bool, maxSegs, maxBytes, maxSeg int, out []run
 			total := seg
 			for j < len(msgs) && j-i < maxSegs {
 				m := &msgs[j]
-				if m.N <= 0 || m.N > seg || total+m.N > maxBytes || m.Addr != msgs[i].Addr {
+				if m.N <= 0 || m.N > seg || total+m.N > maxBytes || m.Addr != msgs[i].Addr || m.Local != msgs[i].Local {
 					break
 				}
 				total += m.N

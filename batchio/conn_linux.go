@@ -18,10 +18,6 @@ import (
 // as cheap per datagram, faster to wake, and it never holds a P while asleep.
 const defaultWait = WaitNetpoll
 
-// cmsgSpace holds one UDP_SEGMENT control message: CMSG_SPACE(2) is 24 bytes
-// on 64-bit Linux; uint64 elements keep it 8-byte aligned as cmsghdr needs.
-type cmsgSpace [3]uint64
-
 // Conn is one socket of a Group. One goroutine reads and one writes at a
 // time (usually the same shard goroutine); Wake, GSO and Close are safe from
 // any goroutine.
@@ -44,6 +40,7 @@ type Conn struct {
 	closed atomic.Bool
 	wake   atomic.Bool // a wake is pending; coalesces Wake calls
 	gso    atomic.Bool
+	sleeps atomic.Uint64 // reads that waited; single writer (the reader)
 
 	// Reader state: preallocated per batch slot and touched only by the
 	// reader; the callbacks are method values built once so calling them
@@ -51,6 +48,7 @@ type Conn struct {
 	rhdr       []unix.Mmsghdr
 	riov       []unix.Iovec
 	rname      []unix.RawSockaddrInet6
+	rcmsg      []rcmsgSpace // packet info per slot; nil unless Options.PacketInfo (pktinfo_linux.go)
 	rwant      int
 	rn         int
 	rerr       syscall.Errno
@@ -122,6 +120,19 @@ func newConn(index int, fd int, local netip.AddrPort, v6 bool, opt Options, gso 
 		}
 	}
 	c.allocBatch(opt.Batch)
+	if opt.PacketInfo {
+		if err := enablePacketInfo(fd, v6); err != nil {
+			c.f.Close()
+			if c.efd != nil {
+				c.efd.Close()
+			}
+			return nil, err
+		}
+		c.rcmsg = make([]rcmsgSpace, opt.Batch)
+		for i := range c.rhdr {
+			c.rhdr[i].Hdr.Control = (*byte)(unsafe.Pointer(&c.rcmsg[i]))
+		}
+	}
 	c.gso.Store(gso)
 	switch c.mode {
 	case WaitThread:
@@ -238,6 +249,9 @@ func (c *Conn) prepRead(msgs []Message) int {
 		c.riov[i].SetLen(len(b))
 		c.rhdr[i].Hdr.Namelen = unix.SizeofSockaddrInet6
 		c.rhdr[i].Hdr.Flags = 0
+		if c.rcmsg != nil {
+			c.rhdr[i].Hdr.SetControllen(int(unsafe.Sizeof(c.rcmsg[i]))) // the kernel overwrites it
+		}
 	}
 	return n
 }
@@ -252,6 +266,10 @@ func (c *Conn) finishRead(msgs []Message, sock uint32) {
 		m.Truncated = h.Hdr.Flags&unix.MSG_TRUNC != 0
 		m.Addr = decodeSockaddr(&c.rname[i])
 		m.Sock = sock
+		m.Local = netip.Addr{}
+		if c.rcmsg != nil {
+			m.Local = parsePacketInfo(&c.rcmsg[i], int(h.Hdr.Controllen))
+		}
 	}
 }
 
@@ -317,7 +335,13 @@ func (c *Conn) recv(fd uintptr) (empty bool) {
 
 // readNetpoll is the RawConn.Read callback in netpoll mode: false asks the
 // netpoller to park us until the socket is readable.
-func (c *Conn) readNetpoll(fd uintptr) bool { return !c.recv(fd) }
+func (c *Conn) readNetpoll(fd uintptr) bool {
+	if c.recv(fd) {
+		c.sleeps.Store(c.sleeps.Load() + 1)
+		return false
+	}
+	return true
+}
 
 // readPollWait arms the read deadline (only when it changed: re-arming a
 // runtime timer per call is measurable) and reads through the netpoller.
@@ -373,6 +397,7 @@ func (c *Conn) readThread(fd uintptr) bool {
 			c.rtsp = uintptr(unsafe.Pointer(&c.rts))
 		}
 		c.rpfd[0] = unix.PollFd{Fd: int32(fd), Events: unix.POLLIN}
+		c.sleeps.Store(c.sleeps.Load() + 1)
 		// Control holds a reference on the eventfd so Close cannot recycle
 		// its number while we sleep on it.
 		if c.erc.Control(c.pollFn) != nil {
@@ -498,24 +523,14 @@ func (c *Conn) fillWrite(msgs []Message) {
 		h.Iov = &c.wiov[r.start]
 		h.SetIovlen(int(r.end - r.start))
 		h.Namelen = encodeSockaddr(&c.wname[k], msgs[r.start].Addr, c.v6)
-		if r.seg > 0 {
-			setGSOSize(&c.wcmsg[k], uint16(r.seg))
+		if n := fillControl(&c.wcmsg[k], int(r.seg), msgs[r.start].Local, c.v6); n > 0 {
 			h.Control = (*byte)(unsafe.Pointer(&c.wcmsg[k]))
-			h.SetControllen(int(unsafe.Sizeof(c.wcmsg[k])))
+			h.SetControllen(n)
 		} else {
 			h.Control = nil
 			h.SetControllen(0)
 		}
 	}
-}
-
-// setGSOSize writes a SOL_UDP/UDP_SEGMENT control message carrying size.
-func setGSOSize(cm *cmsgSpace, size uint16) {
-	h := (*unix.Cmsghdr)(unsafe.Pointer(cm))
-	h.Level = unix.SOL_UDP
-	h.Type = unix.UDP_SEGMENT
-	h.SetLen(unix.CmsgLen(2))
-	*(*uint16)(unsafe.Pointer(uintptr(unsafe.Pointer(cm)) + uintptr(unix.CmsgLen(0)))) = size
 }
 
 // writeOnce is the RawConn.Write callback: sendmmsg from run wi until all

@@ -62,6 +62,7 @@ func Open(addr netip.AddrPort, opt Options) (*Group, error) {
 	g := &Group{}
 	f := &g.facts
 	f.Sockets, f.Batch, f.Wait = opt.Sockets, opt.Batch, opt.Wait
+	f.PacketInfo = opt.PacketInfo
 	cp := caps()
 	f.GSOSupported, f.GROSupported = cp.gso, cp.gro
 	switch {

@@ -176,6 +176,7 @@ func (s *Session) Receive(env *Env, now Nanotime, d []byte) {
 		s.lastRecv = now
 		s.proved = true
 	}
+	s.stats.RecvDecodedBytes += uint64(len(p))
 	s.dispatch(env, now, p, Unsequenced, 0)
 }
 
@@ -252,6 +253,7 @@ func (s *Session) dispatch(env *Env, now Nanotime, p []byte, stream, depth int) 
 	case OpSessionStatReply:
 		if r, err := ParseSessionStatResponse(p); err == nil {
 			s.stats.PeerSent, s.stats.PeerRecv = r.ServerSent, r.ServerRecv
+			s.stats.markPeer()
 		} else {
 			s.drop(ReasonOf(err))
 		}
@@ -444,6 +446,7 @@ func (s *Session) onStatRequest(env *Env, now Nanotime, p []byte) {
 		return
 	}
 	s.stats.PeerSent, s.stats.PeerRecv = req.PacketsSent, req.PacketsRecv
+	s.stats.markPeer()
 	if s.rules.legacyResponse {
 		s.onStatVariant(req)
 	}
@@ -714,6 +717,7 @@ func (s *Session) sendNow(env *Env, now Nanotime, x []byte) {
 	dst := env.Coder.AppendEncode(&s.params, env.Sink.Buffer()[:0], x)
 	s.stats.SentPackets++
 	s.stats.SentBytes += uint64(len(x))
+	s.stats.SentWireBytes += uint64(len(dst))
 	env.Sink.Send(dst)
 }
 

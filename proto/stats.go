@@ -72,8 +72,16 @@ type Stats struct {
 	SentBytes   uint64 // decoded bytes of SentPackets
 	RecvBytes   uint64 // wire bytes of RecvPackets
 
+	SentWireBytes    uint64 // bytes of SentPackets as sent (after passes and CRC)
+	RecvDecodedBytes uint64 // bytes of received datagrams after decoding (passes undone)
+	AppSent          uint64 // application packets accepted by Send
+	AppSentBytes     uint64
+
 	PeerSent uint64 // the peer's counters from its last SessionStatRequest
 	PeerRecv uint64
+	// Our own SentPackets and RecvPackets when the peer's figures arrived,
+	// so loss compares counts of the same moment.
+	SentAtPeer, RecvAtPeer uint64
 
 	Delivered      uint64 // application packets handed to Handler.Deliver
 	DeliveredBytes uint64
@@ -107,4 +115,26 @@ func (st *Stats) RTTAvg() time.Duration {
 		return 0
 	}
 	return st.RTTSum / time.Duration(st.RTTSamples)
+}
+
+func (st *Stats) markPeer() { st.SentAtPeer, st.RecvAtPeer = st.SentPackets, st.RecvPackets }
+
+// Loss is the fraction of datagrams lost each way, from the peer's figures
+// in its last SessionStatRequest (or, for a client, the server's reply) and
+// ours at that moment: out is ours that the peer did not receive, in is the
+// peer's that we did not. ok is false until such figures have arrived.
+// Datagrams still in flight at that moment count as lost, so both
+// overstate a little on a busy link.
+func (st *Stats) Loss() (in, out float64, ok bool) {
+	if st.PeerSent == 0 && st.PeerRecv == 0 {
+		return 0, 0, false
+	}
+	return lossOf(st.PeerSent, st.RecvAtPeer), lossOf(st.SentAtPeer, st.PeerRecv), true
+}
+
+func lossOf(sent, got uint64) float64 {
+	if sent == 0 || got >= sent {
+		return 0
+	}
+	return float64(sent-got) / float64(sent)
 }

@@ -71,6 +71,15 @@ func (st *stream) release(env *Env, all bool) {
 // ErrSendQueueFull means MaxUnackedBytes or MaxUnackedPackets would be
 // passed: nothing was queued; retry after acks arrive.
 func (s *Session) Send(env *Env, now Nanotime, stream int, app []byte, reliable bool) error {
+	err := s.send(env, now, stream, app, reliable)
+	if err == nil {
+		s.stats.AppSent++
+		s.stats.AppSentBytes += uint64(len(app))
+	}
+	return err
+}
+
+func (s *Session) send(env *Env, now Nanotime, stream int, app []byte, reliable bool) error {
 	pl, err := s.plan(stream, app, reliable)
 	if err != nil {
 		return err

@@ -110,6 +110,10 @@ func (a *admission) init(cfg *Config, secret []byte) {
 func (s *Shard) noSession(b []byte, ep *endpoint, h uint64, from netip.AddrPort) {
 	a := &s.adm
 	if b[0] == 0 && proto.Opcode(b[1]) == proto.OpSessionRequest {
+		if s.refusing() {
+			s.counters.outcome(OutcomeDropDraining)
+			return
+		}
 		if len(b) < proto.SessionRequestLen {
 			s.counters.outcome(OutcomeDropBadRequest)
 			return

@@ -23,6 +23,9 @@ func (s *Shard) Send(id ID, stream int, data []byte, reliable bool) error {
 	if stream < 0 || stream >= proto.Streams {
 		return s.counters.Sends.refuse(ErrBadStream)
 	}
+	if s.flushing() {
+		return s.counters.Sends.refuse(ErrDraining)
+	}
 	return s.counters.Sends.refuse(s.sendOrQueue(i, stream, data, reliable, false))
 }
 
@@ -33,13 +36,16 @@ func (s *Shard) send(i int32, stream int, data []byte, reliable bool) error {
 	}
 	// A Handler may Send to another session while one is being driven:
 	// give the sink its destination back afterwards.
-	prev, prevSock := s.cur, s.curSock
+	prev, prevSock, prevLocal := s.cur, s.curSock, s.curLocal
 	ps := s.drive(i)
 	mark := markOf(ps.Stats())
 	err := ps.Send(&s.env, s.now, stream, data, reliable)
 	s.fold(ps.Stats(), mark)
-	s.cur, s.curSock = prev, prevSock
+	s.cur, s.curSock, s.curLocal = prev, prevSock, prevLocal
 	s.touch(i)
+	if err == nil {
+		s.counters.Hist.msg(len(data))
+	}
 	return s.sendErr(err)
 }
 
@@ -79,20 +85,20 @@ func (s *Shard) CloseSessionWith(id ID, reason proto.CloseReason) error {
 		// A dialled session hangs up now, after its SessionDisconnect:
 		// when CloseSession returns, its socket is closed and its
 		// Handler's Close has run.
-		prev, prevSock := s.cur, s.curSock
+		prev, prevSock, prevLocal := s.cur, s.curSock, s.curLocal
 		s.hangUps()
-		s.cur, s.curSock = prev, prevSock
+		s.cur, s.curSock, s.curLocal = prev, prevSock, prevLocal
 	}
 	return nil
 }
 
 func (s *Shard) closeSlotWith(i int32, reason proto.CloseReason) {
-	prev, prevSock := s.cur, s.curSock
+	prev, prevSock, prevLocal := s.cur, s.curSock, s.curLocal
 	ps := s.drive(i)
 	mark := markOf(ps.Stats())
 	ps.CloseWith(&s.env, s.now, reason)
 	s.fold(ps.Stats(), mark)
-	s.cur, s.curSock = prev, prevSock
+	s.cur, s.curSock, s.curLocal = prev, prevSock, prevLocal
 	s.touch(i)
 }
 
@@ -137,6 +143,9 @@ func (s *Shard) sendAsync(id ID, stream int, data []byte, reliable bool) error {
 	}
 	if s.stop.Load() {
 		return ErrClosed
+	}
+	if s.flushing() {
+		return ErrDraining
 	}
 	w := s.creditOf(id)
 	if w == nil {

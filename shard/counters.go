@@ -1,7 +1,6 @@
 package shard
 
 import (
-	"math/bits"
 	"sync/atomic"
 
 	"github.com/eqgate/eqgate/proto"
@@ -51,6 +50,8 @@ type Counters struct {
 	BatchSum  Counter                  // datagrams over all batches
 	Wakeups   Counter                  // loop iterations that slept in the kernel
 	LoopFatal Counter                  // socket errors other than close
+
+	Hist Histograms // per-shard distributions (histograms.go)
 }
 
 // NumPacketDrops sizes PacketDrops: one bucket per proto.Reason.
@@ -65,14 +66,7 @@ func add(c *Counter, n uint64) { c.add(n) }
 func (c *Counters) outcome(o Outcome) { add(&c.Outcomes[o], 1) }
 
 func (c *Counters) batch(n int) {
-	b := 0
-	if n > 1 {
-		b = bits.Len(uint(n - 1))
-	}
-	if b >= NumBatchBuckets {
-		b = NumBatchBuckets - 1
-	}
-	add(&c.Batches[b], 1)
+	add(&c.Batches[batchBucket(n)], 1)
 	add(&c.BatchSum, uint64(n))
 }
 

@@ -82,12 +82,12 @@ func (s *Shard) DialFrom(local netip.Addr, remote netip.AddrPort, h Handler) (ID
 	// The first Tick queues the SessionRequest (out with this iteration's
 	// batch) and says when to retry. A Handler may be dialling while
 	// another session is driven: give the sink its destination back.
-	prev, prevSock := s.cur, s.curSock
+	prev, prevSock, prevLocal := s.cur, s.curSock, s.curLocal
 	ps = s.drive(i)
 	mark := markOf(ps.Stats())
 	next := ps.Tick(&s.env, s.now)
 	s.fold(ps.Stats(), mark)
-	s.cur, s.curSock = prev, prevSock
+	s.cur, s.curSock, s.curLocal = prev, prevSock, prevLocal
 	s.settle(i, ps, next)
 	return id, bound, nil
 }

@@ -128,7 +128,9 @@ type Group struct {
 
 	total  atomic.Int64 // sessions over the group, for MaxSessions
 	perIP  ipLimiter
-	secret []byte // admission secret, one per group (admission.go)
+	secret []byte              // admission secret, one per group (admission.go)
+	drain  drainGroup          // drain.go
+	tap    atomic.Pointer[Tap] // tap.go
 
 	started   bool
 	closeOnce sync.Once
@@ -151,6 +153,7 @@ func Open(addr netip.AddrPort, shards int, cfg Config, h Handler) (*Group, error
 		Steering:   cfg.Steering,
 		GSO:        cfg.GSO,
 		Batch:      cfg.Batch,
+		PacketInfo: packetInfo(addr, cfg.Role),
 	})
 	if err != nil {
 		return nil, err
@@ -208,6 +211,7 @@ func NewGroup(cfg Config, socks []Socket, h Handler) (*Group, error) {
 		return nil, errors.New("eqgate: shard count out of range")
 	}
 	g := &Group{cfg: cfg, h: h, epoch: time.Now(), secret: newSecret()}
+	g.drain.idleCh = make(chan struct{})
 	if cfg.Role == RoleServer {
 		g.perIP = newIPLimiter(cfg.MaxSessionsPerIP)
 	}

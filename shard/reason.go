@@ -25,6 +25,7 @@ const (
 	OutcomeDropNoReply      // unknown endpoint, no proof: a SessionDisconnect or under 5 bytes, not answered
 	OutcomeDropReplyRate    // unknown endpoint, no proof: OutOfSession answer refused by the token bucket
 	OutcomeDropHalfOpen     // CRC 0: SessionRequest refused, HalfOpenMax sessions waiting for a first valid datagram
+	OutcomeDropDraining     // SessionRequest refused: the server is draining
 	NumOutcomes
 )
 
@@ -50,6 +51,7 @@ var outcomeNames = [NumOutcomes]string{
 	OutcomeDropNoReply:      "no_reply",
 	OutcomeDropReplyRate:    "reply_rate",
 	OutcomeDropHalfOpen:     "half_open_cap",
+	OutcomeDropDraining:     "draining",
 }
 
 // String returns a snake_case name, usable as a metric label.

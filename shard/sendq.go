@@ -31,10 +31,11 @@ const (
 	RefusedInboxFull                    // the shard's inbox is full (ErrInboxFull)
 	RefusedBadStream                    // stream outside 0..3 (ErrBadStream)
 	RefusedClosed                       // the shard is stopping (ErrClosed)
+	RefusedDraining                     // the drain is flushing: no new data (ErrDraining)
 	NumSendRefusals
 )
 
-var refusalNames = [NumSendRefusals]string{"queue_full", "too_big", "no_session", "inbox_full", "bad_stream", "closed"}
+var refusalNames = [NumSendRefusals]string{"queue_full", "too_big", "no_session", "inbox_full", "bad_stream", "closed", "draining"}
 
 // String returns a snake_case name, usable as a metric label.
 func (r SendRefusal) String() string {
@@ -57,6 +58,8 @@ func refusalOf(err error) SendRefusal {
 		return RefusedBadStream
 	case ErrClosed:
 		return RefusedClosed
+	case ErrDraining:
+		return RefusedDraining
 	}
 	return RefusedNoSession
 }

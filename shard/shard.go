@@ -58,9 +58,10 @@ var (
 // handoff is a datagram that arrived on another shard's socket: the buffer
 // stays in its origin shard's pool and comes back over the return ring.
 type handoff struct {
-	b    []byte      // the datagram, in a buffer of the origin shard
-	buf  pool.Handle // that buffer's handle in the origin shard's pool
-	addr netip.AddrPort
+	b     []byte      // the datagram, in a buffer of the origin shard
+	buf   pool.Handle // that buffer's handle in the origin shard's pool
+	addr  netip.AddrPort
+	local netip.Addr // where it was sent to (packet info), or zero
 }
 
 // inboxKind says what an inbox item asks for.
@@ -149,6 +150,10 @@ type Shard struct {
 	cur   netip.AddrPort // destination of the session being driven
 	// curSock is the socket the driven session sends from (0: the shard's).
 	curSock uint32
+	// curLocal is the address the driven session's peer sent to, the
+	// source of what goes back (localinfo.go; zero: the kernel's choice);
+	// inLocal that of the datagram input is handling.
+	curLocal, inLocal netip.Addr
 
 	// Dialled sessions with sockets of their own (dial.go).
 	opener Opener    // sock, when it can open member sockets
@@ -165,6 +170,7 @@ type Shard struct {
 	inboxBuf []inboxItem
 	wakePeer []bool
 	owner    ownerCheck
+	drain    drainShard // drain.go
 
 	// Pauses of the loop (loop.go): after socket errors, and while every
 	// buffer is lent out. pause is time.Sleep; tests record it instead.
@@ -266,6 +272,7 @@ func (s *Shard) run() {
 			if s.sleeping.Load() { // a load first: the store is an XCHG
 				s.sleeping.Store(false)
 			}
+			s.countSleeps()
 		} else {
 			// Every buffer is lent to peers that are busy with them (they
 			// hold them in their handoff rings): leave the datagrams in the
@@ -369,6 +376,7 @@ func (s *Shard) afterReceive() {
 	s.writeTx()
 	s.hangUps()
 	s.freeDead()
+	s.drainStep()
 	s.wakePeers()
 }
 
@@ -411,6 +419,7 @@ func (s *Shard) fromSocket(k int) {
 	m := &s.rx[k]
 	add(&s.counters.DatagramsIn, 1)
 	add(&s.counters.BytesIn, uint64(m.N))
+	s.tapIn(m.Addr, m.Local, m.Buf[:min(m.N, len(m.Buf))])
 	if m.Truncated {
 		s.counters.outcome(OutcomeDropTruncated)
 		return
@@ -426,7 +435,7 @@ func (s *Shard) fromSocket(k int) {
 			return
 		}
 	}
-	s.input(m.Buf[:m.N], m.Addr)
+	s.input(m.Buf[:m.N], m.Addr, m.Local)
 }
 
 // handOff gives rx slot k's buffer to shard o and puts a fresh buffer in
@@ -441,7 +450,7 @@ func (s *Shard) handOff(k, o int) {
 	}
 	m := &s.rx[k]
 	peer := s.g.shards[o]
-	if !peer.handoffIn[s.idx].Push(handoff{b: m.Buf[:m.N], buf: s.rxH[k], addr: m.Addr}) {
+	if !peer.handoffIn[s.idx].Push(handoff{b: m.Buf[:m.N], buf: s.rxH[k], addr: m.Addr, local: m.Local}) {
 		s.counters.outcome(OutcomeDropHandoffFull)
 		return
 	}
@@ -482,7 +491,7 @@ func (s *Shard) drainHandoffs() {
 				break
 			}
 			add(&s.counters.HandoffIn, 1)
-			s.input(h.b, h.addr)
+			s.input(h.b, h.addr, h.local)
 			// Cannot fail: origin lends at most HandoffSize buffers to us,
 			// and the return ring holds HandoffSize.
 			origin.returnIn[s.idx].Push(h.buf)
@@ -509,14 +518,19 @@ func (s *Shard) drainReturns() {
 
 // input handles one datagram owned by this shard (SPEC §9 steps 3 and 4,
 // §6.3).
-func (s *Shard) input(b []byte, from netip.AddrPort) {
+func (s *Shard) input(b []byte, from netip.AddrPort, local netip.Addr) {
 	if s.dropEarly(b) {
 		return
 	}
+	// Replies to a datagram with no session (responses, OutOfSession) and
+	// sessions it creates leave from its destination (localinfo.go).
+	s.inLocal = local
+	defer s.clearInLocal()
 	ep := endpointOf(from)
 	h := ep.hash()
 	if i := s.index.find(h, &ep, &s.meta); i >= 0 {
 		s.counters.outcome(OutcomeSession)
+		s.meta.meta(i).setLocal(local)
 		s.receive(i, b)
 		return
 	}
@@ -545,6 +559,7 @@ func (s *Shard) dropEarly(b []byte) bool {
 func (s *Shard) newSlot(ep *endpoint, h uint64) int32 {
 	i := s.takeSlot(ep)
 	s.meta.meta(i).hash = h
+	s.meta.meta(i).setLocal(s.inLocal) // a server session: the request's destination
 	s.index.insert(h, i)
 	return i
 }
@@ -557,6 +572,7 @@ func (s *Shard) takeSlot(ep *endpoint) int32 {
 	}
 	m := s.meta.meta(i)
 	m.ep, m.state = *ep, slotLive
+	m.hasLocal = false
 	s.credits.open(i, m.gen, s.cfg.MaxQueuedBytes, s.maxSendPre)
 	s.live++
 	add(&s.counters.SessionsOpened, 1)
@@ -568,7 +584,7 @@ func (s *Shard) takeSlot(ep *endpoint) int32 {
 func (s *Shard) drive(i int32) *proto.Session {
 	s.owner.check()
 	m := s.meta.meta(i)
-	s.cur, s.curSock = m.ep.AddrPort(), m.sock
+	s.cur, s.curSock, s.curLocal = m.ep.AddrPort(), m.sock, m.localAddr()
 	return s.session(i)
 }
 
@@ -614,6 +630,8 @@ func (s *Shard) fold(st *proto.Stats, m statsMark) {
 	if st.RTTSamples != m.rttN {
 		add(&s.counters.RTTCount, st.RTTSamples-m.rttN)
 		add(&s.counters.RTTSumMicro, uint64((st.RTTSum-m.rttSum)/time.Microsecond))
+		n := st.RTTSamples - m.rttN
+		s.counters.Hist.rtt((st.RTTSum-m.rttSum)/time.Duration(n), n)
 	}
 }
 
@@ -722,10 +740,17 @@ func (s *Shard) txBuf() []byte {
 
 // queueRaw commits the transmit slot txBuf returned, holding b, to addr
 // from the shard's socket.
-func (s *Shard) queueRaw(addr netip.AddrPort, b []byte) { s.queueTo(addr, 0, b) }
+// Inside input it answers from the datagram's destination.
+func (s *Shard) queueRaw(addr netip.AddrPort, b []byte) { s.queueFrom(addr, 0, s.inLocal, b) }
 
 // queueTo is queueRaw from socket sock (a dialled session's own, or 0).
 func (s *Shard) queueTo(addr netip.AddrPort, sock uint32, b []byte) {
+	s.queueFrom(addr, sock, netip.Addr{}, b)
+}
+
+// queueFrom is queueTo from local address local (packet info; zero: the
+// kernel's choice).
+func (s *Shard) queueFrom(addr netip.AddrPort, sock uint32, local netip.Addr, b []byte) {
 	m := &s.tx[s.txN]
 	if len(b) > 0 && &b[0] != &m.Buf[:1][0] {
 		// The encoder outgrew the slot (cannot happen with Buffer's
@@ -735,6 +760,7 @@ func (s *Shard) queueTo(addr netip.AddrPort, sock uint32, b []byte) {
 	m.N = len(b)
 	m.Addr = addr
 	m.Sock = sock
+	m.Local = local
 	s.txN++
 }
 
@@ -746,6 +772,12 @@ func (s *Shard) writeTx() {
 	}
 	msgs := s.tx[:s.txN]
 	s.txN = 0
+	s.counters.Hist.sendBatch(len(msgs))
+	if t := s.g.tap.Load(); t != nil {
+		for i := range msgs {
+			s.tapOut(t, msgs[i].Addr, msgs[i].Local, msgs[i].Buf[:msgs[i].N])
+		}
+	}
 	sent, err := s.sock.WriteBatch(msgs)
 	var bytes uint64
 	for i := range msgs {
@@ -770,7 +802,7 @@ func (s *Shard) writeTx() {
 type sink struct{ s *Shard }
 
 func (k *sink) Buffer() []byte                  { return k.s.txBuf() }
-func (k *sink) Send(dgram []byte)               { k.s.queueTo(k.s.cur, k.s.curSock, dgram) }
+func (k *sink) Send(dgram []byte)               { k.s.queueFrom(k.s.cur, k.s.curSock, k.s.curLocal, dgram) }
 func (h *protoHandler) id(ps *proto.Session) ID { return ID(ps.Tag) }
 
 var _ proto.Sink = (*sink)(nil)
@@ -790,13 +822,14 @@ func (h *protoHandler) Opened(ps *proto.Session) {
 }
 
 func (h *protoHandler) Deliver(ps *proto.Session, stream int, app []byte) {
+	h.s.counters.Hist.msg(len(app))
 	h.s.handler(ps).Message(h.s, h.id(ps), stream, app)
 }
 
 func (h *protoHandler) Closed(ps *proto.Session, r proto.CloseReason) {
 	s := h.s
 	reason := r
-	if s.stopping {
+	if s.stopping || s.drain.closing {
 		reason = proto.CloseShutdown
 	}
 	add(&s.counters.SessionsClosed[reason], 1)

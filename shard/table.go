@@ -167,6 +167,10 @@ type meta struct {
 	tNext, tPrev int32
 	tTick        int64 // wheel tick the entry is filed under; -1: not armed
 	when         int64 // deadline, ns on the shard clock
+	// local is the address the peer last sent to (IPv4 mapped), replies'
+	// source with a wildcard bind (localinfo.go); hasLocal says it is set.
+	local    [16]byte
+	hasLocal bool
 }
 
 // slabMeta is the metadata half of the slab, in pages.

@@ -25,8 +25,10 @@ type options struct {
 	pprof        bool
 	handler      string
 	drainTimeout time.Duration
+	drainFlush   time.Duration
 	logFormat    string
 	logLevel     slog.Level
+	logEvery     time.Duration
 }
 
 // defaultListen is used when no -listen is given.
@@ -89,8 +91,10 @@ func newFlagSet(o *options) *flag.FlagSet {
 		metrics:      "127.0.0.1:9100",
 		handler:      "echo",
 		drainTimeout: 10 * time.Second,
+		drainFlush:   eqgate.DefaultDrainFlush,
 		logFormat:    "text",
 		logLevel:     slog.LevelInfo,
+		logEvery:     10 * time.Second,
 	}
 	// 0 means "same as -max-sessions"; DefaultConfig fills in the number,
 	// which would then stay fixed when only -max-sessions is lowered.
@@ -105,9 +109,11 @@ func newFlagSet(o *options) *flag.FlagSet {
 	fs.StringVar(&o.metrics, "metrics", o.metrics, "HTTP `address` for /metrics and /healthz; empty turns the endpoint off")
 	fs.BoolVar(&o.pprof, "pprof", false, "serve /debug/pprof/ on the -metrics address")
 	fs.StringVar(&o.handler, "handler", o.handler, "application `handler`: echo (send every message back on its stream, reliably) or discard")
-	fs.DurationVar(&o.drainTimeout, "drain-timeout", o.drainTimeout, "on SIGINT/SIGTERM, give the graceful drain this long before exiting anyway")
+	fs.DurationVar(&o.drainTimeout, "drain-timeout", o.drainTimeout, "on SIGINT/SIGTERM, refuse new sessions and let open ones run this long before disconnecting them")
+	fs.DurationVar(&o.drainFlush, "drain-flush", o.drainFlush, "after -drain-timeout, give each session this long to get its unacknowledged data through before its SessionDisconnect")
 	fs.StringVar(&o.logFormat, "log-format", o.logFormat, "log `format`: text or json")
 	fs.TextVar(&o.logLevel, "log-level", &o.logLevel, "log `level`: debug, info, warn or error")
+	fs.DurationVar(&o.logEvery, "log-every", o.logEvery, "at most one line per runtime event kind and port this often (refused sessions, kernel drops, socket errors), with counts since the last")
 
 	// Protocol (SPEC §18.2).
 	fs.Var((*variantFlag)(&c.Variant), "variant", "protocol `variant`: rs (EQEmu reliable stream, the default), legacy (EQEmu EQStream 2005-2016) or eq2 (EverQuest II); the protocol flags not given default to the variant's values")
@@ -185,6 +191,12 @@ func parseFlags(args []string) (*options, error) {
 	}
 	if o.drainTimeout <= 0 {
 		return nil, fmt.Errorf("invalid value %v for flag -drain-timeout: must be positive", o.drainTimeout)
+	}
+	if o.logEvery <= 0 {
+		return nil, fmt.Errorf("invalid value %v for flag -log-every: must be positive", o.logEvery)
+	}
+	if o.drainFlush < 0 {
+		return nil, fmt.Errorf("invalid value %v for flag -drain-flush: must not be negative", o.drainFlush)
 	}
 	return o, nil
 }

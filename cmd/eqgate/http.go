@@ -93,11 +93,16 @@ func (h *health) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	fmt.Fprintf(w, "ok: %d shards running\n", total)
 }
 
-// newMux serves /metrics, /healthz and, with -pprof, /debug/pprof/.
+// newMux serves /metrics, /healthz, /debug/sessions and, with -pprof,
+// /debug/pprof/.
 func newMux(reg *prometheus.Registry, h *health, withPprof bool) *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 	mux.Handle("/healthz", h)
+	sp := &sessionsPage{servers: h.servers}
+	mux.HandleFunc("GET /debug/sessions", sp.list)
+	mux.HandleFunc("GET /debug/sessions/{id...}", sp.one)
+	mux.Handle("GET /debug/trace", &tracePage{servers: h.servers})
 	if withPprof {
 		mux.HandleFunc("/debug/pprof/", pprof.Index)
 		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)

@@ -16,8 +16,9 @@
 // with the real bound addresses (comma-separated when -listen repeats), or
 // metrics=off. Logs go to stderr. A start-up failure is one line on stderr,
 // "eqgate: ...", and exit status 2 for bad flags, 1 otherwise. After
-// SIGINT/SIGTERM the exit status is 0 when the drain finished within
-// -drain-timeout, 1 when it did not or a second signal cut it short.
+// SIGINT/SIGTERM the exit status is 0 when the drain ran to its end (players
+// left, or were flushed and disconnected at -drain-timeout), 1 when a shard
+// was stuck or a second signal cut it short.
 package main
 
 import (
@@ -48,6 +49,9 @@ func main() {
 
 // run is the whole program; it returns the exit status.
 func run(args []string, stdout, stderr io.Writer, sig <-chan os.Signal) int {
+	if len(args) > 0 && args[0] == "decode" {
+		return runDecode(args[1:], stdout, stderr)
+	}
 	o, err := parseFlags(args)
 	if errors.Is(err, flag.ErrHelp) {
 		usage(stdout)
@@ -67,7 +71,11 @@ func run(args []string, stdout, stderr io.Writer, sig <-chan os.Signal) int {
 
 	h := newHandler(o.handler)
 	var servers []*eqgate.Server
-	closeAll := func() { _ = shutdownAll(context.Background(), log, servers) }
+	closeAll := func() {
+		for _, srv := range servers {
+			_ = srv.Close()
+		}
+	}
 	for _, addr := range o.listen {
 		srv, err := eqgate.Listen(addr, o.cfg, h)
 		if errors.Is(err, eqgate.ErrBadConfig) {
@@ -113,7 +121,7 @@ func run(args []string, stdout, stderr io.Writer, sig <-chan os.Signal) int {
 	}
 	fmt.Fprintf(stdout, "eqgate: listening udp %s shards=%d handler=%s metrics=%s\n",
 		strings.Join(addrs, ","), servers[0].Shards(), o.handler, metricsURL)
-	log.Info("ready", "listen", addrs, "shards", servers[0].Shards(), "handler", o.handler,
+	log.Info("ready", "listen", strings.Join(addrs, ","), "shards", servers[0].Shards(), "handler", o.handler,
 		"metrics", metricsURL, "pprof", o.pprof, "steer", cfg.Steering, "gso", cfg.GSO,
 		"batch", cfg.Batch, "rcvbuf", cfg.RecvBuffer, "sndbuf", cfg.SendBuffer,
 		"max_packet", cfg.MaxPacketSize, "crc_bytes", cfg.CRCBytes,
@@ -122,6 +130,10 @@ func run(args []string, stdout, stderr io.Writer, sig <-chan os.Signal) int {
 	for _, srv := range servers {
 		logFacts(log, srv, cfg)
 	}
+
+	watchCtx, stopWatch := context.WithCancel(context.Background())
+	defer stopWatch()
+	go newEventWatch(log, servers).run(watchCtx, o.logEvery)
 
 	// Serve until a stop signal (or the HTTP endpoint dies: an operator
 	// relying on /healthz would otherwise see a healthy-looking corpse).
@@ -139,7 +151,8 @@ wait:
 				logTotals(log, "totals", servers)
 				continue
 			}
-			log.Info("draining", "signal", s.String(), "timeout", o.drainTimeout)
+			hl.draining.Store(true) // before the log line: a script may check /healthz on it
+			log.Info("draining", "signal", s.String(), "timeout", o.drainTimeout, "flush", o.drainFlush)
 			break wait
 		case err := <-httpErr:
 			log.Error("metrics endpoint failed; draining", "err", err)
@@ -148,36 +161,38 @@ wait:
 		}
 	}
 
-	// Drain: Server.Shutdown sends SessionDisconnect to every session,
-	// flushes and closes, and gives up at -drain-timeout or a second
-	// signal. /healthz says 503 from now on so balancers stop sending.
+	// Drain (Server.ShutdownFlush): /healthz says 503 from now on so
+	// balancers stop sending, new sessions are refused, open ones carry on
+	// until they leave or -drain-timeout passes, then each is flushed (up to
+	// -drain-flush) and disconnected. A second signal aborts at once.
 	hl.draining.Store(true)
 	ctx, cancel := context.WithTimeout(context.Background(), o.drainTimeout)
 	defer cancel()
 	drained := make(chan error, 1)
-	go func() { drained <- shutdownAll(ctx, log, servers) }()
-	cut := false
+	go func() { drained <- shutdownAll(ctx, o.drainFlush, log, servers) }()
 drain:
 	for {
 		select {
 		case err := <-drained:
-			if err == nil {
-				break drain
+			if errors.Is(err, eqgate.ErrDrainStuck) {
+				log.Error("drain: a shard did not finish; exiting", "err", err.Error())
+				return 1
 			}
-			if !cut {
-				log.Error("drain did not finish in time; exiting", "timeout", o.drainTimeout)
+			if err != nil && !errors.Is(err, context.DeadlineExceeded) {
+				log.Error("drain failed", "err", err.Error())
+				return 1
 			}
-			return 1
+			break drain
 		case s := <-sig:
 			if s == syscall.SIGHUP {
 				logTotals(log, "totals", servers)
 				continue
 			}
-			if !cut {
-				log.Warn("second signal; exiting without finishing the drain", "signal", s.String())
-				cut = true
-				cancel() // Shutdown returns at once; drained follows
+			log.Warn("second signal; exiting without finishing the drain", "signal", s.String())
+			for _, srv := range servers {
+				_ = srv.Abort() // no waiting: the process is leaving
 			}
+			return 1
 		}
 	}
 	if httpSrv != nil {
@@ -189,16 +204,21 @@ drain:
 	return status
 }
 
-// shutdownAll drains every server at once, each bounded by ctx, and
-// returns the first error (ctx's when it ended a drain).
-func shutdownAll(ctx context.Context, log *slog.Logger, servers []*eqgate.Server) error {
+// shutdownAll drains every server at once (ctx bounds how long sessions
+// may stay, flush the flush after it) and returns their errors joined.
+func shutdownAll(ctx context.Context, flush time.Duration, log *slog.Logger, servers []*eqgate.Server) error {
 	errs := make([]error, len(servers))
 	var wg sync.WaitGroup
 	for i, srv := range servers {
 		wg.Go(func() {
-			errs[i] = srv.Shutdown(ctx)
-			if errs[i] != nil && ctx.Err() == nil {
-				log.Error("close", "listen", srv.Addr().String(), "err", errs[i])
+			before := srv.Stats().Total.SessionsOpen
+			errs[i] = srv.ShutdownFlush(ctx, flush)
+			switch {
+			case errors.Is(errs[i], context.DeadlineExceeded):
+				log.Info("drained at the deadline; sessions left were flushed and disconnected",
+					"listen", srv.Addr().String(), "sessions_at_start", before)
+			case errs[i] != nil && ctx.Err() == nil:
+				log.Error("close", "listen", srv.Addr().String(), "err", errs[i].Error())
 			}
 		})
 	}
@@ -214,7 +234,7 @@ func logFacts(log *slog.Logger, srv *eqgate.Server, cfg eqgate.Config) {
 	listen := srv.Addr().String()
 	log.Info("sockets", "listen", listen, "sockets", f.Sockets,
 		"rcvbuf_granted", f.RecvBuffer, "sndbuf_granted", f.SendBuffer, "buffer_forced", f.BufferForced,
-		"steering", f.Steering, "gso", f.GSO, "gso_supported", f.GSOSupported)
+		"steering", f.Steering, "gso", f.GSO, "gso_supported", f.GSOSupported, "packet_info", f.PacketInfo)
 	// getsockopt reports twice the usable size (the kernel's bookkeeping).
 	if f.RecvBuffer > 0 && f.RecvBuffer/2 < cfg.RecvBuffer {
 		log.Warn("rcvbuf clamped by the kernel; raise net.core.rmem_max or run with CAP_NET_ADMIN",
@@ -257,6 +277,7 @@ func flagHint(err error) string {
 func newLogger(o *options, w io.Writer) *slog.Logger {
 	ho := &slog.HandlerOptions{Level: o.logLevel}
 	if o.logFormat == "json" {
+		ho.ReplaceAttr = replaceDurations
 		return slog.New(slog.NewJSONHandler(w, ho))
 	}
 	return slog.New(slog.NewTextHandler(w, ho))

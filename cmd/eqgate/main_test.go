@@ -334,7 +334,7 @@ func testServe(t *testing.T, steer bool) {
 	const (
 		clients  = 6
 		messages = 24
-		drain    = 5 * time.Second
+		drain    = 2 * time.Second
 	)
 	g := startGate(t, "-shards", "2", "-drain-timeout", drain.String(), "-close-linger", "50ms", fmt.Sprintf("-steer=%v", steer))
 	if g.shards != 2 {
@@ -423,7 +423,9 @@ func testServe(t *testing.T, steer bool) {
 	}
 	checkCounters(t, getScrape(t, g.metricsURL), g, clients, payload)
 
-	// Drain: one more session is open at SIGTERM and must be told.
+	// Drain: one more session is open at SIGTERM. It keeps working while
+	// /healthz says 503 and new sessions are refused, and is told at
+	// -drain-timeout.
 	last := newClient(1)
 	c, err := eqgate.Dial(g.udp, cfg, last)
 	if err != nil {
@@ -442,6 +444,21 @@ func testServe(t *testing.T, steer bool) {
 	}
 	if err := g.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
+	}
+	g.waitLog(t, "msg=draining", "timeout="+drain.String())
+	if code, _ := httpStatus(t, g.base+"/healthz"); code != http.StatusServiceUnavailable {
+		t.Errorf("/healthz = %d while draining", code)
+	}
+	if err := c.Send(0, message(99, 0), true); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-last.done:
+	case <-time.After(waitBound):
+		t.Fatal("no echo while draining")
+	}
+	if _, err := eqgate.Dial(g.udp, eqgate.Config{ConnectStale: 300 * time.Millisecond}, newClient(1)); err == nil {
+		t.Error("a new session opened while draining")
 	}
 	select {
 	case err := <-g.exited:

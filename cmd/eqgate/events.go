@@ -1,0 +1,114 @@
+package main
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/eqgate/eqgate"
+)
+
+// Runtime events: what an operator must hear about while the servers run,
+// one line per kind and port at most every -log-every, each with the count
+// since its last line (so a flood of refusals is one line every interval,
+// not one per datagram and not silence): sessions refused by a cap or the
+// drain, kernel receive drops, send drops, socket errors, and GSO turned
+// off by the kernel (once per shard).
+type eventWatch struct {
+	log     *slog.Logger
+	servers []*eqgate.Server
+	prev    []eventCounts
+	gsoOff  [][]bool
+}
+
+// eventCounts is one server's totals at the last look.
+type eventCounts struct {
+	refused                            map[string]uint64
+	kernelDrops, sendDrops, sockErrors uint64
+}
+
+// refusalReasons are the outcomes that turn a SessionRequest away.
+var refusalReasons = []string{"cap_shard", "cap_total", "cap_ip", "draining"}
+
+func newEventWatch(log *slog.Logger, servers []*eqgate.Server) *eventWatch {
+	w := &eventWatch{log: log, servers: servers}
+	for _, srv := range servers {
+		w.prev = append(w.prev, w.counts(srv))
+		w.gsoOff = append(w.gsoOff, make([]bool, srv.Shards()))
+	}
+	return w
+}
+
+func (w *eventWatch) counts(srv *eqgate.Server) eventCounts {
+	t := srv.Stats().Total
+	c := eventCounts{refused: map[string]uint64{}}
+	for _, r := range refusalReasons {
+		c.refused[r] = t.Drops[r]
+	}
+	for _, h := range srv.SocketHealth() {
+		c.kernelDrops += h.KernelDrops
+		c.sendDrops += h.SendDrops
+		c.sockErrors += h.SocketErrors
+	}
+	return c
+}
+
+// run looks every interval until ctx ends.
+func (w *eventWatch) run(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+			w.check(every)
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// check logs what changed since the last look.
+func (w *eventWatch) check(every time.Duration) {
+	for i, srv := range w.servers {
+		listen := srv.Addr().String()
+		now := w.counts(srv)
+		was := w.prev[i]
+		w.prev[i] = now
+		var args []any
+		var total uint64
+		for _, r := range refusalReasons {
+			if d := now.refused[r] - was.refused[r]; d > 0 {
+				args = append(args, r, d)
+				total += d
+			}
+		}
+		if total > 0 {
+			w.log.Warn("sessions refused", append([]any{"listen", listen, "refused", total, "interval", every}, args...)...)
+		}
+		if d := now.kernelDrops - was.kernelDrops; d > 0 {
+			w.log.Warn("kernel dropped datagrams: receive queue full; raise -rcvbuf / net.core.rmem_max or add shards",
+				"listen", listen, "dropped", d, "interval", every)
+		}
+		if d := now.sendDrops - was.sendDrops; d > 0 {
+			w.log.Warn("kernel refused sends", "listen", listen, "refused", d, "interval", every)
+		}
+		if d := now.sockErrors - was.sockErrors; d > 0 {
+			w.log.Error("socket errors", "listen", listen, "errors", d, "interval", every)
+		}
+		for sh, h := range srv.SocketHealth() {
+			if !h.GSO && h.GSOReason != "" && !w.gsoOff[i][sh] {
+				w.gsoOff[i][sh] = true
+				w.log.Warn("gso: turned off by the kernel; sending one datagram per message", "listen", listen, "shard", sh, "reason", h.GSOReason)
+			}
+		}
+	}
+}
+
+// replaceDurations makes JSON logs carry durations as seconds (a number),
+// as Prometheus and log shippers expect; text logs keep Go's "1.5s".
+func replaceDurations(_ []string, a slog.Attr) slog.Attr {
+	if a.Value.Kind() == slog.KindDuration {
+		return slog.Float64(a.Key, a.Value.Duration().Seconds())
+	}
+	return a
+}
