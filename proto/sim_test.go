@@ -203,6 +203,8 @@ func newSim(t testing.TB, m netModel, seed uint64, msgs int) *simNet {
 		x := &n.sides[i]
 		x.sim, x.id = n, i
 		x.env = Env{Coder: &Coder{}, Sink: x, Handler: x, Alloc: &x.pool}
+		kr := rng{s: seed ^ uint64(i+1)<<32} // keys (EQ2 K64) from the seed, so a run replays
+		x.env.Rand = func() uint32 { return uint32(kr.next()) }
 		x.tickAt = Never
 	}
 	n.now = Nanotime(time.Second)

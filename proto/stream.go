@@ -122,6 +122,17 @@ func (s *Session) store(env *Env, now Nanotime, stream int, app []byte, esc bool
 	case fragEQ2:
 		last = EQ2SplitLast(app, s.params.MaxPacket) // EQ2 payloads are never escaped here
 	}
+	s.storeFragments(env, now, stream, app, esc, n, last)
+}
+
+// storeFragments stores and sends app (n bytes, escaped when esc) as a
+// fragment set whose last fragment starts at last (n: no constraint). An
+// EQ2 client also uses it for the payloads it must fragment although they
+// fit one OP_Packet (EQ2SendFragmented).
+func (s *Session) storeFragments(env *Env, now Nanotime, stream int, app []byte, esc bool, n, last int) {
+	str := &s.streams[stream]
+	_, first, rest := s.fragPlan(n, len(app))
+	delay := s.resendDelay()
 	for pos := 0; pos < n; {
 		var b []byte
 		if pos == 0 {

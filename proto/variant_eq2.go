@@ -1,7 +1,5 @@
 package proto
 
-import "math/rand/v2"
-
 // The EQ2 application layer (EQ2App, eq2*.go) inside an EQ2 session: the
 // Handler sends and receives plain application packets; the session keeps
 // one EQ2App (its own RC4 ciphers and deflate stream, never shared) and
@@ -16,6 +14,14 @@ func (e *eq2Events) EQ2Send(payload []byte) {
 	s.store(s.vs.evEnv, s.vs.evNow, 0, payload, false, len(payload))
 }
 
+// EQ2SendFragmented sends a client payload EQ2EMu would misread as one
+// OP_Packet as a two-fragment set (EQ2FragmentSender), so it needs no
+// filler.
+func (e *eq2Events) EQ2SendFragmented(payload []byte) {
+	s := (*Session)(e)
+	s.storeFragments(s.vs.evEnv, s.vs.evNow, 0, payload, false, len(payload), EQ2SplitForced(payload))
+}
+
 func (e *eq2Events) EQ2Deliver(app []byte) {
 	s := (*Session)(e)
 	s.deliver(s.vs.evEnv, 0, app)
@@ -25,6 +31,16 @@ func (e *eq2Events) EQ2Deliver(app []byte) {
 func (s *Session) eq2(env *Env, now Nanotime) (*EQ2Coder, EQ2Events) {
 	if env.EQ2 == nil {
 		env.EQ2 = &EQ2Coder{Alloc: env.Alloc}
+	}
+	if s.vs.pickK64 {
+		// InitClient has no Env; the key is drawn from env.Random at the
+		// first EQ2App call, before the key packet can go out, so a seeded
+		// Env.Rand makes the session reproducible (SPEC §22.7: random,
+		// non-zero).
+		s.vs.pickK64 = false
+		if k := uint64(env.Random())<<32 | uint64(env.Random()); k != 0 {
+			s.app.k64 = k
+		}
 	}
 	s.vs.evEnv, s.vs.evNow = env, now
 	return env.EQ2, (*eq2Events)(s)
@@ -41,11 +57,9 @@ func (s *Session) initEQ2(app *EQ2App, now Nanotime) {
 	}
 	s.app = app
 	if s.client {
-		k := rand.Uint64() // eqgate's client picks a random non-zero K64 (SPEC §22.7)
-		if k == 0 {
-			k = 1
-		}
-		_ = s.app.InitClient(&s.cfg.EQ2, k, now) // KeyPacketLen checked by Validate
+		// K64 1 until eq2 draws the random key from the Env.
+		_ = s.app.InitClient(&s.cfg.EQ2, 1, now) // KeyPacketLen checked by Validate
+		s.vs.pickK64 = true
 	} else {
 		s.app.InitServer(&s.cfg.EQ2, now)
 	}
@@ -57,6 +71,7 @@ func (s *Session) SetEQ2Key(k64 uint64) error {
 	if s.app == nil || !s.client || s.established {
 		return ErrNotConnected
 	}
+	s.vs.pickK64 = false
 	return s.app.InitClient(&s.cfg.EQ2, k64, s.created)
 }
 

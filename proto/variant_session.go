@@ -10,6 +10,7 @@ type variantState struct {
 	ackDirty bool     // an in-order packet arrived since the last cumulative Ack
 	draining bool     // Close waits for the unacked data (SPEC §21.5)
 	keyAsked bool     // EQ2 server: the key request went out
+	pickK64  bool     // EQ2 client: K64 still to draw from Env.Random
 	requests int      // SessionRequests with a new code while established
 	ackAt    Nanotime // when the deferred Ack is due
 	peerBase Seq      // client: the peer's oldest unacked sequence as it sees it (SPEC §21.2 (b))
