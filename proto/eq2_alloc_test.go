@@ -24,6 +24,15 @@ func (p *eq2Pipe) EQ2Send(b []byte) {
 	p.n++
 }
 
+// EQ2SendFragmented keeps a forced fragment set as the receiver sees it
+// once reassembled (as eqgate's EQ2 session sends it): one payload, marked
+// fragmented. Without it a clear stream (K64 0) could not send a message
+// EQ2EMu would misread, since fillers do not change clear bytes.
+func (p *eq2Pipe) EQ2SendFragmented(b []byte) {
+	p.EQ2Send(b)
+	p.frag[p.n-1] = true
+}
+
 func (p *eq2Pipe) EQ2Deliver([]byte) {}
 
 // drain hands every kept payload to a and empties the pipe.
