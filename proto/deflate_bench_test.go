@@ -153,3 +153,31 @@ func BenchmarkDeflaters(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkInflate is the inflater alone on game regions: 200 bytes take
+// the fixed codes, 1024 bytes a dynamic code whose tables are built per
+// stream (the encoder picks it from 384 bytes).
+//
+//	go test ./proto -run '^$' -bench 'Inflate' -count 10
+func BenchmarkInflate(b *testing.B) {
+	for _, size := range []int{200, 1024} {
+		b.Run(fmt.Sprint(size), func(b *testing.B) {
+			src := benchPayload("game", size, 0)
+			var d deflater
+			z := append([]byte(nil), d.deflate(src)...)
+			if z == nil {
+				b.Fatal("not deflated")
+			}
+			var f inflater
+			out := make([]byte, size)
+			b.ReportAllocs()
+			b.SetBytes(int64(size))
+			for b.Loop() {
+				n, err := f.inflate(out, z)
+				if err != nil || n != size {
+					b.Fatal(n, err)
+				}
+			}
+		})
+	}
+}
