@@ -150,33 +150,48 @@ func (r *bitReader) bits(n uint) uint32 {
 // truncated reports whether bits past the end of the input were consumed.
 func (r *bitReader) truncated() bool { return int(r.n) < 8*r.over }
 
+// noCode is the entry of bits that start no code of a huffman: symbol 4095,
+// which every caller refuses, and length 0, so nothing is consumed.
+const noCode = 0xfff << 4
+
 // decode reads one symbol of h; -1 for a code h does not have. The buffer
 // holds at least 15 bits.
 func (r *bitReader) decode(h *huffman) int {
-	if e := h.table[r.buf&h.mask]; e&15 != 0 {
-		r.buf >>= e & 15
-		r.n -= uint(e & 15)
-		return int(e >> 4)
+	e := h.entry(r.buf)
+	if e == noCode {
+		return -1
 	}
-	return r.decodeLong(h)
+	r.buf >>= e & 15
+	r.n -= uint(e & 15)
+	return int(e >> 4)
 }
 
-// decodeLong decodes a code longer than h's table, or finds none.
-func (r *bitReader) decodeLong(h *huffman) int {
+// entry is the table entry (symbol<<4 | length) of the code at the bottom
+// of buf, which holds at least 15 bits: codes longer than the table are
+// found by walking the counts, and bits that start no code give noCode.
+func (h *huffman) entry(buf uint64) uint16 {
+	if e := h.table[buf&h.mask]; e&15 != 0 {
+		return e
+	}
+	return h.long(buf)
+}
+
+// long is kept out of line so that entry, on every symbol's path, inlines.
+//
+//go:noinline
+func (h *huffman) long(buf uint64) uint16 {
 	code, first, index := 0, 0, 0
 	for l := 1; l <= huffMaxBits; l++ {
-		code |= int(r.buf>>(l-1)) & 1
+		code |= int(buf>>(l-1)) & 1
 		count := int(h.count[l])
 		if code-first < count {
-			r.buf >>= l
-			r.n -= uint(l)
-			return int(h.symbols[index+code-first])
+			return h.symbols[index+code-first]<<4 | uint16(l)
 		}
 		index += count
 		first = (first + count) << 1
 		code <<= 1
 	}
-	return -1
+	return noCode
 }
 
 // inflater holds the decoding tables of the current dynamic block.
@@ -380,21 +395,11 @@ func (r *bitReader) codes(out []byte, w, limit int, lit, dist *huffman) (int, er
 				}
 			}
 		}
-		var sym int
-		if e := lit.table[buf&lit.mask]; e&15 != 0 {
-			buf >>= e & 15
-			n -= uint(e & 15)
-			sym = int(e >> 4)
-		} else {
-			r.buf, r.n = buf, n
-			sym = r.decodeLong(lit)
-			buf, n = r.buf, r.n
-		}
+		e := lit.entry(buf)
+		buf >>= e & 15
+		n -= uint(e & 15)
+		sym := int(e >> 4)
 		if sym < 256 {
-			if sym < 0 {
-				err = ErrInflate
-				break
-			}
 			if w >= limit {
 				err = ErrInflateTooBig
 				break
@@ -406,7 +411,7 @@ func (r *bitReader) codes(out []byte, w, limit int, lit, dist *huffman) (int, er
 		if sym == 256 {
 			break
 		}
-		if sym > 285 {
+		if sym > 285 { // noCode too
 			err = ErrInflate
 			break
 		}
@@ -415,17 +420,11 @@ func (r *bitReader) codes(out []byte, w, limit int, lit, dist *huffman) (int, er
 		length := int(lengthBase[i]) + int(buf&(1<<nb-1))
 		buf >>= nb
 		n -= nb
-		var ds int
-		if e := dist.table[buf&dist.mask]; e&15 != 0 {
-			buf >>= e & 15
-			n -= uint(e & 15)
-			ds = int(e >> 4)
-		} else {
-			r.buf, r.n = buf, n
-			ds = r.decodeLong(dist)
-			buf, n = r.buf, r.n
-		}
-		if ds < 0 || ds >= 30 {
+		e = dist.entry(buf)
+		buf >>= e & 15
+		n -= uint(e & 15)
+		ds := int(e >> 4)
+		if ds >= 30 { // noCode too
 			err = ErrInflate
 			break
 		}
