@@ -31,6 +31,11 @@ func (s *Shard) Send(id ID, stream int, data []byte, reliable bool) error {
 
 // send passes one packet to slot i's session now.
 func (s *Shard) send(i int32, stream int, data []byte, reliable bool) error {
+	return s.sendErr(s.sendProto(i, stream, data, reliable))
+}
+
+// sendProto is send returning proto's error.
+func (s *Shard) sendProto(i int32, stream int, data []byte, reliable bool) error {
 	if stream < 0 || stream >= proto.Streams {
 		return ErrBadStream
 	}
@@ -46,7 +51,7 @@ func (s *Shard) send(i int32, stream int, data []byte, reliable bool) error {
 	if err == nil {
 		s.counters.Hist.msg(len(data))
 	}
-	return s.sendErr(err)
+	return err
 }
 
 // sendErr maps proto's send errors to the shard's.

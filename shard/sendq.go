@@ -286,15 +286,24 @@ func waitForRoom(ps *proto.Session, err error) bool {
 func (s *Shard) sendOrQueue(i int32, stream int, data []byte, reliable, reserved bool) error {
 	if len(s.queues) == 0 || s.queues[i] == nil {
 		ps := s.session(i)
-		err := ps.CanSend(stream, data, reliable)
+		var err error
+		eq2 := ps.EQ2() != nil
+		if eq2 {
+			// EQ2 also refuses for its combine queue, which CanSend does
+			// not see: that refusal is returned, not queued.
+			err = ps.CanSend(stream, data, reliable)
+		}
 		if err == nil {
-			err = s.send(i, stream, data, reliable)
+			// proto refuses before it changes anything, so for RS and
+			// LEGACY the Send itself is the window test (one plan, not two).
+			err = s.sendProto(i, stream, data, reliable)
 			if err == nil && reserved {
 				s.credits.slot(i).credit.Add(sendCost(len(data))) // gen is the owner's: no CAS
 			}
-			return err
-		}
-		if !waitForRoom(ps, err) {
+			if err == nil || eq2 || !waitForRoom(ps, err) {
+				return s.sendErr(err)
+			}
+		} else if !waitForRoom(ps, err) {
 			return s.sendErr(err)
 		}
 	}
