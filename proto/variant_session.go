@@ -96,6 +96,32 @@ func (s *Session) onRequestAgain(env *Env, now Nanotime, req SessionRequest) {
 	s.sendResponse(env, now)
 }
 
+// ReplacedBy reports whether datagram d, from this server session's
+// endpoint, replaces the session (SPEC §22.1): on EQ2 a well-formed
+// SessionRequest with a connect code other than the session's. EQ2EMu
+// replaces the stream for any datagram whose byte 1 is 01; eqgate takes
+// only a real SessionRequest (00 01, 14 bytes or more), and a repeat of the
+// current code stays a retransmission, answered as before, so a late
+// duplicate cannot end a live session. The engine then calls Replace and
+// admits d as a new session's first datagram.
+func (s *Session) ReplacedBy(d []byte) bool {
+	if s.client || !s.rules.requestReplaces || s.state == StateDisconnected || !s.established ||
+		len(d) < SessionRequestLen || d[0] != 0 || Opcode(d[1]) != OpSessionRequest {
+		return false
+	}
+	req, err := ParseSessionRequest(d)
+	return err == nil && req.ConnectCode != s.code
+}
+
+// Replace ends the session at once with CloseReplaced and sends nothing:
+// EQ2EMu marks the old stream closed without a word, and a SessionDisconnect
+// would reach the client's new session, on the same endpoint.
+func (s *Session) Replace(env *Env) {
+	if s.state != StateDisconnected {
+		s.finish(env, CloseReplaced)
+	}
+}
+
 // sendStatRequest is the client's SessionStatRequest right after the
 // response (SPEC §21.2, §22.4): deltas of 10 ms tell a LEGACY or EQ2 server
 // a realistic average, which lifts its rate limiter and, on LEGACY, sets
