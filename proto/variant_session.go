@@ -181,12 +181,22 @@ func (s *Session) holdCumulativeAck(env *Env, now Nanotime) {
 }
 
 // ooaResend is the OutOfOrderAck(q) rule of SPEC §21.2: packets older than
-// q that were last sent over 2·AverageDelta+100 ms ago are sent again now.
+// q that were last sent over 2·AverageDelta+100 ms ago are sent again now,
+// as far as the byte budget allows: upstream flags them and its writer
+// sends them under the same budget as everything else, so a peer cannot
+// lift the rate limit with OutOfOrderAcks. One the budget refuses is made
+// due for the timer pass, which sends it once the budget has decayed.
 func (s *Session) ooaResend(env *Env, now Nanotime, str *stream, q Seq) {
 	age := Nanotime(2*s.vs.avgDelta+100) * Nanotime(time.Millisecond)
-	for p := str.base; p != q && p != str.out; p++ {
+	end := str.out - Seq(min(s.vs.waiting, str.inflight())) // the waiting ones were never sent
+	for p := str.base; p != q && p != end; p++ {
 		e := &str.sent[int(p)&(len(str.sent)-1)]
 		if e.buf == nil || now-e.lastSent <= age {
+			continue
+		}
+		if s.limited() && !s.spendBudget(now, len(e.buf)) {
+			e.lastSent = now - e.delay - 1
+			s.nextResend = min(s.nextResend, s.vs.budgetAt+budgetTick)
 			continue
 		}
 		e.lastSent = now
@@ -244,6 +254,10 @@ func escapedAt(app []byte, esc bool, i int) byte {
 const budgetTick = 20 * Nanotime(time.Millisecond)
 
 // limited reports whether the byte budget applies: LEGACY and EQ2 servers.
+// Not clients: SPEC §21.2 and §22.4 describe the limit as the server's,
+// scaled from the client's SessionStatRequest; upstream's client half has
+// the same writer but no peer ever sends it a 07, so it would stay at
+// 15.7 KB/s, a cap no server needs (nothing upstream limits receiving).
 func (s *Session) limited() bool { return s.rules.byteBudget && !s.client }
 
 // spendBudget is LEGACY's writer limit (SPEC §21.2): a sequenced packet

@@ -222,6 +222,56 @@ func TestVariantByteBudget(t *testing.T) {
 	}
 }
 
+// TestVariantOOAResendBudget: resends an OutOfOrderAck triggers are charged
+// to the byte budget (SPEC §21.2): with the budget spent they wait for its
+// decay instead of leaving at once, and leave before the retransmit timeout.
+func TestVariantOOAResendBudget(t *testing.T) {
+	c := ConfigFor(VariantLegacy)
+	c.EncodePasses = [2]Pass{}
+	p := variantServer(t, c)
+	params := p.s.Params()
+	req := SessionStatRequest{Timestamp: 1, StatPing: 10, AvgPing: 10, LastPing: 10}
+	p.s.Receive(&p.env, msec, p.env.Coder.AppendEncode(&params, nil, req.AppendTo(nil)))
+	msg := bytes.Repeat([]byte{0x42}, 500)
+	send := func(now Nanotime, n int) {
+		for range n {
+			if err := p.s.Send(&p.env, now, 0, msg, true); err != nil {
+				t.Fatal(err)
+			}
+		}
+		p.s.Flush(&p.env, now)
+	}
+	send(msec, 3)
+	p.sink.take()
+	// 200 ms later the budget (104857 bytes, average_delta 10) has decayed
+	// to nothing; 110 KB of new sends spend it all.
+	send(200*msec, 220)
+	p.sink.take()
+	if p.s.vs.waiting == 0 {
+		t.Fatal("the budget held nothing back")
+	}
+	// OutOfOrderAck(2): packets 0 and 1 were sent 199 ms ago, over the
+	// 2·10+100 ms age, so they are due, but the budget is spent.
+	p.s.Receive(&p.env, 200*msec, p.env.Coder.AppendEncode(&params, nil, AppendOutOfOrderAck(nil, 0, 2)))
+	p.s.Flush(&p.env, 200*msec)
+	if n := p.s.Stats().Resends; n != 0 {
+		t.Fatalf("%d resends with the budget spent", n)
+	}
+	p.sink.take()
+	// One decay (7864 bytes) later they leave, first, before the 360 ms
+	// retransmit timeout would have sent them.
+	p.s.Tick(&p.env, 221*msec)
+	var seqs []Seq
+	for _, e := range decodeAll(t, p, p.sink.take()) {
+		if Opcode(e[1]) == OpPacket {
+			seqs = append(seqs, Seq(e[2])<<8|Seq(e[3]))
+		}
+	}
+	if p.s.Stats().Resends != 2 || len(seqs) < 2 || seqs[0] != 0 || seqs[1] != 1 {
+		t.Fatalf("after the decay: resends %d, packets %v", p.s.Stats().Resends, seqs)
+	}
+}
+
 // TestVariantCloseDrains: a LEGACY Close waits for the unacked data, then
 // disconnects (SPEC §21.5).
 func TestVariantCloseDrains(t *testing.T) {
