@@ -11,23 +11,28 @@ import (
 // TestVariantEcho: eqgate's client against eqgate's server on loopback for
 // every variant and LEGACY service: messages from 2 B to 64 KiB come back
 // exactly once, in order, byte-exact, and the metrics carry the variant.
+// On LEGACY chat the client puts its filler byte after the opcode (SPEC
+// §21.4 (b)) and eqgate's server delivers it, so the echo carries it too,
+// unless ChatNoFiller.
 func TestVariantEcho(t *testing.T) {
 	defer checkLeaks(t)()
 	cases := []struct {
 		name    string
 		variant Variant
 		enc     Encoding
+		raw     bool // ChatNoFiller
 	}{
-		{"rs", VariantRS, EncodeNone},
-		{"legacy_world", VariantLegacy, EncodeCompress},
-		{"legacy_chat", VariantLegacy, EncodeXOR},
-		{"legacy_login", VariantLegacy, EncodeNone},
-		{"eq2", VariantEQ2, EncodeNone},
+		{"rs", VariantRS, EncodeNone, false},
+		{"legacy_world", VariantLegacy, EncodeCompress, false},
+		{"legacy_chat", VariantLegacy, EncodeXOR, false},
+		{"legacy_chat_raw", VariantLegacy, EncodeXOR, true},
+		{"legacy_login", VariantLegacy, EncodeNone, false},
+		{"eq2", VariantEQ2, EncodeNone, false},
 	}
 	sizes := []int{2, 12, 64, 200, 254, 255, 256, 502, 503, 505, 506, 507, 1400, 4000, 16 << 10, 64 << 10}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			cfg := Config{Variant: tc.variant, Encoding: tc.enc, Shards: 2}
+			cfg := Config{Variant: tc.variant, Encoding: tc.enc, Shards: 2, ChatNoFiller: tc.raw}
 			if err := cfg.Validate(); err != nil {
 				t.Fatal(err)
 			}
@@ -70,7 +75,11 @@ func TestVariantEcho(t *testing.T) {
 			}
 			col.mu.Lock()
 			for k, g := range col.got[0] {
-				if !bytes.Equal(g, sent[k]) {
+				want := sent[k]
+				if tc.enc == EncodeXOR && !tc.raw {
+					want = append([]byte{want[0], 0}, want[1:]...)
+				}
+				if !bytes.Equal(g, want) {
 					t.Fatalf("message %d: echo differs (len %d, want %d)", k, len(g), len(sent[k]))
 				}
 			}

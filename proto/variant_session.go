@@ -122,6 +122,26 @@ func (s *Session) Replace(env *Env) {
 	}
 }
 
+// chatFiller reports whether Send puts a filler byte after the opcode: a
+// LEGACY client on a chat stream (format 04) with Config.ChatFiller.
+func (s *Session) chatFiller() bool {
+	return s.client && s.rules.legacyPasses && s.cfg.ChatFiller && s.params.Passes[0] == PassXOR
+}
+
+// ChatFillerByte is what eqgate's LEGACY chat client puts after the 1-byte
+// opcode (SPEC §21.4 (b)); the UCS stream drops it unread.
+const ChatFillerByte = 0
+
+// sendFilled sends app with ChatFillerByte after its opcode byte, built
+// in a pooled buffer that store copies from (SPEC §21.4 (b)).
+func (s *Session) sendFilled(env *Env, now Nanotime, stream int, app []byte, reliable bool) error {
+	b := env.get(len(app) + 1)
+	b = append(append(append(b[:0], app[0]), ChatFillerByte), app[1:]...)
+	err := s.sendApp(env, now, stream, b, reliable)
+	env.put(b)
+	return err
+}
+
 // sendStatRequest is the client's SessionStatRequest right after the
 // response (SPEC §21.2, §22.4): deltas of 10 ms tell a LEGACY or EQ2 server
 // a realistic average, which lifts its rate limiter and, on LEGACY, sets
