@@ -202,6 +202,12 @@ func (c Config) Filled() Config {
 	// Protocol defaults are proto's (EQEmu's, SPEC §18.2), engine defaults
 	// shard's: Filled only reports them.
 	p := proto.ConfigFor(c.Variant)
+	if c.Variant == VariantLegacy && c.Encoding == EncodeXOR {
+		// The chat (UCS) service: EQStreamFactory(ChatStream, port, 45000)
+		// (SPEC §21.5); no attempt limit, so resends last as long.
+		p.StaleConnection = 45 * time.Second
+		p.ResendTimeout = p.StaleConnection
+	}
 	defi(&c.MaxPacketSize, p.MaxPacketSize)
 	defi(&c.CRCBytes, p.CRCBytes)
 	def(&c.KeepaliveDelay, p.KeepAliveDelay)

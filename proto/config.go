@@ -158,6 +158,7 @@ func ConfigFor(v Variant) Config {
 		return c
 	}
 	c.CRCBytes = 2
+	c.ProtocolVersion = 0 // what LEGACY's and EQ2EMu's own clients send (SPEC §21.1, §22.2)
 	c.AckDelay = 10 * time.Millisecond
 	c.LenientZeroCRC = true
 	c.ResendDelayMin = 1500 * time.Millisecond

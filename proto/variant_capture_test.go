@@ -82,8 +82,16 @@ func replayVariant(t *testing.T, vc variantCapture, client, chat bool) *peer {
 			}
 		}
 		p.s.Tick(&p.env, 0)
-		if d := p.sink.take(); len(d) != 1 || len(d[0]) != SessionRequestLen {
-			t.Fatalf("client sent %x, want one SessionRequest", d)
+		var req []byte
+		for _, l := range vc.lines {
+			if l.dir == "TX" {
+				req = l.data
+				break
+			}
+		}
+		// Byte-exact: version 0, the captured code, max 512.
+		if d := p.sink.take(); len(d) != 1 || !bytes.Equal(d[0], req) {
+			t.Fatalf("client sent %x, captured %x", d, req)
 		}
 		started = true
 	}
