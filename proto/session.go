@@ -258,7 +258,7 @@ func (s *Session) dispatch(env *Env, now Nanotime, p []byte, stream, depth int) 
 			s.drop(ReasonOf(err))
 		}
 	case OpOutOfSession:
-		s.onOutOfSession(env)
+		s.onOutOfSession(env, now)
 	case OpKeepAlive, OpOutboundPing:
 		// Only reachable nested inside another packet; RS ignores both.
 		s.drop(ReasonIgnored)
@@ -429,11 +429,18 @@ func (s *Session) onDisconnect(env *Env, now Nanotime) {
 	}
 }
 
-func (s *Session) onOutOfSession(env *Env) {
+func (s *Session) onOutOfSession(env *Env, now Nanotime) {
 	// RS has no handler. A client told that the server has no session ends
 	// silently: answering would only start a disconnect/OutOfSession loop.
 	if s.client && (s.state == StateConnecting || s.state == StateConnected) {
 		s.finish(env, CloseRefused)
+		return
+	}
+	// An EQ2 server sends SessionDisconnect and closes (SPEC §22.4); one
+	// only, and a peer without a session never answers it.
+	if s.rules.oosCloses && s.state == StateConnected {
+		s.closeWith(env, now, ClosePeer)
+		s.quiet = true
 		return
 	}
 	s.drop(ReasonIgnored)

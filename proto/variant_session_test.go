@@ -366,3 +366,65 @@ func TestVariantLastFragment(t *testing.T) {
 		})
 	}
 }
+
+// TestVariantResponseInCombined: a LEGACY or EQ2 server sends its
+// SessionResponse through the non-sequenced queue, so it may arrive inside
+// an OP_Combined under the fixed key; eqgate's client accepts it there
+// (SPEC §21.1 (a), §22.2 (a)) and handles the element beside it.
+func TestVariantResponseInCombined(t *testing.T) {
+	for _, v := range []Variant{VariantLegacy, VariantEQ2} {
+		t.Run(v.String(), func(t *testing.T) {
+			c := ConfigFor(v)
+			c.EncodePasses = [2]Pass{}
+			p := newPeer()
+			if err := p.s.InitClient(mustCfg(t, c), 7, 0); err != nil {
+				t.Fatal(err)
+			}
+			p.s.Tick(&p.env, 0)
+			p.sink.take()
+			params, err := NewParams(variants[v].fixedKey, 2, [2]Pass{}, 512)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp := SessionResponse{ConnectCode: 7, Key: variants[v].fixedKey, CRCBytes: 2, MaxPacketSize: 512}.AppendLegacyTo(nil)
+			x := AppendCombinedHeader(nil)
+			x = AppendCombinedElement(x, resp)
+			x = AppendCombinedElement(x, AppendKeepAlive(nil))
+			p.s.Receive(&p.env, msec, p.env.Coder.AppendEncode(&params, nil, x))
+			if p.s.State() != StateConnected || p.h.opened != 1 {
+				t.Fatalf("state %v opened %v drops %v", p.s.State(), p.h.opened, p.s.Stats().Drops)
+			}
+		})
+	}
+}
+
+// TestVariantEQ2OutOfSession: an EQ2 server that receives OutOfSession sends
+// one SessionDisconnect and closes (SPEC §22.4); a LEGACY one ignores it.
+func TestVariantEQ2OutOfSession(t *testing.T) {
+	for _, tc := range []struct {
+		v      Variant
+		closes bool
+	}{{VariantEQ2, true}, {VariantLegacy, false}} {
+		t.Run(tc.v.String(), func(t *testing.T) {
+			c := ConfigFor(tc.v)
+			c.EncodePasses = [2]Pass{}
+			p := variantServer(t, c)
+			params := p.s.Params()
+			p.s.Receive(&p.env, msec, p.env.Coder.AppendEncode(&params, nil, []byte{0, byte(OpOutOfSession)}))
+			p.s.Flush(&p.env, msec)
+			p.s.Tick(&p.env, Nanotime(3*time.Second))
+			discs := 0
+			for _, e := range decodeAll(t, p, p.sink.take()) {
+				if Opcode(e[1]) == OpSessionDisconnect {
+					discs++
+				}
+			}
+			if tc.closes && (discs != 1 || p.s.State() != StateDisconnected || len(p.h.closed) != 1 || p.h.closed[0] != ClosePeer) {
+				t.Fatalf("disconnects %d state %v closed %v", discs, p.s.State(), p.h.closed)
+			}
+			if !tc.closes && (discs != 0 || len(p.h.closed) != 0) {
+				t.Fatalf("LEGACY answered OutOfSession: disconnects %d closed %v", discs, p.h.closed)
+			}
+		})
+	}
+}
