@@ -82,7 +82,11 @@ func (s *Session) decodeLenient(env *Env, d []byte) ([]byte, error) {
 func (s *Session) onRequestAgain(env *Env, now Nanotime, req SessionRequest) {
 	s.vs.requests++
 	if s.stats.Delivered > 0 || s.vs.requests > 30 {
+		// One SessionDisconnect, as upstream: a second one after the
+		// linger would reach the client while it retries its request,
+		// and a Connecting client gives up on a SessionDisconnect.
 		s.closeWith(env, now, CloseProtocol)
+		s.quiet = true
 		return
 	}
 	for i := range s.streams {

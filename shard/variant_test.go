@@ -121,7 +121,9 @@ func TestLegacyRequestAgain(t *testing.T) {
 	advance(s, 3*time.Second) // past the close linger
 	step(s)
 	step(s)
-	outTo(sock, ap)
+	if _, disc := responseCodes(t, outTo(sock, ap)); disc {
+		t.Fatal("a second SessionDisconnect after the linger")
+	}
 	if codes, _ := send(request(4)); len(codes) != 1 || codes[0] != 4 || h.opened != 2 || s.live != 1 {
 		t.Fatalf("after the close: responses %v opened %d live %d", codes, h.opened, s.live)
 	}
