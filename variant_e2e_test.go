@@ -2,9 +2,11 @@ package eqgate
 
 import (
 	"bytes"
+	"net"
 	"testing"
 	"time"
 
+	"github.com/eqgate/eqgate/proto"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -138,4 +140,50 @@ func TestVariantConfigValidate(t *testing.T) {
 			t.Fatalf("%v defaults: %v", v, err)
 		}
 	}
+}
+
+// TestEQ2RequestReplacesE2E: on loopback, an EQ2 client that restarts on
+// the same port (a SessionRequest with a new connect code) gets a response
+// for the new code, and the server closes the old session with
+// CloseReplaced (SPEC §22.1), counted in eqgate_sessions_closed_total.
+func TestEQ2RequestReplacesE2E(t *testing.T) {
+	defer checkLeaks(t)()
+	h := &echoHandler{}
+	srv, err := Listen("127.0.0.1:0", Config{Variant: VariantEQ2, Shards: 1, MaxSessionsPerIP: 1}, h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	conn, err := net.DialUDP("udp4", nil, net.UDPAddrFromAddrPort(srv.Addr()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	buf := make([]byte, 2048)
+	for _, code := range []uint32{1, 2} {
+		if _, err := conn.Write(proto.SessionRequest{ConnectCode: code, MaxPacketSize: 512}.AppendTo(nil)); err != nil {
+			t.Fatal(err)
+		}
+		if err := conn.SetReadDeadline(time.Now().Add(10 * time.Second)); err != nil { // a bound
+			t.Fatal(err)
+		}
+		n, err := conn.Read(buf)
+		if err != nil {
+			t.Fatalf("code %d: no response: %v", code, err)
+		}
+		r, err := proto.ParseSessionResponse(buf[:n])
+		if err != nil || r.ConnectCode != code || r.Key != proto.EQ2Key {
+			t.Fatalf("code %d: answer %x (%v)", code, buf[:n], err)
+		}
+	}
+	h.mu.Lock()
+	opened, replaced := h.opened, h.closed[CloseReplaced]
+	h.mu.Unlock()
+	if opened != 2 || replaced != 1 {
+		t.Fatalf("opened %d, closed as replaced %d", opened, replaced)
+	}
+	if got := srv.Stats().Total.SessionsClosed["replaced"]; got != 1 {
+		t.Fatalf("SessionsClosed[replaced] = %d", got)
+	}
+	checkOutcomes(t, srv)
 }
