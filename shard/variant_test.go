@@ -144,3 +144,80 @@ func TestLenientCRCCounted(t *testing.T) {
 	}
 	assertOutcomes(t, s)
 }
+
+// FuzzShardVariant drives a LEGACY or EQ2 server shard (first byte: which)
+// with a script of records: endpoint (one of 8), kind, length, body. Kind 0
+// sends the body raw, 1 a SessionRequest with the body's connect code (so
+// sessions are replaced and restarted), 2 the body under the variant's
+// fixed key and CRC, 3 advances the clock by body[0] seconds. Nothing may
+// panic, every datagram lands in one outcome, and an endpoint never holds
+// more than one session.
+func FuzzShardVariant(f *testing.F) {
+	f.Add([]byte{0, 1, 1, 4, 0, 0, 0, 1, 1, 1, 4, 0, 0, 0, 2, 1, 2, 5, 0, 9, 0, 0, 7})
+	f.Add([]byte{1, 2, 1, 4, 0, 0, 0, 1, 2, 2, 2, 0, 6, 2, 1, 4, 0, 0, 0, 3, 2, 3, 1, 50})
+	f.Add([]byte{1, 3, 1, 1, 9, 3, 0, 4, 0, 1, 0, 0, 3, 2, 6, 0, 0x1d, 0, 0, 0, 0})
+	f.Fuzz(func(t *testing.T, script []byte) {
+		if len(script) == 0 {
+			return
+		}
+		v, key := proto.VariantLegacy, proto.LegacyKey
+		if script[0]&1 == 1 {
+			v, key = proto.VariantEQ2, proto.EQ2Key
+		}
+		script = script[1:]
+		s, sock := variantShard(t, v, &laxEcho{})
+		params, err := proto.NewParams(key, 2, [2]proto.Pass{}, 512)
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr := func(e byte) netip.AddrPort {
+			return netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 8, 0, e & 7}), 7000+uint16(e&7))
+		}
+		for len(script) >= 3 {
+			e, kind, n := script[0]&7, script[1]%4, int(script[2])
+			script = script[3:]
+			n = min(n, len(script))
+			body := script[:n]
+			script = script[n:]
+			var d []byte
+			switch kind {
+			case 0:
+				d = append([]byte(nil), body...)
+			case 1:
+				var code uint32
+				for _, b := range body {
+					code = code<<8 | uint32(b)
+				}
+				d = request(code)
+			case 2:
+				if len(body) < 2 {
+					continue
+				}
+				var c proto.Coder
+				d = c.AppendEncode(&params, nil, body)
+			case 3:
+				if len(body) > 0 {
+					advance(s, time.Duration(body[0])*time.Second)
+				}
+				step(s)
+				continue
+			}
+			sock.in = append(sock.in, memDgram{d, addr(e)})
+			step(s)
+			sock.out = sock.out[:0]
+			if s.live > 8 {
+				t.Fatalf("%d sessions for 8 endpoints", s.live)
+			}
+		}
+		step(s)
+		assertOutcomes(t, s)
+	})
+}
+
+// laxEcho echoes what its session will take: a LEGACY world, zone or login
+// session refuses 1-byte packets, which a fuzzed peer may send.
+type laxEcho struct{ echo }
+
+func (e *laxEcho) Message(sh *Shard, id ID, stream int, data []byte) {
+	_ = sh.Send(id, 0, data, true)
+}
