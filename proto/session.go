@@ -589,7 +589,7 @@ func (s *Session) Tick(env *Env, now Nanotime) Nanotime {
 			s.finish(env, CloseTimeout)
 			return Never
 		}
-		if s.sendsKeepAlive() && now-s.lastSend > Nanotime(c.KeepAliveDelay) {
+		if s.sendsKeepAlive() && now-s.lastSend > s.keepAliveDelay() {
 			s.sendKeepAlive(env, now)
 		}
 	}
@@ -622,7 +622,7 @@ func (s *Session) Next() Nanotime {
 			t = min(t, s.vs.ackAt)
 		}
 		if s.sendsKeepAlive() {
-			t = min(t, s.lastSend+Nanotime(c.KeepAliveDelay)+1)
+			t = min(t, s.lastSend+s.keepAliveDelay()+1)
 		}
 		if s.hb.count > 0 {
 			t = min(t, s.hb.since+Nanotime(c.HoldLength))
@@ -649,6 +649,21 @@ func (s *Session) sendsKeepAlive() bool {
 	// Nothing but the response goes to an address that has not proved
 	// itself (DESIGN.md, "Admission").
 	return s.cfg.KeepAliveDelay > 0 && s.established && s.proved && (s.client || !s.rules.echoKeepAlive)
+}
+
+// variantKeepAlive is the longest a LEGACY or EQ2 client stays silent: a
+// chat server and EQ2EMu time a stream out after 45 s with nothing received
+// (SPEC §21.5, §22.4).
+const variantKeepAlive = 40 * Nanotime(time.Second)
+
+// keepAliveDelay is Config.KeepAliveDelay, at most variantKeepAlive on a
+// LEGACY or EQ2 client.
+func (s *Session) keepAliveDelay() Nanotime {
+	d := Nanotime(s.cfg.KeepAliveDelay)
+	if s.client && s.rules.echoKeepAlive {
+		d = min(d, variantKeepAlive)
+	}
+	return d
 }
 
 // releasable reports whether maybeRelease would hand anything back.

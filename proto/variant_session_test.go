@@ -428,3 +428,42 @@ func TestVariantEQ2OutOfSession(t *testing.T) {
 		})
 	}
 }
+
+// TestVariantClientKeepAliveCap: a LEGACY or EQ2 client sends a keepalive
+// at least every 40 s whatever KeepAliveDelay says (SPEC §21.5, §22.4: the
+// chat server and EQ2EMu time out after 45 s).
+func TestVariantClientKeepAliveCap(t *testing.T) {
+	for _, v := range []Variant{VariantLegacy, VariantEQ2} {
+		t.Run(v.String(), func(t *testing.T) {
+			c := ConfigFor(v)
+			c.EncodePasses = [2]Pass{}
+			c.KeepAliveDelay = time.Minute
+			c.StaleConnection = 10 * time.Minute
+			c.ResendTimeout = c.StaleConnection
+			p := newPeer()
+			if err := p.s.InitClient(mustCfg(t, c), 7, 0); err != nil {
+				t.Fatal(err)
+			}
+			if v == VariantEQ2 {
+				p.s.SetEQ2Key(0)
+			}
+			p.s.Tick(&p.env, 0)
+			p.s.Receive(&p.env, 0, SessionResponse{ConnectCode: 7, Key: variants[v].fixedKey, CRCBytes: 2, MaxPacketSize: 512}.AppendLegacyTo(nil))
+			p.s.Flush(&p.env, 0)
+			p.sink.take()
+			if next := p.s.Next(); next > Nanotime(40*time.Second)+1 {
+				t.Fatalf("next tick %v, after the 40 s keepalive", time.Duration(next))
+			}
+			p.s.Tick(&p.env, Nanotime(40*time.Second)+1)
+			ka := 0
+			for _, d := range p.sink.take() {
+				if len(d) >= 2 && d[0] == 0 && Opcode(d[1]) == OpKeepAlive {
+					ka++
+				}
+			}
+			if ka != 1 {
+				t.Fatalf("%d keepalives after 40 s of silence", ka)
+			}
+		})
+	}
+}
