@@ -174,21 +174,16 @@ func FuzzShardVariant(f *testing.F) {
 			return netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 8, 0, e & 7}), 7000+uint16(e&7))
 		}
 		for len(script) >= 3 {
-			e, kind, n := script[0]&7, script[1]%4, int(script[2])
-			script = script[3:]
-			n = min(n, len(script))
-			body := script[:n]
-			script = script[n:]
+			var e, kind byte
+			var body []byte
+			e, kind, body, script = nextRecord(script)
+			e &= 7
 			var d []byte
 			switch kind {
 			case 0:
 				d = append([]byte(nil), body...)
 			case 1:
-				var code uint32
-				for _, b := range body {
-					code = code<<8 | uint32(b)
-				}
-				d = request(code)
+				d = request(codeOf(body))
 			case 2:
 				if len(body) < 2 {
 					continue
