@@ -476,6 +476,9 @@ func (r *runner) schedule(conns []*session, done <-chan struct{}) {
 			lastPoll = now
 		}
 		for i, s := range conns {
+			if !stopped && !poll && (period == 0 || now < due[i]) {
+				continue // no case below applies: leave the session's cache lines alone
+			}
 			if s.done.Load() {
 				continue
 			}
