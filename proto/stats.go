@@ -39,6 +39,7 @@ const (
 	CloseRefused                           // client: the server answered OutOfSession
 	CloseProtocol                          // unusable session parameters from the peer
 	ClosePanic                             // engine: a handler callback panicked (eqgate.PanicClose)
+	CloseBudget                            // engine: the biggest holder of peer data when the shard's Budget overflowed
 	NumCloseReasons
 )
 
@@ -53,6 +54,7 @@ var closeNames = [NumCloseReasons]string{
 	CloseRefused:        "refused",
 	CloseProtocol:       "protocol",
 	ClosePanic:          "handler_panic",
+	CloseBudget:         "budget",
 }
 
 // String returns a snake_case name, usable as a metric label.
