@@ -37,6 +37,10 @@ type Counters struct {
 	AttackStarts     Counter // times UnderAttack went to 1
 	UnprovenRate     Gauge   // unproven datagrams per second over the last window
 	SessionsOpened   Counter
+	// PeerHeld is the peer data the shard's sessions hold (proto.Budget);
+	// refusals count in PacketDrops[proto.ReasonBudget], closes in
+	// SessionsClosed[proto.CloseBudget].
+	PeerHeld Gauge
 	SessionsClosed   [proto.NumCloseReasons]Counter
 
 	PacketDrops [NumPacketDrops]Counter // inside a session, by proto reason

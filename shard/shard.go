@@ -143,6 +143,10 @@ type Shard struct {
 
 	env   proto.Env
 	coder proto.Coder
+	// budget caps the peer data sessions hold; heldShown is what the
+	// PeerHeld gauge last showed (budget.go).
+	budget    proto.Budget
+	heldShown int
 	alloc pool.Sized
 	adm   admission
 	sink  sink
@@ -228,7 +232,8 @@ func newShard(g *Group, idx int, sock Socket) *Shard {
 	s.inboxBuf = make([]inboxItem, 64)
 	s.sink.s = s
 	s.ph.s = s
-	s.env = proto.Env{Coder: &s.coder, Sink: &s.sink, Handler: &s.ph, Alloc: &s.alloc, Rand: cfg.Rand}
+	s.env = proto.Env{Coder: &s.coder, Sink: &s.sink, Handler: &s.ph, Alloc: &s.alloc, Rand: cfg.Rand, Budget: &s.budget}
+	s.budget.Limit = max(cfg.PeerBudget, 0)
 	if cfg.Role == RoleServer {
 		s.adm.init(cfg, g.secret)
 	}
@@ -372,6 +377,7 @@ func (s *Shard) afterReceive() {
 	s.runTimers()
 	s.pruneHalfOpen()
 	s.attackCheck()
+	s.budgetCheck()
 	s.flushDirty()
 	s.writeTx()
 	s.hangUps()
