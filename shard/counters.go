@@ -40,8 +40,8 @@ type Counters struct {
 	// PeerHeld is the peer data the shard's sessions hold (proto.Budget);
 	// refusals count in PacketDrops[proto.ReasonBudget], closes in
 	// SessionsClosed[proto.CloseBudget].
-	PeerHeld Gauge
-	SessionsClosed   [proto.NumCloseReasons]Counter
+	PeerHeld       Gauge
+	SessionsClosed [proto.NumCloseReasons]Counter
 
 	PacketDrops [NumPacketDrops]Counter // inside a session, by proto reason
 	Resends     Counter                 // reliable packets sent again

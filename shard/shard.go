@@ -147,11 +147,11 @@ type Shard struct {
 	// PeerHeld gauge last showed (budget.go).
 	budget    proto.Budget
 	heldShown int
-	alloc pool.Sized
-	adm   admission
-	sink  sink
-	ph    protoHandler
-	cur   netip.AddrPort // destination of the session being driven
+	alloc     pool.Sized
+	adm       admission
+	sink      sink
+	ph        protoHandler
+	cur       netip.AddrPort // destination of the session being driven
 	// curSock is the socket the driven session sends from (0: the shard's).
 	curSock uint32
 	// curLocal is the address the driven session's peer sent to, the
