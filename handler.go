@@ -48,6 +48,7 @@ const (
 	CloseRefused        = proto.CloseRefused        // client: the server answered OutOfSession
 	CloseProtocol       = proto.CloseProtocol       // the peer sent unusable session parameters (SPEC §6)
 	ClosePanic          = proto.ClosePanic          // a Handler callback panicked (Config.HandlerPanic)
+	CloseBudget         = proto.CloseBudget         // the biggest holder of peer data past twice Config.PeerBufferBudget
 )
 
 // handlerAdapter turns shard events into Handler calls with Session values,
