@@ -733,7 +733,29 @@ func (s *Shard) freeDead() {
 		s.live--
 		s.counters.SessionsOpen.add(-1)
 	}
+	if len(s.dead) > 0 {
+		s.trimSlab()
+	}
 	s.dead = s.dead[:0]
+}
+
+// trimSlab gives back the slab pages a flood left empty at its end (see
+// slabMeta.trim): the sessions, their metadata and their credit pages.
+func (s *Shard) trimSlab() {
+	old := len(s.pages)
+	k := s.meta.trim()
+	if k < 0 {
+		return
+	}
+	clear(s.pages[k:])
+	s.pages = s.pages[:k]
+	for p := k; p < old; p++ {
+		s.credits.drop(p)
+	}
+	if n := k << pageBits; len(s.hs) > n {
+		clear(s.hs[n:])
+		s.hs = s.hs[:n]
+	}
 }
 
 // ---- transmit ----
