@@ -39,6 +39,7 @@ const (
 	CloseRefused                           // client: the server answered OutOfSession
 	CloseProtocol                          // unusable session parameters from the peer
 	ClosePanic                             // engine: a handler callback panicked (eqgate.PanicClose)
+	CloseReplaced                          // a SessionRequest with a new connect code from the same endpoint replaced it (EQ2, SPEC §22.1)
 	CloseBudget                            // engine: the biggest holder of peer data when the shard's Budget overflowed
 	NumCloseReasons
 )
@@ -54,6 +55,7 @@ var closeNames = [NumCloseReasons]string{
 	CloseRefused:        "refused",
 	CloseProtocol:       "protocol",
 	ClosePanic:          "handler_panic",
+	CloseReplaced:       "replaced",
 	CloseBudget:         "budget",
 }
 
