@@ -67,7 +67,8 @@ const waitBound = 20 * time.Second
 type gate struct {
 	cmd        *exec.Cmd
 	udp        string // from the ready line
-	shards     int
+	shards     int    // of the first port
+	shardList  []int  // one per port when ports differ, else one
 	metricsURL string
 	base       string // http://host:port
 
@@ -77,14 +78,21 @@ type gate struct {
 	exited chan error  // cmd.Wait result
 }
 
-var readyRE = regexp.MustCompile(`^eqgate: listening udp (\S+) shards=(\d+) handler=(\S+) metrics=(\S+)$`)
+var readyRE = regexp.MustCompile(`^eqgate: listening udp (\S+) shards=([\d,]+) handler=(\S+) metrics=(\S+)$`)
 
 // startGate runs the binary on loopback port 0 with extra args and waits
 // for its ready line.
 func startGate(t *testing.T, args ...string) *gate {
 	t.Helper()
+	return startGateArgs(t, append([]string{"-listen", "127.0.0.1:0", "-metrics", "127.0.0.1:0", "-log-level", "debug"}, args...)...)
+}
+
+// startGateArgs runs the binary with exactly args and waits for its ready
+// line.
+func startGateArgs(t *testing.T, args ...string) *gate {
+	t.Helper()
 	g := &gate{lines: make(chan string, 1024), exited: make(chan error, 1)}
-	g.cmd = exec.Command(binary, append([]string{"-listen", "127.0.0.1:0", "-metrics", "127.0.0.1:0", "-log-level", "debug"}, args...)...)
+	g.cmd = exec.Command(binary, args...)
 	stdout, err := g.cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -141,7 +149,11 @@ func startGate(t *testing.T, args ...string) *gate {
 			t.Fatalf("ready line %q does not match %v", line, readyRE)
 		}
 		g.udp, g.metricsURL = m[1], m[4]
-		g.shards, _ = strconv.Atoi(m[2])
+		for _, n := range strings.Split(m[2], ",") {
+			k, _ := strconv.Atoi(n)
+			g.shardList = append(g.shardList, k)
+		}
+		g.shards = g.shardList[0]
 		g.base = strings.TrimSuffix(g.metricsURL, "/metrics")
 	case err := <-g.exited:
 		t.Fatalf("eqgate exited before ready: %v\n%s", err, g.stderrText())
@@ -626,6 +638,8 @@ func TestStartFailures(t *testing.T) {
 	}
 	defer group.Close()
 	held := group.Facts().Addr.String()
+	badFile := writeFile(t, "bad.toml", "shards = 1\nbogus = 2\n")
+	rangeFile := writeFile(t, "range.toml", "[listener.zones]\nlisten = \"127.0.0.1:0\"\nbatch = 5000\n")
 
 	tests := []struct {
 		name     string
@@ -641,6 +655,9 @@ func TestStartFailures(t *testing.T) {
 		{"udp held by a reuseport group", []string{"-listen", held, "-metrics", ""}, 1, []string{held, "address already in use"}},
 		{"metrics in use", []string{"-listen", "127.0.0.1:0", "-metrics", tcp.Addr().String()}, 1, []string{"metrics", tcp.Addr().String(), "address already in use"}},
 		{"bad address", []string{"-listen", "127.0.0.1", "-metrics", ""}, 2, []string{"127.0.0.1", "missing port"}},
+		{"config unknown key", []string{"-config", badFile}, 2, []string{"bad.toml:2:", `"bogus"`}},
+		{"config out of range", []string{"-config", rangeFile}, 2, []string{"[listener.zones]", "Batch", "key batch in range.toml"}},
+		{"config missing", []string{"-config", "/nonexistent.toml"}, 2, []string{"/nonexistent.toml"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
