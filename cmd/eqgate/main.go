@@ -164,7 +164,7 @@ func run(args []string, stdout, stderr io.Writer, sig <-chan os.Signal) int {
 
 	watchCtx, stopWatch := context.WithCancel(context.Background())
 	defer stopWatch()
-	go newEventWatch(log, servers).run(watchCtx, o.logEvery)
+	go newEventWatch(log, servers, relays).run(watchCtx, o.logEvery)
 
 	// Serve until a stop signal (or the HTTP endpoint dies: an operator
 	// relying on /healthz would otherwise see a healthy-looking corpse).
