@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"log/slog"
+	"net/netip"
 	"time"
 
 	"github.com/eqgate/eqgate"
@@ -18,7 +19,7 @@ import (
 // last dials all failed) and up again.
 type eventWatch struct {
 	log     *slog.Logger
-	servers []*eqgate.Server
+	servers []watched
 	prev    []eventCounts
 	gsoOff  [][]bool
 
@@ -36,7 +37,26 @@ type eventCounts struct {
 // refusalReasons are the outcomes that turn a SessionRequest away.
 var refusalReasons = []string{"cap_shard", "cap_total", "cap_ip", "draining"}
 
-func newEventWatch(log *slog.Logger, servers []*eqgate.Server, relays []*relay.Relay) *eventWatch {
+// watched is what the event logs read of a server (*eqgate.Server; the
+// tests give fakes, to drive every event).
+type watched interface {
+	Addr() netip.AddrPort
+	Shards() int
+	Stats() eqgate.Stats
+	SocketHealth() []eqgate.SocketHealth
+}
+
+var _ watched = (*eqgate.Server)(nil)
+
+func asWatched(servers []*eqgate.Server) []watched {
+	out := make([]watched, len(servers))
+	for i, s := range servers {
+		out[i] = s
+	}
+	return out
+}
+
+func newEventWatch(log *slog.Logger, servers []watched, relays []*relay.Relay) *eventWatch {
 	w := &eventWatch{log: log, servers: servers, relays: relays}
 	for _, srv := range servers {
 		w.prev = append(w.prev, w.counts(srv))
@@ -49,7 +69,7 @@ func newEventWatch(log *slog.Logger, servers []*eqgate.Server, relays []*relay.R
 	return w
 }
 
-func (w *eventWatch) counts(srv *eqgate.Server) eventCounts {
+func (w *eventWatch) counts(srv watched) eventCounts {
 	t := srv.Stats().Total
 	c := eventCounts{refused: map[string]uint64{}}
 	for _, r := range refusalReasons {

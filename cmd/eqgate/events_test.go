@@ -1,8 +1,11 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
+	"log/slog"
 	"net"
+	"net/netip"
 	"strings"
 	"syscall"
 	"testing"
@@ -149,5 +152,130 @@ keepalive = "300ms"
 	line = g.waitLog(t, `"msg":"backend up"`)
 	if !strings.Contains(line, `"backend":"`+backend+`"`) {
 		t.Errorf("backend up line %s", line)
+	}
+}
+
+// fakeServer is a watched server whose figures a test sets.
+type fakeServer struct {
+	addr   netip.AddrPort
+	total  eqgate.ShardStats
+	health []eqgate.SocketHealth
+}
+
+func (f *fakeServer) Addr() netip.AddrPort                { return f.addr }
+func (f *fakeServer) Shards() int                         { return len(f.health) }
+func (f *fakeServer) Stats() eqgate.Stats                 { return eqgate.Stats{Total: f.total} }
+func (f *fakeServer) SocketHealth() []eqgate.SocketHealth { return f.health }
+
+// jsonLog is a JSON logger into a buffer, as -log-format json builds it.
+func jsonLog() (*slog.Logger, *bytes.Buffer) {
+	var b bytes.Buffer
+	return newLogger(&options{logFormat: "json", logLevel: slog.LevelDebug}, &b), &b
+}
+
+// records parses and empties b.
+func records(t *testing.T, b *bytes.Buffer) []map[string]any {
+	t.Helper()
+	var out []map[string]any
+	for _, line := range strings.Split(strings.TrimSpace(b.String()), "\n") {
+		if line == "" {
+			continue
+		}
+		var rec map[string]any
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+			t.Fatalf("%q: %v", line, err)
+		}
+		out = append(out, rec)
+	}
+	b.Reset()
+	return out
+}
+
+// TestEventWatchEvents: each runtime event kind is one line per check with
+// the count since the last, nothing when nothing changed, and GSO turned
+// off is logged once per shard.
+func TestEventWatchEvents(t *testing.T) {
+	srv := &fakeServer{
+		addr:   netip.MustParseAddrPort("127.0.0.1:9000"),
+		total:  eqgate.ShardStats{Drops: map[string]uint64{}},
+		health: []eqgate.SocketHealth{{GSO: true}, {GSO: true}},
+	}
+	log, buf := jsonLog()
+	w := newEventWatch(log, []watched{srv}, nil)
+	w.check(time.Second)
+	if recs := records(t, buf); len(recs) != 0 {
+		t.Fatalf("lines with nothing changed: %v", recs)
+	}
+
+	srv.total.Drops = map[string]uint64{"cap_ip": 7, "cap_total": 2}
+	srv.health = []eqgate.SocketHealth{{GSO: true, KernelDrops: 5, SocketErrors: 1}, {GSO: false, GSOReason: "EIO", SendDrops: 3}}
+	w.check(time.Second)
+	got := map[string]map[string]any{}
+	for _, r := range records(t, buf) {
+		got[strings.SplitN(r["msg"].(string), ":", 2)[0]] = r
+	}
+	want := map[string]map[string]any{
+		"sessions refused":         {"refused": 9.0, "cap_ip": 7.0, "cap_total": 2.0, "level": "WARN"},
+		"kernel dropped datagrams": {"dropped": 5.0, "level": "WARN"},
+		"kernel refused sends":     {"refused": 3.0, "level": "WARN"},
+		"socket errors":            {"errors": 1.0, "level": "ERROR"},
+		"gso":                      {"shard": 1.0, "reason": "EIO", "level": "WARN"},
+	}
+	for msg, fields := range want {
+		r, ok := got[msg]
+		if !ok {
+			t.Errorf("no %q line", msg)
+			continue
+		}
+		if r["listen"] != "127.0.0.1:9000" {
+			t.Errorf("%q: listen %v", msg, r["listen"])
+		}
+		for k, v := range fields {
+			if r[k] != v {
+				t.Errorf("%q: %s = %v, want %v", msg, k, r[k], v)
+			}
+		}
+	}
+	if len(got) != len(want) {
+		t.Errorf("%d kinds of line, want %d: %v", len(got), len(want), got)
+	}
+
+	// Counts are since the last line; GSO off is not repeated.
+	srv.total.Drops = map[string]uint64{"cap_ip": 8, "cap_total": 2}
+	w.check(time.Second)
+	recs := records(t, buf)
+	if len(recs) != 1 || recs[0]["msg"] != "sessions refused" || recs[0]["refused"] != 1.0 || recs[0]["cap_ip"] != 1.0 {
+		t.Errorf("second check: %v, want one refusal line counting 1", recs)
+	}
+}
+
+// TestAttackLogStartEnd: the under-attack gauge logs "under attack" when a
+// shard reports it and "attack over" when none does, at most one line per
+// server per attackLogGap however fast it flaps.
+func TestAttackLogStartEnd(t *testing.T) {
+	srv := &fakeServer{addr: netip.MustParseAddrPort("127.0.0.1:9000")}
+	log, buf := jsonLog()
+	var a attackLog
+	t0 := time.Unix(1000, 0)
+	a.check(log, []watched{srv}, t0)
+	if recs := records(t, buf); len(recs) != 0 {
+		t.Fatalf("lines while calm: %v", recs)
+	}
+	srv.total.UnderAttack, srv.total.UnprovenRate = 1, 12000
+	a.check(log, []watched{srv}, t0.Add(time.Second))
+	recs := records(t, buf)
+	if len(recs) != 1 || recs[0]["msg"] != "under attack" || recs[0]["unproven_per_second"] != 12000.0 || recs[0]["shards"] != 1.0 {
+		t.Fatalf("start: %v", recs)
+	}
+	// Over, then the gap: nothing until attackLogGap has passed.
+	srv.total.UnderAttack, srv.total.UnprovenRate = 0, 10
+	a.check(log, []watched{srv}, t0.Add(2*time.Second))
+	if recs := records(t, buf); len(recs) != 0 {
+		t.Fatalf("flap within the gap logged: %v", recs)
+	}
+	a.check(log, []watched{srv}, t0.Add(time.Second+attackLogGap))
+	recs = records(t, buf)
+	if len(recs) != 1 || recs[0]["msg"] != "attack over" || recs[0]["listen"] != "127.0.0.1:9000" {
+		t.Fatalf("end: %v", recs)
 	}
 }

@@ -164,7 +164,8 @@ func run(args []string, stdout, stderr io.Writer, sig <-chan os.Signal) int {
 
 	watchCtx, stopWatch := context.WithCancel(context.Background())
 	defer stopWatch()
-	go newEventWatch(log, servers, relays).run(watchCtx, o.logEvery)
+	ws := asWatched(servers)
+	go newEventWatch(log, ws, relays).run(watchCtx, o.logEvery)
 
 	// Serve until a stop signal (or the HTTP endpoint dies: an operator
 	// relying on /healthz would otherwise see a healthy-looking corpse).
@@ -176,7 +177,7 @@ wait:
 	for {
 		select {
 		case now := <-attackTick.C:
-			attacks.check(log, servers, now)
+			attacks.check(log, ws, now)
 		case s := <-sig:
 			if s == syscall.SIGHUP {
 				logTotals(log, "totals", servers)
