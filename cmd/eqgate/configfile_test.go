@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"flag"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"reflect"
 	"regexp"
@@ -194,25 +193,7 @@ relay-max-pending = 4096
 // 0 for the shipped example, and exits 2 with one line naming the key and
 // line for a bad file; it binds nothing either way.
 func TestCheckConfigBinary(t *testing.T) {
-	run := func(args ...string) (int, string, string) {
-		cmd := exec.Command(binary, args...)
-		var stdout, stderr bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &stdout, &stderr
-		done := make(chan error, 1)
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		go func() { done <- cmd.Wait() }()
-		select {
-		case <-done:
-		case <-time.After(waitBound):
-			_ = cmd.Process.Kill()
-			<-done
-			t.Fatal("still running")
-		}
-		return cmd.ProcessState.ExitCode(), stdout.String(), stderr.String()
-	}
-	code, out, errOut := run("-config", "../../deploy/eqgate.toml", "-check-config", "-shards", "3")
+	code, out, errOut := runBinary(t, "-config", "../../deploy/eqgate.toml", "-check-config", "-shards", "3")
 	if code != 0 || errOut != "" {
 		t.Fatalf("exit %d, stderr %q", code, errOut)
 	}
@@ -222,7 +203,7 @@ func TestCheckConfigBinary(t *testing.T) {
 		}
 	}
 	bad := writeFile(t, "bad.toml", "[listener.a]\nlisten = \"127.0.0.1:1\"\nbogus = 1\n")
-	code, out, errOut = run("-config", bad, "-check-config")
+	code, out, errOut = runBinary(t, "-config", bad, "-check-config")
 	if code != 2 || out != "" || strings.Count(errOut, "\n") != 1 || !strings.HasPrefix(errOut, "eqgate: ") || !strings.Contains(errOut, "bad.toml:3:") || !strings.Contains(errOut, `"bogus"`) {
 		t.Errorf("bad file: exit %d stdout %q stderr %q", code, out, errOut)
 	}

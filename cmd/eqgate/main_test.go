@@ -661,25 +661,10 @@ func TestStartFailures(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			cmd := exec.Command(binary, tt.args...)
-			var stdout, stderr bytes.Buffer
-			cmd.Stdout, cmd.Stderr = &stdout, &stderr
-			done := make(chan error, 1)
-			if err := cmd.Start(); err != nil {
-				t.Fatal(err)
-			}
-			go func() { done <- cmd.Wait() }()
-			select {
-			case <-done:
-			case <-time.After(waitBound):
-				_ = cmd.Process.Kill()
-				<-done
-				t.Fatalf("still running; stdout %q", stdout.String())
-			}
-			if code := cmd.ProcessState.ExitCode(); code != tt.wantCode {
+			code, stdout, line := runBinary(t, tt.args...)
+			if code != tt.wantCode {
 				t.Errorf("exit status %d, want %d", code, tt.wantCode)
 			}
-			line := stderr.String()
 			if strings.Count(line, "\n") != 1 || !strings.HasPrefix(line, "eqgate: ") {
 				t.Errorf("stderr is not one \"eqgate: \" line: %q", line)
 			}
@@ -688,11 +673,33 @@ func TestStartFailures(t *testing.T) {
 					t.Errorf("stderr %q does not name %q", line, w)
 				}
 			}
-			if stdout.Len() != 0 {
-				t.Errorf("stdout %q, want nothing (no ready line)", stdout.String())
+			if stdout != "" {
+				t.Errorf("stdout %q, want nothing (no ready line)", stdout)
 			}
 		})
 	}
+}
+
+// runBinary runs the binary to its exit (bounded by waitBound) and returns
+// its status, stdout and stderr.
+func runBinary(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	cmd := exec.Command(binary, args...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	done := make(chan error, 1)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { done <- cmd.Wait() }()
+	select {
+	case <-done:
+	case <-time.After(waitBound):
+		_ = cmd.Process.Kill()
+		<-done
+		t.Fatalf("still running; stdout %q", stdout.String())
+	}
+	return cmd.ProcessState.ExitCode(), stdout.String(), stderr.String()
 }
 
 // TestHealthzAndPprof: /healthz reports every shard running; pprof is
