@@ -84,6 +84,15 @@ type Config struct {
 	// MaxFragmentSize caps one reassembled (or sent) fragmented packet; the
 	// memory is taken as data arrives. 1 MiB.
 	MaxFragmentSize int
+	// PeerBufferBudget caps, per shard, the bytes of peer data all its
+	// sessions hold (reorder queues with their rings, partial fragment
+	// sets). Past it only sessions under their fair share (the budget over
+	// the sessions holding any) may queue more, so the biggest holders are
+	// refused first (eqgate_packets_dropped_total{reason="budget"}, before
+	// the ack: the peer resends); past twice it the biggest are closed
+	// with CloseBudget. 0 means 32 MiB, negative no budget (still counted
+	// in eqgate_peer_buffered_bytes). tuning.md, "Memory budgets".
+	PeerBufferBudget int
 
 	// Admission (who gets state; tuning.md, "Admission").
 
@@ -229,6 +238,7 @@ func (c Config) Filled() Config {
 	defi(&c.ReorderWindow, p.ReorderWindow)
 	defi(&c.ReorderBytes, p.ReorderBytes)
 	defi(&c.MaxFragmentSize, p.MaxFragmentSize)
+	defi(&c.PeerBufferBudget, shard.DefaultPeerBudget)
 	defi(&c.OutOfSessionRate, shard.DefaultOutOfSessionRate)
 	defi(&c.HalfOpenMax, shard.DefaultHalfOpenMax)
 	def(&c.HalfOpenTimeout, shard.DefaultHalfOpenTimeout)
@@ -385,5 +395,6 @@ func (c *Config) shardConfig(role shard.Role) shard.Config {
 		HalfOpenMax:         c.HalfOpenMax,
 		HalfOpenTimeout:     c.HalfOpenTimeout,
 		AttackRate:          c.AttackRate,
+		PeerBudget:          c.PeerBufferBudget,
 	}
 }

@@ -49,6 +49,7 @@ const (
 	CloseProtocol       = proto.CloseProtocol       // the peer sent unusable session parameters (SPEC §6)
 	ClosePanic          = proto.ClosePanic          // a Handler callback panicked (Config.HandlerPanic)
 	CloseReplaced       = proto.CloseReplaced       // EQ2: a SessionRequest with a new connect code from the same endpoint (SPEC §22.1)
+	CloseBudget         = proto.CloseBudget         // the biggest holder of peer data past twice Config.PeerBufferBudget
 )
 
 // handlerAdapter turns shard events into Handler calls with Session values,

@@ -32,7 +32,8 @@ import (
 //	eqgate_out_of_session_sent_total
 //	eqgate_sessions_open (gauge), eqgate_sessions_opened_total
 //	eqgate_sessions_closed_total{reason}
-//	eqgate_packets_dropped_total{reason}      inside sessions (CRC, length, ...)
+//	eqgate_packets_dropped_total{reason}      inside sessions (CRC, length, budget, ...)
+//	eqgate_peer_buffered_bytes (gauge)         peer data sessions hold (Config.PeerBufferBudget)
 //	eqgate_resends_total
 //	eqgate_inbox_drops_total
 //	eqgate_sends_refused_total{reason}        sends refused to their caller (queue_full, too_big, ...)
@@ -67,7 +68,7 @@ type Collector struct {
 	outcomes, up, panics                                      *prometheus.Desc
 	sendsRefused, sendsQueued, sendsDiscarded                 *prometheus.Desc
 	responses, proofs, proofsAfterClose, halfOpen, halfPruned *prometheus.Desc
-	underAttack, attacks, unproven                            *prometheus.Desc
+	underAttack, attacks, unproven, peerHeld                  *prometheus.Desc
 	rcvbuf, sndbuf, forced, steering, gso                     *prometheus.Desc
 	ops                                                       opsMetrics
 }
@@ -111,6 +112,7 @@ func newCollector(g *shard.Group, gd *guard, constLabels prometheus.Labels) *Col
 		underAttack:      d("under_attack", "1 while the shard sees unproven traffic at or above Config.AttackRate (AttackRate datagrams a second from endpoints without a session that prove nothing)."),
 		attacks:          d("attacks_total", "Times the shard went under attack."),
 		unproven:         d("unproven_datagrams_per_second", "Unproven datagrams per second over the last one-second window."),
+		peerHeld:         d("peer_buffered_bytes", "Bytes of peer data the shard's sessions hold (reorder queues and rings, partial fragment sets), against Config.PeerBufferBudget."),
 		open:             d("sessions_open", "Sessions currently open."),
 		opened:           d("sessions_opened_total", "Sessions opened."),
 		closed:           d("sessions_closed_total", "Sessions closed, by reason.", "reason"),
@@ -131,7 +133,7 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 		c.handoffs, c.handoffIn, c.oos, c.open, c.opened, c.closed, c.pktDrops, c.resends, c.lenientCRC,
 		c.inboxDrops, c.batchSize, c.outcomes, c.up, c.rcvbuf, c.sndbuf, c.forced,
 		c.steering, c.gso, c.sendsRefused, c.sendsQueued, c.sendsDiscarded, c.panics,
-		c.responses, c.proofs, c.proofsAfterClose, c.halfOpen, c.halfPruned, c.underAttack, c.attacks, c.unproven} {
+		c.responses, c.proofs, c.proofsAfterClose, c.halfOpen, c.halfPruned, c.underAttack, c.attacks, c.unproven, c.peerHeld} {
 		ch <- d
 	}
 	c.ops.describe(ch)
@@ -179,6 +181,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(c.underAttack, prometheus.GaugeValue, float64(k.UnderAttack.Load()), sh)
 		counter(c.attacks, k.AttackStarts.Load())
 		ch <- prometheus.MustNewConstMetric(c.unproven, prometheus.GaugeValue, float64(k.UnprovenRate.Load()), sh)
+		ch <- prometheus.MustNewConstMetric(c.peerHeld, prometheus.GaugeValue, float64(k.PeerHeld.Load()), sh)
 		ch <- prometheus.MustNewConstMetric(c.open, prometheus.GaugeValue, float64(k.SessionsOpen.Load()), sh)
 		counter(c.opened, k.SessionsOpened.Load())
 		for r := CloseLocal; r < proto.NumCloseReasons; r++ {

@@ -18,6 +18,7 @@ type ShardStats struct {
 	Responded              uint64 // SessionRequests answered statelessly
 	UnderAttack            int64  // shards under attack now (see Config.AttackRate)
 	UnprovenRate           int64  // unproven datagrams per second, last window
+	PeerBuffered           int64  // bytes of peer data sessions hold (Config.PeerBufferBudget)
 	Dropped                uint64 // sum of Drops
 	Drops                  map[string]uint64
 	SessionsOpen           int64
@@ -54,6 +55,7 @@ func readShard(c *shard.Counters, names packetDropNames) ShardStats {
 		Responded:      c.Outcomes[shard.OutcomeResponded].Load(),
 		UnderAttack:    c.UnderAttack.Load(),
 		UnprovenRate:   c.UnprovenRate.Load(),
+		PeerBuffered:   c.PeerHeld.Load(),
 		Drops:          map[string]uint64{},
 		SessionsOpen:   c.SessionsOpen.Load(),
 		SessionsOpened: c.SessionsOpened.Load(),
@@ -101,6 +103,7 @@ func (t *ShardStats) add(s *ShardStats) {
 	t.Responded += s.Responded
 	t.UnderAttack += s.UnderAttack
 	t.UnprovenRate += s.UnprovenRate
+	t.PeerBuffered += s.PeerBuffered
 	t.Dropped += s.Dropped
 	t.SessionsOpen += s.SessionsOpen
 	t.SessionsOpened += s.SessionsOpened

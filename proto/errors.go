@@ -17,6 +17,7 @@ const (
 	ReasonBadParams            // session parameters out of range
 	ReasonBadAck               // an Ack or OutOfOrderAck for a sequence never sent: ignored
 	ReasonDupAck               // an Ack or OutOfOrderAck for what was already acknowledged
+	ReasonBudget               // peer data refused by the shard's Budget, before its ack: the peer resends it
 	NumReasons                 // number of reasons, for counter arrays
 )
 
@@ -33,6 +34,7 @@ var reasonNames = [NumReasons]string{
 	ReasonBadParams:     "bad_params",
 	ReasonBadAck:        "bad_ack",
 	ReasonDupAck:        "duplicate_ack",
+	ReasonBudget:        "budget",
 }
 
 // String returns a short snake_case name suitable for a metric label.

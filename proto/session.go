@@ -23,6 +23,7 @@ type Session struct {
 	proved      bool // the peer sent a datagram that passed the CRC (DESIGN.md, "Admission")
 	probing     bool // resends held back: only the oldest packet probes a silent peer
 	quiet       bool // finalize without another SessionDisconnect
+	shedding    bool // closed by the Budget: holds no more peer data (budget.go)
 	discReplied bool // one SessionDisconnect answer per received datagram
 	reported    bool // Handler.Closed has run
 	reason      CloseReason
@@ -37,6 +38,7 @@ type Session struct {
 	rateBudget  int64 // bytes (SPEC §20.1); valid when cfg.OutgoingDataRate > 0
 	rateAt      Nanotime
 	unacked     int // sent-but-unacked bytes, all streams
+	peerHeld    int // peer data held: reorder copies and rings, fragment buffers (budget.go)
 
 	// LEGACY and EQ2 (variant_session.go), nil on RS so an RS session
 	// stays as small as it was.
@@ -504,6 +506,9 @@ func (s *Session) closeWith(env *Env, now Nanotime, reason CloseReason) {
 		s.sendDisconnect(env, now)
 		s.state = StateDisconnecting
 		s.finalizeAt = now + Nanotime(s.cfg.CloseLinger) + 1
+		if reason == CloseBudget {
+			s.shed(env)
+		}
 		s.report(env, reason)
 	}
 }
@@ -550,7 +555,7 @@ func (s *Session) releaseAll(env *Env) {
 		s.app.Release(env.EQ2)
 	}
 	for i := range s.streams {
-		s.streams[i].release(env, true)
+		s.held(env, -s.streams[i].release(env, true))
 	}
 	s.unacked = 0
 	if s.vs != nil {
@@ -687,7 +692,7 @@ func (s *Session) maybeRelease(env *Env, now Nanotime) {
 		return
 	}
 	for i := range s.streams {
-		s.streams[i].release(env, false)
+		s.held(env, -s.streams[i].release(env, false))
 	}
 	if s.hb.count == 0 {
 		s.hb.release(env)

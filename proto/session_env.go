@@ -59,6 +59,9 @@ type Env struct {
 	Handler Handler
 	Rand    func() uint32 // keys and connect codes; nil = math/rand/v2
 	Alloc   Allocator
+	// Budget, when set, caps the peer data all sessions of this Env hold
+	// (budget.go).
+	Budget *Budget
 	// EQ2 is the EQ2 application layer's shared scratch (made on first use
 	// by an EQ2 session).
 	EQ2 *EQ2Coder

@@ -24,6 +24,8 @@ func FuzzSessionReceive(f *testing.F) {
 		p := newPeer()
 		p.env.Coder = coder
 		p.h.echo = true
+		budget := Budget{Limit: 1 << 12} // small: refusals are explored too
+		p.env.Budget = &budget
 		if err := p.s.InitServer(c, 0x12345678, 0); err != nil {
 			t.Fatal(err)
 		}
@@ -48,6 +50,13 @@ func FuzzSessionReceive(f *testing.F) {
 		}
 		if p.s.Unacked() > cfg.MaxUnackedBytes || p.s.Unacked() < 0 {
 			t.Fatalf("unacked %d", p.s.Unacked())
+		}
+		if h := heldOf(&p.s); h != p.s.PeerHeld() || budget.Held() != h {
+			t.Fatalf("holds %d, session counted %d, budget %d", h, p.s.PeerHeld(), budget.Held())
+		}
+		p.s.Release(&p.env)
+		if budget.Held() != 0 || budget.Holders() != 0 {
+			t.Fatalf("after Release the budget holds %d", budget.Held())
 		}
 	})
 }

@@ -257,3 +257,23 @@ func TestSessionVariantConfig(t *testing.T) {
 		t.Fatal("unvalidated config accepted")
 	}
 }
+
+// TestSpoofedKeepAliveKeepsNothingAlive: a 2-byte keepalive (no CRC, so it
+// proves nothing) every 50 s, or one with a wrong trailer, does not refresh
+// liveness: the session still goes stale StaleConnection after its last
+// datagram that passed the CRC (issue 16, point 2).
+func TestSpoofedKeepAliveKeepsNothingAlive(t *testing.T) {
+	cfg := mustCfg(t, DefaultConfig())
+	_, s := handshake(t, cfg, 0)
+	step := Nanotime(50 * time.Second)
+	for now := step; now < Nanotime(cfg.StaleConnection); now += step {
+		s.s.Receive(&s.env, now, []byte{0, 6})
+		s.s.Receive(&s.env, now, []byte{0, 6, 0xde, 0xad})
+		s.s.Tick(&s.env, now)
+	}
+	stale := Nanotime(cfg.StaleConnection) + 1
+	s.s.Tick(&s.env, stale)
+	if s.s.State() != StateDisconnected || len(s.h.closed) != 1 || s.h.closed[0] != CloseTimeout {
+		t.Fatalf("state %v closed %v: unproven keepalives kept the session alive", s.s.State(), s.h.closed)
+	}
+}

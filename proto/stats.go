@@ -40,6 +40,7 @@ const (
 	CloseProtocol                          // unusable session parameters from the peer
 	ClosePanic                             // engine: a handler callback panicked (eqgate.PanicClose)
 	CloseReplaced                          // a SessionRequest with a new connect code from the same endpoint replaced it (EQ2, SPEC §22.1)
+	CloseBudget                            // engine: the biggest holder of peer data when the shard's Budget overflowed
 	NumCloseReasons
 )
 
@@ -55,6 +56,7 @@ var closeNames = [NumCloseReasons]string{
 	CloseProtocol:       "protocol",
 	ClosePanic:          "handler_panic",
 	CloseReplaced:       "replaced",
+	CloseBudget:         "budget",
 }
 
 // String returns a snake_case name, usable as a metric label.

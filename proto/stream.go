@@ -37,29 +37,41 @@ type sentEntry struct {
 
 func (st *stream) inflight() int { return int(st.out - st.base) }
 
-// release hands buffers back. all: everything (session end); otherwise only
-// empty rings of an idle session.
-func (st *stream) release(env *Env, all bool) {
+// release hands buffers back and returns the bytes of peer data it freed
+// (for Session.held). all: everything (session end); otherwise only empty
+// rings of an idle session.
+func (st *stream) release(env *Env, all bool) int {
 	if all {
 		for i := range st.sent {
 			env.put(st.sent[i].buf)
 		}
-		for _, b := range st.reorder {
-			env.put(b)
-		}
-		env.put(st.frag)
-		st.sent, st.reorder, st.frag = nil, nil, nil
+		st.sent = nil
 		st.base = st.out
-		st.reorderN, st.reorderBytes = 0, 0
-		st.fragActive = false
-		return
+		return st.releaseRecv(env)
 	}
 	if st.base == st.out {
 		st.sent = nil
 	}
 	if st.reorderN == 0 {
+		n := len(st.reorder) * sliceBytes
 		st.reorder = nil
+		return n
 	}
+	return 0
+}
+
+// releaseRecv hands back the receive side (reorder queue, fragment set)
+// and returns the bytes of peer data it freed.
+func (st *stream) releaseRecv(env *Env) int {
+	n := st.reorderBytes + len(st.reorder)*sliceBytes + cap(st.frag)
+	for _, b := range st.reorder {
+		env.put(b)
+	}
+	env.put(st.frag)
+	st.reorder, st.frag = nil, nil
+	st.reorderN, st.reorderBytes = 0, 0
+	st.fragActive, st.fragDiscard = false, false
+	return n
 }
 
 // Send sends one application packet (opcode ‖ body, SPEC §15) on stream
@@ -437,14 +449,20 @@ func (s *Session) onSequenced(env *Env, now Nanotime, p []byte, stn int, q Seq, 
 			s.holdAck(env, now, OpAck, stn, str.in-1)
 		}
 	case Current:
-		if b := str.takeReorder(q); b != nil {
+		if Opcode(p[1]) >= OpFragment && env.Budget != nil {
+			// Refused before the ack, so the peer resends it.
+			if g := fragGrowth(str, p, s.cfg.MaxFragmentSize); g > 0 && !s.grant(env, g) {
+				return
+			}
+		}
+		if b := s.takeReorder(env, str, q); b != nil {
 			env.put(b)
 		}
 		str.in++
 		s.ackInOrder(env, now, stn, q)
 		s.sequencedContent(env, now, p, stn, depth)
 		for s.state != StateDisconnected {
-			b := str.takeReorder(str.in)
+			b := s.takeReorder(env, str, str.in)
 			if b == nil {
 				break
 			}
@@ -492,22 +510,32 @@ func (s *Session) queueFuture(env *Env, str *stream, q Seq, p []byte) {
 		s.drop(ReasonTooBig)
 		return
 	}
-	if d >= len(str.reorder) {
-		str.growReorder(ringSize(d + 1))
+	if d < len(str.reorder) && str.reorder[int(q)&(len(str.reorder)-1)] != nil {
+		return // the first copy stays
 	}
-	slot := &str.reorder[int(q)&(len(str.reorder)-1)]
-	if *slot != nil {
+	ring := len(str.reorder)
+	if d >= ring {
+		ring = str.ringFor(d + 1)
+	}
+	if !s.grant(env, len(p)+(ring-len(str.reorder))*sliceBytes) {
 		return
+	}
+	if ring > len(str.reorder) {
+		s.held(env, (ring-len(str.reorder))*sliceBytes)
+		str.growReorder(ring)
 	}
 	b := env.get(len(p))
 	copy(b, p)
-	*slot = b
+	str.reorder[int(q)&(len(str.reorder)-1)] = b
 	str.reorderN++
 	str.reorderBytes += len(b)
+	s.held(env, len(b))
 }
 
+// ringFor is the reorder ring length that holds d future packets.
+func (st *stream) ringFor(d int) int { return max(ringSize(d), 16, 2*len(st.reorder)) }
+
 func (st *stream) growReorder(n int) {
-	n = max(n, 16, 2*len(st.reorder))
 	ring := make([][]byte, n)
 	for _, b := range st.reorder {
 		if b != nil {
@@ -517,7 +545,13 @@ func (st *stream) growReorder(n int) {
 	st.reorder = ring
 }
 
-// takeReorder removes and returns the packet queued under q, or nil.
+// takeReorder removes and returns the packet queued under q on str, or nil.
+func (s *Session) takeReorder(env *Env, str *stream, q Seq) []byte {
+	b := str.takeReorder(q)
+	s.held(env, -len(b))
+	return b
+}
+
 func (st *stream) takeReorder(q Seq) []byte {
 	if st.reorderN == 0 {
 		return nil
@@ -566,8 +600,9 @@ func (s *Session) onFragment(env *Env, now Nanotime, p []byte, stn, depth int) {
 	if !str.fragDiscard {
 		have := int(str.fragHave)
 		if need := have + len(chunk); need > cap(str.frag) {
-			nb := env.get(max(need, min(int(str.fragTotal), max(2*cap(str.frag), 1024))))
+			nb := env.get(fragAlloc(need, str.fragTotal, cap(str.frag)))
 			copy(nb, str.frag[:have])
+			s.held(env, cap(nb)-cap(str.frag))
 			env.put(str.frag)
 			str.frag = nb
 		}
@@ -580,6 +615,7 @@ func (s *Session) onFragment(env *Env, now Nanotime, p []byte, stn, depth int) {
 	// Complete. Detach the buffer first: dispatch may re-enter the session.
 	buf, discard := str.frag, str.fragDiscard
 	str.frag, str.fragActive, str.fragDiscard = nil, false, false
+	s.held(env, -cap(buf))
 	if !discard {
 		if s.app != nil {
 			s.eq2Receive(env, now, buf, true)
@@ -588,4 +624,38 @@ func (s *Session) onFragment(env *Env, now Nanotime, p []byte, stn, depth int) {
 		}
 	}
 	env.put(buf)
+}
+
+// fragAlloc is the reassembly buffer size for need bytes of a set of total
+// bytes, grown from capacity c: doubling, at least 1 KiB, never past the
+// total.
+func fragAlloc(need int, total uint32, c int) int {
+	return max(need, min(int(total), max(2*c, 1024)))
+}
+
+// fragGrowth is what taking in-order fragment p would add to str's
+// reassembly buffer (as onFragment sizes it), 0 when it fits or keeps
+// nothing.
+func fragGrowth(str *stream, p []byte, maxFrag int) int {
+	have, total, n := 0, str.fragTotal, len(p)-SeqHeaderLen
+	switch {
+	case str.fragActive && str.fragDiscard:
+		return 0
+	case str.fragActive:
+		have = int(str.fragHave)
+	default:
+		if len(p) < FirstFragmentHeaderLen {
+			return 0
+		}
+		total = binary.BigEndian.Uint32(p[SeqHeaderLen:])
+		if total == 0 || total > uint32(maxFrag) {
+			return 0
+		}
+		n = len(p) - FirstFragmentHeaderLen
+	}
+	need := have + min(n, int(total)-have)
+	if need <= cap(str.frag) {
+		return 0
+	}
+	return fragAlloc(need, total, cap(str.frag)) - cap(str.frag)
 }

@@ -90,7 +90,7 @@ func (s *Session) onRequestAgain(env *Env, now Nanotime, req SessionRequest) {
 		return
 	}
 	for i := range s.streams {
-		s.streams[i].release(env, true)
+		s.held(env, -s.streams[i].release(env, true))
 		s.streams[i] = stream{}
 	}
 	s.hb.release(env)

@@ -37,7 +37,11 @@ type Counters struct {
 	AttackStarts     Counter // times UnderAttack went to 1
 	UnprovenRate     Gauge   // unproven datagrams per second over the last window
 	SessionsOpened   Counter
-	SessionsClosed   [proto.NumCloseReasons]Counter
+	// PeerHeld is the peer data the shard's sessions hold (proto.Budget);
+	// refusals count in PacketDrops[proto.ReasonBudget], closes in
+	// SessionsClosed[proto.CloseBudget].
+	PeerHeld       Gauge
+	SessionsClosed [proto.NumCloseReasons]Counter
 
 	PacketDrops [NumPacketDrops]Counter // inside a session, by proto reason
 	Resends     Counter                 // reliable packets sent again

@@ -42,8 +42,12 @@
 // over a return ring, and only the origin shard Puts it. When every buffer
 // is lent, the shard reads fewer datagrams (the kernel keeps the rest)
 // instead of dropping any. What sessions keep between calls comes from
-// the shard's pool.Sized. A session's ID carries a slot generation, so a
-// stale ID is refused, never misdelivered.
+// the shard's pool.Sized, within the shard's peer data budget
+// (proto.Budget; past twice it the biggest holders are closed). Free slots
+// are reused lowest first and the empty pages at the slab's end are given
+// back, so memory returns after a flood. A session's ID carries a slot
+// generation, which survives a page given back and made again, so a stale
+// ID is refused, never misdelivered.
 //
 // Counters are written only by the shard goroutine with plain stores (no
 // locked instruction; see Counter) and read atomically by anyone; every

@@ -43,6 +43,11 @@ type Config struct {
 	HalfOpenTimeout  time.Duration // CRC 0 only: a half-open session silent this long may be dropped for a new one
 	OutOfSessionRate int           // OutOfSession answers per second per shard; negative: none
 	AttackRate       int           // unproven datagrams per second per shard that mean an attack; negative: never
+
+	// PeerBudget caps the peer data (reorder queues, partial fragment
+	// sets) all sessions of one shard hold, in bytes (proto.Budget): 0
+	// means DefaultPeerBudget, negative no cap (still counted).
+	PeerBudget int
 }
 
 // More errors.
@@ -64,6 +69,7 @@ const (
 	DefaultTimerSlot        = 4 * time.Millisecond
 	DefaultMaxQueuedBytes   = 1 << 20
 	MaxQueuedBytesLimit     = 1<<31 - 1 // the credit word holds 32 bits
+	DefaultPeerBudget       = 32 << 20  // tuning.md, "Memory budgets"
 )
 
 func (c *Config) normalize() error {
@@ -111,6 +117,9 @@ func (c *Config) normalize() error {
 	}
 	if c.AttackRate == 0 {
 		c.AttackRate = DefaultAttackRate
+	}
+	if c.PeerBudget == 0 {
+		c.PeerBudget = DefaultPeerBudget
 	}
 	return c.Proto.Validate()
 }

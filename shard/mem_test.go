@@ -75,6 +75,13 @@ func step(s *Shard) bool {
 // the derived key, whose CRC proves the key.
 func proofDgram(t testing.TB, s *Shard, ap netip.AddrPort) []byte {
 	t.Helper()
+	return encodeFor(t, s, ap, []byte{0, 6})
+}
+
+// encodeFor encodes decoded packet x as the client that got ap's
+// SessionResponse from s's group sends it.
+func encodeFor(t testing.TB, s *Shard, ap netip.AddrPort, x []byte) []byte {
+	t.Helper()
 	ep := endpointOf(ap)
 	a, pc := s.adm.adm, &s.cfg.Proto
 	key := a.Key(a.Epoch(s.clock()), &ep.addr, ep.port, pc.MaxPacketSize)
@@ -83,7 +90,7 @@ func proofDgram(t testing.TB, s *Shard, ap netip.AddrPort) []byte {
 		t.Fatal(err)
 	}
 	var c proto.Coder
-	return c.AppendEncode(&p, nil, []byte{0, 6})
+	return c.AppendEncode(&p, nil, x)
 }
 
 // echo is a Handler that sends every message back.

@@ -137,6 +137,14 @@ func (c *credits) open(i int32, gen uint32, queue int, limit int) {
 	w.credit.Store(uint64(gen)<<32 | uint64(uint32(queue)))
 }
 
+// drop unpublishes page p, whose slots are all closed (owner only): a
+// goroutine still holding it sees generation 0, ErrNoSession.
+func (c *credits) drop(p int) {
+	if p < len(c.dir) {
+		c.dir[p].Store(nil)
+	}
+}
+
 // close retires slot i's session: every later reservation sees
 // ErrNoSession (owner only).
 func (c *credits) close(i int32) {

@@ -143,11 +143,15 @@ type Shard struct {
 
 	env   proto.Env
 	coder proto.Coder
-	alloc pool.Sized
-	adm   admission
-	sink  sink
-	ph    protoHandler
-	cur   netip.AddrPort // destination of the session being driven
+	// budget caps the peer data sessions hold; heldShown is what the
+	// PeerHeld gauge last showed (budget.go).
+	budget    proto.Budget
+	heldShown int
+	alloc     pool.Sized
+	adm       admission
+	sink      sink
+	ph        protoHandler
+	cur       netip.AddrPort // destination of the session being driven
 	// curSock is the socket the driven session sends from (0: the shard's).
 	curSock uint32
 	// curLocal is the address the driven session's peer sent to, the
@@ -228,7 +232,8 @@ func newShard(g *Group, idx int, sock Socket) *Shard {
 	s.inboxBuf = make([]inboxItem, 64)
 	s.sink.s = s
 	s.ph.s = s
-	s.env = proto.Env{Coder: &s.coder, Sink: &s.sink, Handler: &s.ph, Alloc: &s.alloc, Rand: cfg.Rand}
+	s.env = proto.Env{Coder: &s.coder, Sink: &s.sink, Handler: &s.ph, Alloc: &s.alloc, Rand: cfg.Rand, Budget: &s.budget}
+	s.budget.Limit = max(cfg.PeerBudget, 0)
 	if cfg.Role == RoleServer {
 		s.adm.init(cfg, g.secret)
 	}
@@ -372,6 +377,7 @@ func (s *Shard) afterReceive() {
 	s.runTimers()
 	s.pruneHalfOpen()
 	s.attackCheck()
+	s.budgetCheck()
 	s.flushDirty()
 	s.writeTx()
 	s.hangUps()
@@ -730,7 +736,29 @@ func (s *Shard) freeDead() {
 	for _, i := range s.dead {
 		s.freeSlot(i)
 	}
+	if len(s.dead) > 0 {
+		s.trimSlab()
+	}
 	s.dead = s.dead[:0]
+}
+
+// trimSlab gives back the slab pages a flood left empty at its end (see
+// slabMeta.trim): the sessions, their metadata and their credit pages.
+func (s *Shard) trimSlab() {
+	old := len(s.pages)
+	k := s.meta.trim()
+	if k < 0 {
+		return
+	}
+	clear(s.pages[k:])
+	s.pages = s.pages[:k]
+	for p := k; p < old; p++ {
+		s.credits.drop(p)
+	}
+	if n := k << pageBits; len(s.hs) > n {
+		clear(s.hs[n:])
+		s.hs = s.hs[:n]
+	}
 }
 
 // freeSlot returns slot i, whose session is Disconnected, to the slab.

@@ -173,33 +173,46 @@ type meta struct {
 	hasLocal bool
 }
 
-// slabMeta is the metadata half of the slab, in pages.
+// slabMeta is the metadata half of the slab, in pages. Free slots are
+// reused lowest first, so that after a flood the sessions that stay gather
+// in the low pages and the emptied pages at the end can be given back
+// (trim).
 type slabMeta struct {
 	pages [][]meta
-	n     int32 // slots ever allocated
-	free  []int32
+	n     int32    // slots handed out at least once in the current pages
+	used  []int32  // per page: slots not free (live or dead)
+	free  slotHeap // free slots below n
+	gens  []uint32 // per page ever given back: the generation its slots start at when remade
 }
 
 func (t *slabMeta) meta(i int32) *meta { return &t.pages[i>>pageBits][i&(pageSize-1)] }
 
-// alloc returns a free slot, growing by a page when none is free. A new
-// slot's generation starts at 1 (0 is never issued).
+// alloc returns the lowest free slot, growing by a page when none is free.
+// A slot's first generation is 1 (0 is never issued), or, on a page made
+// again after trim, one past what the page had issued.
 func (t *slabMeta) alloc() (int32, bool) {
-	if n := len(t.free); n > 0 {
-		i := t.free[n-1]
-		t.free = t.free[:n-1]
+	if len(t.free) > 0 {
+		i := t.free.pop()
+		t.used[i>>pageBits]++
 		return i, false
 	}
 	i := t.n
-	if int(i)>>pageBits == len(t.pages) {
+	p := int(i) >> pageBits
+	if p == len(t.pages) {
 		pg := make([]meta, pageSize)
 		for j := range pg {
 			pg[j] = meta{tNext: -1, tPrev: -1, tTick: -1}
 		}
 		t.pages = append(t.pages, pg)
+		t.used = append(t.used, 0)
 	}
 	t.n++
-	t.meta(i).gen = 1
+	t.used[p]++
+	g := uint32(1)
+	if p < len(t.gens) && t.gens[p] != 0 {
+		g = t.gens[p]
+	}
+	t.meta(i).gen = g
 	return i, true
 }
 
@@ -212,5 +225,101 @@ func (t *slabMeta) release(i int32) {
 		g = 1
 	}
 	*m = meta{gen: g, tNext: -1, tPrev: -1, tTick: -1}
-	t.free = append(t.free, i)
+	t.free.push(i)
+	t.used[i>>pageBits]--
+}
+
+// trim gives back the empty pages at the end of the slab once there are
+// at least two and they are an eighth of it (so a count that hovers at a
+// page boundary never remakes pages), keeping at least one page. It
+// returns the new page count, or -1 when nothing changed. Filtering the
+// free list costs O(free slots), paid only when an eighth of the pages go.
+func (t *slabMeta) trim() int {
+	keep := len(t.pages)
+	for keep > 1 && t.used[keep-1] == 0 {
+		keep--
+	}
+	if e := len(t.pages) - keep; e < 2 || 8*e < len(t.pages) {
+		return -1
+	}
+	for p := keep; p < len(t.pages); p++ {
+		for len(t.gens) <= p {
+			t.gens = append(t.gens, 0)
+		}
+		var g uint32
+		for j := range t.pages[p] {
+			g = max(g, t.pages[p][j].gen)
+		}
+		if g++; g == 0 {
+			g = 1
+		}
+		t.gens[p] = g
+	}
+	clear(t.pages[keep:])
+	t.pages, t.used = t.pages[:keep], t.used[:keep]
+	t.n = min(t.n, int32(keep)<<pageBits)
+	t.free.keepBelow(t.n)
+	return keep
+}
+
+// slotHeap is a min-heap of free slot indexes.
+type slotHeap []int32
+
+func (h *slotHeap) push(i int32) {
+	*h = append(*h, i)
+	x := *h
+	for c := len(x) - 1; c > 0; {
+		p := (c - 1) / 2
+		if x[p] <= x[c] {
+			break
+		}
+		x[p], x[c] = x[c], x[p]
+		c = p
+	}
+}
+
+func (h *slotHeap) pop() int32 {
+	x := *h
+	top := x[0]
+	last := len(x) - 1
+	x[0] = x[last]
+	x = x[:last]
+	*h = x
+	h.down(0)
+	return top
+}
+
+func (h slotHeap) down(p int) {
+	for {
+		c := 2*p + 1
+		if c >= len(h) {
+			return
+		}
+		if c+1 < len(h) && h[c+1] < h[c] {
+			c++
+		}
+		if h[p] <= h[c] {
+			return
+		}
+		h[p], h[c] = h[c], h[p]
+		p = c
+	}
+}
+
+// keepBelow drops the slots at or above n and restores the heap order,
+// giving back the backing array when it is mostly unused.
+func (h *slotHeap) keepBelow(n int32) {
+	x := (*h)[:0]
+	for _, i := range *h {
+		if i < n {
+			x = append(x, i)
+		}
+	}
+	if cap(x) > 64 && 4*len(x) < cap(x) {
+		x = append(slotHeap(nil), x...)
+	}
+	for p := len(x)/2 - 1; p >= 0; p-- {
+		x.down(p)
+	}
+	*h = x
 }

@@ -80,6 +80,7 @@ var configFlags = map[string]string{
 	"ReorderWindow":       "reorder-window",
 	"ReorderBytes":        "reorder-bytes",
 	"MaxFragmentSize":     "max-fragment",
+	"PeerBufferBudget":    "peer-buffer-budget",
 	"OutOfSessionRate":    "out-of-session-rate",
 	"HalfOpenMax":         "half-open-max",
 	"HalfOpenTimeout":     "half-open-timeout",
@@ -177,6 +178,7 @@ func newFlagSet(o *options) *flag.FlagSet {
 	fs.IntVar(&c.ReorderWindow, "reorder-window", c.ReorderWindow, "future `packets` a session queues per stream while a gap fills (rounded up to a power of two, at most 8192)")
 	fs.IntVar(&c.ReorderBytes, "reorder-bytes", c.ReorderBytes, "`bytes` of future packets a session queues per stream")
 	fs.IntVar(&c.MaxFragmentSize, "max-fragment", c.MaxFragmentSize, "largest fragmented packet in `bytes` a session reassembles or sends")
+	fs.IntVar(&c.PeerBufferBudget, "peer-buffer-budget", c.PeerBufferBudget, "`bytes` of peer data (reorder queues, partial fragment sets) all sessions of one shard may hold; past it the biggest holders are refused, past twice it closed (negative: no budget)")
 	fs.IntVar(&c.OutOfSessionRate, "out-of-session-rate", c.OutOfSessionRate, "OutOfSession answers per second per shard to endpoints without a session (negative: none)")
 	fs.IntVar(&c.HalfOpenMax, "half-open-max", c.HalfOpenMax, "with -crc-bytes 0 only: sessions per shard waiting for a first valid datagram")
 	fs.DurationVar(&c.HalfOpenTimeout, "half-open-timeout", c.HalfOpenTimeout, "with -crc-bytes 0 only: a waiting session this old may be dropped for a new one")

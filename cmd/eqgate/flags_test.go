@@ -170,6 +170,12 @@ func TestParseFlags(t *testing.T) {
 		{name: "zero per-ip cap", args: []string{"-max-sessions-per-ip", "0"}, wantErr: "-max-sessions-per-ip"},
 		{name: "zero keepalive", args: []string{"-keepalive", "0s"}, wantErr: "-keepalive"},
 		{name: "zero shards", args: []string{"-shards", "0"}, wantErr: "-shards"},
+		{name: "zero peer budget", args: []string{"-peer-buffer-budget", "0"}, wantErr: "-peer-buffer-budget"},
+		{name: "negative peer budget is none", args: []string{"-peer-buffer-budget", "-1"}, check: func(t *testing.T, o *options) {
+			if o.cfg.PeerBufferBudget != -1 {
+				t.Errorf("PeerBufferBudget %d", o.cfg.PeerBufferBudget)
+			}
+		}},
 		{name: "zero per-shard cap is -max-sessions", args: []string{"-max-sessions-per-shard", "0", "-max-sessions", "10"}, check: func(t *testing.T, o *options) {
 			if f := o.cfg.Filled(); f.MaxSessionsPerShard != 10 {
 				t.Errorf("MaxSessionsPerShard filled = %d, want 10", f.MaxSessionsPerShard)
