@@ -27,6 +27,9 @@ type echoBackend struct {
 	closed map[eqgate.CloseReason]int
 	gone   chan eqgate.CloseReason // every OnClose, buffered
 	mute   atomic.Bool             // stop echoing (a backend that stops reading is tested by window caps)
+	// seen counts every message received, by content, when not nil (set
+	// before the first session): what reached the backend, byte for byte.
+	seen map[string]int
 }
 
 func newEchoBackend() *echoBackend {
@@ -40,6 +43,11 @@ func (b *echoBackend) OnOpen(eqgate.Session) {
 }
 
 func (b *echoBackend) OnMessage(s eqgate.Session, stream int, data []byte) {
+	b.mu.Lock()
+	if b.seen != nil {
+		b.seen[string(data)]++
+	}
+	b.mu.Unlock()
 	if b.mute.Load() {
 		return
 	}
@@ -129,8 +137,14 @@ type rig struct {
 
 func newRig(t *testing.T, clientEnc, backendEnc eqgate.Encoding, rc Config) *rig {
 	t.Helper()
+	return newRigConfig(t, testConfig(clientEnc), testConfig(backendEnc), rc)
+}
+
+// newRigConfig is newRig with the relay's and the backend's whole Configs.
+func newRigConfig(t *testing.T, relayCfg, backendCfg eqgate.Config, rc Config) *rig {
+	t.Helper()
 	be := newEchoBackend()
-	bsrv, err := eqgate.Listen("127.0.0.1:0", testConfig(backendEnc), be)
+	bsrv, err := eqgate.Listen("127.0.0.1:0", backendCfg, be)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -141,7 +155,7 @@ func newRig(t *testing.T, clientEnc, backendEnc eqgate.Encoding, rc Config) *rig
 	if rc.MaxPending == 0 {
 		rc.MaxPending, rc.ShardBudget = 64<<20, 256<<20
 	}
-	r, err := Listen("127.0.0.1:0", testConfig(clientEnc), rc)
+	r, err := Listen("127.0.0.1:0", relayCfg, rc)
 	if err != nil {
 		_ = bsrv.Close()
 		t.Fatal(err)
@@ -197,14 +211,18 @@ func echoThroughConfig(t *testing.T, addr string, sessions int, sizes []int, cfg
 		p    *player
 		sent [4][][]byte
 	}
+	streams := 4
+	if cfg.Variant != eqgate.VariantRS {
+		streams = 1 // LEGACY and EQ2 have stream 0 only (SPEC §4)
+	}
 	ss := make([]*sess, sessions)
 	for i := range ss {
-		p := newPlayer(4 * len(sizes))
+		p := newPlayer(streams * len(sizes))
 		ss[i] = &sess{c: dialConfig(t, addr, cfg, p), p: p}
 	}
 	for i, s := range ss {
 		for k, size := range sizes {
-			for st := range 4 {
+			for st := range streams {
 				m := message(i, st, k, size)
 				if err := s.c.Send(st, m, true); err != nil {
 					t.Fatalf("session %d send: %v", i, err)
@@ -216,7 +234,7 @@ func echoThroughConfig(t *testing.T, addr string, sessions int, sizes []int, cfg
 	for i, s := range ss {
 		await(t, s.p.done, "echoes")
 		s.p.mu.Lock()
-		for st := range 4 {
+		for st := range streams {
 			if len(s.p.got[st]) != len(s.sent[st]) {
 				t.Fatalf("session %d stream %d: %d messages back, want %d", i, st, len(s.p.got[st]), len(s.sent[st]))
 			}

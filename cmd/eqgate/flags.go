@@ -323,7 +323,8 @@ func (v *variantFlag) Set(s string) error {
 // protocolFields are the Config fields whose defaults depend on the variant.
 var protocolFields = []string{"MaxPacketSize", "CRCBytes", "KeepaliveDelay", "ResendDelayBase",
 	"ResendDelayFactor", "ResendDelayMin", "ResendDelayMax", "ResendTimeout", "ConnectDelay",
-	"ConnectStale", "StaleConnection", "CloseLinger", "HoldSize", "MaxUnackedBytes", "MaxUnackedPackets"}
+	"ConnectStale", "StaleConnection", "CloseLinger", "HoldSize", "MaxUnackedBytes", "MaxUnackedPackets",
+	"ReorderWindow"}
 
 // variantDefaults gives every protocol field that no flag set the
 // default of the chosen variant (the flag set starts from RS's).
