@@ -68,6 +68,18 @@ func (s Session) Send(stream int, data []byte, reliable bool) error {
 	return s.sh.Send(s.id, stream, data, reliable)
 }
 
+// Backlog is how many bytes the session holds for its peer: sent and not
+// yet acknowledged (the send window) plus its queue (each queued send
+// counted with 64 bytes for its entry); 0 once it is gone. A handler
+// relaying to a slow peer reads it to budget what it makes the shard
+// hold. Owner shard goroutine only.
+func (s Session) Backlog() int {
+	if s.sh == nil {
+		return 0
+	}
+	return s.sh.Backlog(s.id)
+}
+
 // MaxSend is the longest application packet the session carries with its
 // negotiated parameters (before it is established: with the worst ones a
 // peer may choose); 0 once it is gone. Safe from any goroutine.

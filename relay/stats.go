@@ -23,8 +23,9 @@ const (
 	ReasonBackendRefused                // the backend answered OutOfSession or with unusable parameters
 	ReasonDialError                     // the backend leg could not be opened (socket error)
 	ReasonPendingFull                   // the client sent more than MaxPending (or the shard's budget) before the leg existed
-	ReasonBackendFull                   // the backend leg's send window and queue were full (a backend not reading)
-	ReasonClientFull                    // the client leg's send window and queue were full (a client not reading)
+	ReasonBackendFull                   // the backend leg's send window and queue were full (a backend not reading), or it held more than MaxQueued
+	ReasonClientFull                    // the client leg's send window and queue were full (a client not reading), or it held more than MaxQueued
+	ReasonQueueBudget                   // the shard's legs held more than QueueBudget and this pair held the most
 	ReasonTooBig                        // a message longer than the other leg carries
 	ReasonShutdown                      // the relay or one of its engines is closing
 	ReasonOther                         // a handler panic or another local close
@@ -34,7 +35,7 @@ const (
 var reasonNames = [NumReasons]string{
 	"none", "client_closed", "client_timeout", "backend_closed", "backend_timeout",
 	"backend_no_answer", "backend_refused", "dial_error", "pending_full", "backend_full",
-	"client_full", "too_big", "shutdown", "other",
+	"client_full", "queue_budget", "too_big", "shutdown", "other",
 }
 
 // String is the snake_case name that labels metrics.
@@ -92,6 +93,7 @@ type counters struct {
 	legsUp       counter
 	dialFailures counter
 	pendingDrops counter
+	queued       counter // bytes the legs hold for their peers, as last read (shardState.watch)
 	connectNanos counter // summed over legsUp
 	toBackend    flow
 	toClient     flow
@@ -101,11 +103,16 @@ type counters struct {
 // Stats is a copy of a Relay's counters summed over its shards, each read
 // on its own.
 type Stats struct {
-	Sessions       uint64 // client sessions the relay has served
-	Active         int64  // pairs running now
-	LegsUp         uint64 // backend legs the backend answered
-	DialFailures   uint64 // backend legs that never opened
-	PendingDrops   uint64 // client messages refused from the hold queue (MaxPending, ShardBudget); each ended its pair
+	Sessions     uint64 // client sessions the relay has served
+	Active       int64  // pairs running now
+	LegsUp       uint64 // backend legs the backend answered
+	DialFailures uint64 // backend legs that never opened
+	PendingDrops uint64 // client messages refused from the hold queue (MaxPending, ShardBudget); each ended its pair
+	// Queued is the bytes the running pairs' legs hold for their peers
+	// (sent and unacknowledged, plus queued), as last read: each relayed
+	// message reads its leg and one other pair's, so an idle shard's
+	// figure can lag behind acks (it errs high).
+	Queued         int64
 	MsgsToBackend  uint64
 	BytesToBackend uint64
 	MsgsToClient   uint64
@@ -127,6 +134,7 @@ func (r *Relay) Stats() Stats {
 		s.LegsUp += uint64(c.legsUp.load())
 		s.DialFailures += uint64(c.dialFailures.load())
 		s.PendingDrops += uint64(c.pendingDrops.load())
+		s.Queued += c.queued.load()
 		s.MsgsToBackend += uint64(c.toBackend.msgs.load())
 		s.BytesToBackend += uint64(c.toBackend.bytes.load())
 		s.MsgsToClient += uint64(c.toClient.msgs.load())

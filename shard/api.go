@@ -113,6 +113,26 @@ func (s *Shard) Remote(id ID) (netip.AddrPort, bool) {
 	return s.meta.meta(i).ep.AddrPort(), true
 }
 
+// Backlog returns the bytes session id holds for its peer (owner only):
+// sent and not yet acknowledged, plus its send queue (each queued send
+// counted with its entry, as the queue's credit counts it); 0 once the
+// session is gone. Two loads: cheap enough to ask after every send (a
+// relay budgeting what its legs hold).
+func (s *Shard) Backlog(id ID) int {
+	s.owner.check()
+	i := s.lookup(id)
+	if i < 0 {
+		return 0
+	}
+	n := s.session(i).Unacked()
+	if w := s.credits.slot(i); w != nil {
+		if c := w.credit.Load(); uint32(c>>32) == id.Gen() {
+			n += s.cfg.MaxQueuedBytes - int(uint32(c))
+		}
+	}
+	return n
+}
+
 // ---- any goroutine ----
 
 // Post runs fn on the shard goroutine. It never blocks: ErrInboxFull when

@@ -25,6 +25,8 @@ type options struct {
 	backend      listenAddrs // -handler relay: backend[i] for listen[i]
 	relayPending int
 	relayBudget  int
+	relayQueued  int // -relay-max-queued: 0 = the legs' own window and queue
+	relayQBudget int
 	metrics      string
 	pprof        bool
 	handler      string
@@ -96,6 +98,7 @@ func newFlagSet(o *options) *flag.FlagSet {
 		handler:      "echo",
 		relayPending: relay.DefaultMaxPending,
 		relayBudget:  relay.DefaultShardBudget,
+		relayQBudget: relay.DefaultQueueBudget,
 		drainTimeout: 10 * time.Second,
 		drainFlush:   eqgate.DefaultDrainFlush,
 		logFormat:    "text",
@@ -115,6 +118,8 @@ func newFlagSet(o *options) *flag.FlagSet {
 	fs.Var(&o.backend, "backend", "-handler relay: backend `address` host:port or host:first-last for the -listen in the same position (ranges of equal length, port i to port i)")
 	fs.IntVar(&o.relayPending, "relay-max-pending", o.relayPending, "-handler relay: `bytes` a client may send before its backend leg is up; past it the session is closed")
 	fs.IntVar(&o.relayBudget, "relay-shard-budget", o.relayBudget, "-handler relay: `bytes` held that way over all sessions of one shard; past it the session is closed")
+	fs.IntVar(&o.relayQueued, "relay-max-queued", o.relayQueued, "-handler relay: `bytes` one leg may hold for its peer (sent unacknowledged plus queued); past it the session is closed; 0: the leg's own -max-unacked-bytes plus -max-queued-bytes")
+	fs.IntVar(&o.relayQBudget, "relay-queue-budget", o.relayQBudget, "-handler relay: `bytes` all legs of one shard may hold that way; past it the session holding the most is closed")
 	fs.StringVar(&o.metrics, "metrics", o.metrics, "HTTP `address` for /metrics and /healthz; empty turns the endpoint off")
 	fs.BoolVar(&o.pprof, "pprof", false, "serve /debug/pprof/ on the -metrics address")
 	fs.StringVar(&o.handler, "handler", o.handler, "application `handler`: echo (send every message back on its stream, reliably), discard, or relay (each session to -backend)")
@@ -199,6 +204,9 @@ func parseFlags(args []string) (*options, error) {
 	}
 	if o.relayPending <= 0 || o.relayBudget <= 0 {
 		return nil, errors.New("flags -relay-max-pending and -relay-shard-budget must be positive")
+	}
+	if o.relayQueued < 0 || o.relayQBudget <= 0 {
+		return nil, errors.New("flag -relay-max-queued must not be negative and -relay-queue-budget must be positive")
 	}
 	switch o.logFormat {
 	case "text", "json":
