@@ -28,6 +28,7 @@ type pair struct {
 	// on the shard's watch list.
 	backlog [2]int
 	watched bool
+	rttSeen uint64 // the backend leg's RTT sample count when last read
 }
 
 // Leg indexes of pair.backlog.
@@ -78,6 +79,9 @@ func (p *pair) account(to eqgate.Session, full Reason) bool {
 	}
 	b := to.Backlog()
 	p.note(l, b)
+	if l == legBackend {
+		p.sampleRTT()
+	}
 	sh := p.sh
 	sh.refreshNext()
 	if b > p.r.maxQueued {
@@ -108,8 +112,23 @@ func (p *pair) refresh() bool {
 		return false
 	}
 	p.note(legBackend, p.leg.Backlog()) // 0 for a leg not dialled
+	p.sampleRTT()
 	p.note(legClient, p.client.Backlog())
 	return p.holding() > 0
+}
+
+// sampleRTT counts the backend leg's latest RTT sample if it has taken
+// one since the last look (a quiet leg's acks are read by refresh).
+func (p *pair) sampleRTT() {
+	if !p.up {
+		return
+	}
+	last, n := p.leg.RTT()
+	if n == p.rttSeen {
+		return
+	}
+	p.rttSeen = n
+	p.sh.c.observeRTT(last)
 }
 
 // refreshNext reads the next watched pair again, round robin.
@@ -219,6 +238,7 @@ func (b *backendLeg) OnOpen(eqgate.Session) {
 func (b *backendLeg) OnMessage(_ eqgate.Session, stream int, data []byte) {
 	p := (*pair)(b)
 	if p.ended == ReasonNone {
+		p.sampleRTT()
 		p.relay(p.client, stream, data, ReasonClientFull, &p.sh.c.toClient)
 	}
 }

@@ -119,6 +119,7 @@ func Listen(addr string, cfg eqgate.Config, rc Config) (*Relay, error) {
 	}
 	for i := range r.shards {
 		r.shards[i].pairs = map[eqgate.SessionID]*pair{}
+		r.shards[i].c.rtt = make([]counter, len(rttBounds)+1)
 	}
 	srv, err := eqgate.Listen(addr, cfg, r)
 	if err != nil {

@@ -792,3 +792,76 @@ func TestRelayNoAllocs(t *testing.T) {
 		t.Errorf("the pair ended: %+v", st)
 	}
 }
+
+// TestRelayBackendRTT: the backend legs' steady-state RTT is sampled from
+// their sessions: with 25 ms added each way between the relay and the
+// backend the samples sit above 50 ms, and once the delay goes they fall
+// under 20 ms.
+func TestRelayBackendRTT(t *testing.T) {
+	be := newEchoBackend()
+	bsrv, err := eqgate.Listen("127.0.0.1:0", testConfig(eqgate.EncodeNone), be)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bsrv.Close()
+	px, err := impair.StartProxy(impair.ProxyConfig{
+		Listen: netip.MustParseAddrPort("127.0.0.1:0"), Upstream: bsrv.Addr(),
+		Impair: impair.Impairment{Delay: 25 * time.Millisecond}, Seed: 1,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer px.Close()
+	r, err := Listen("127.0.0.1:0", testConfig(eqgate.EncodeNone), Config{Backend: px.Addr().String()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	p := newPlayer(1 << 30)
+	c := dial(t, r.Server().Addr().String(), p)
+	// One message at a time, each echoed before the next: every ack of
+	// the backend leg is an RTT sample.
+	sent := 0
+	rounds := func(n int) {
+		for range n {
+			if err := c.Send(0, message(0, 0, sent, 100), true); err != nil {
+				t.Fatal(err)
+			}
+			sent++
+			for deadline := time.Now().Add(wait); ; {
+				p.mu.Lock()
+				got := len(p.got[0])
+				p.mu.Unlock()
+				if got == sent {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("echo %d did not come back", sent)
+				}
+				time.Sleep(time.Millisecond) // polling a condition, bounded above
+			}
+		}
+	}
+	// below counts samples at or under d.
+	below := func(h RTTHistogram, d time.Duration) uint64 {
+		var n uint64
+		for i, b := range h.Bounds {
+			if b <= d {
+				n += h.Counts[i]
+			}
+		}
+		return n
+	}
+	rounds(8)
+	h1 := r.Stats().BackendRTT
+	if h1.Count == 0 || below(h1, 20*time.Millisecond) != 0 || h1.Mean() < 50*time.Millisecond {
+		t.Fatalf("delayed: %d samples, %d at or under 20 ms, mean %v; want samples, all above 50 ms", h1.Count, below(h1, 20*time.Millisecond), h1.Mean())
+	}
+	px.Calm()
+	rounds(8)
+	h2 := r.Stats().BackendRTT
+	if h2.Count <= h1.Count || below(h2, 20*time.Millisecond) == 0 {
+		t.Fatalf("calm: %d samples (%d before), %d at or under 20 ms; want new ones under 20 ms", h2.Count, h1.Count, below(h2, 20*time.Millisecond))
+	}
+	t.Logf("delayed: %d samples, mean %v; then %d more", h1.Count, h1.Mean(), h2.Count-h1.Count)
+}

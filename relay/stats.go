@@ -93,8 +93,10 @@ type counters struct {
 	legsUp       counter
 	dialFailures counter
 	pendingDrops counter
-	queued       counter // bytes the legs hold for their peers, as last read (shardState.watch)
-	connectNanos counter // summed over legsUp
+	queued       counter   // bytes the legs hold for their peers, as last read (shardState.watch)
+	connectNanos counter   // summed over legsUp
+	rtt          []counter // backend legs' RTT samples by bucket (rttBounds, then above)
+	rttNanos     counter
 	toBackend    flow
 	toClient     flow
 	ends         [NumReasons]counter
@@ -120,13 +122,51 @@ type Stats struct {
 	// ConnectRTT is the mean time from a leg's dial to the backend's
 	// SessionResponse (0 before the first).
 	ConnectRTT time.Duration
+	// BackendRTT is the backend legs' round trips once up, from their
+	// sessions' RTT samples (acknowledged packets never resent): the
+	// latest sample whenever a leg's count has moved at a relayed message.
+	BackendRTT RTTHistogram
 	Ends       [NumReasons]uint64 // pairs ended, by Reason
+}
+
+// RTTHistogram is a distribution of round trips on eqgate_rtt_seconds'
+// buckets.
+type RTTHistogram struct {
+	Bounds []time.Duration // upper bound of bucket i (inclusive); one bucket more, above them all
+	Counts []uint64        // samples per bucket, not cumulative: len(Bounds)+1
+	Count  uint64
+	Sum    time.Duration
+}
+
+// Mean is Sum over Count, 0 without samples.
+func (h *RTTHistogram) Mean() time.Duration {
+	if h.Count == 0 {
+		return 0
+	}
+	return h.Sum / time.Duration(h.Count)
+}
+
+// rttBounds are eqgate_rtt_seconds' bucket bounds.
+var rttBounds = eqgate.RTTBuckets()
+
+// observeRTT counts one backend RTT sample.
+func (c *counters) observeRTT(d time.Duration) {
+	b := len(rttBounds)
+	for i, bound := range rttBounds {
+		if d <= bound {
+			b = i
+			break
+		}
+	}
+	c.rtt[b].inc(1)
+	c.rttNanos.inc(int64(d))
 }
 
 // Stats returns the relay's counters.
 func (r *Relay) Stats() Stats {
 	var s Stats
 	var nanos int64
+	s.BackendRTT = RTTHistogram{Bounds: rttBounds, Counts: make([]uint64, len(rttBounds)+1)}
 	for i := range r.shards {
 		c := &r.shards[i].c
 		s.Sessions += uint64(c.sessions.load())
@@ -140,6 +180,12 @@ func (r *Relay) Stats() Stats {
 		s.MsgsToClient += uint64(c.toClient.msgs.load())
 		s.BytesToClient += uint64(c.toClient.bytes.load())
 		nanos += c.connectNanos.load()
+		for k := range c.rtt {
+			n := uint64(c.rtt[k].load())
+			s.BackendRTT.Counts[k] += n
+			s.BackendRTT.Count += n
+		}
+		s.BackendRTT.Sum += time.Duration(c.rttNanos.load())
 		for k := range s.Ends {
 			s.Ends[k] += uint64(c.ends[k].load())
 		}

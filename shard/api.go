@@ -2,6 +2,7 @@ package shard
 
 import (
 	"net/netip"
+	"time"
 
 	"github.com/eqgate/eqgate/proto"
 )
@@ -131,6 +132,19 @@ func (s *Shard) Backlog(id ID) int {
 		}
 	}
 	return n
+}
+
+// RTT returns session id's latest round-trip sample and how many it has
+// taken (owner only; 0, 0 once it is gone): a handler polls it cheaply to
+// follow a peer's RTT, taking a sample when the count moves.
+func (s *Shard) RTT(id ID) (last time.Duration, samples uint64) {
+	s.owner.check()
+	i := s.lookup(id)
+	if i < 0 {
+		return 0, 0
+	}
+	st := s.session(i).Stats()
+	return st.RTTLast, st.RTTSamples
 }
 
 // ---- any goroutine ----

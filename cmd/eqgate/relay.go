@@ -88,12 +88,13 @@ var (
 	relayDescMsgs     = prometheus.NewDesc("eqgate_relay_messages_total", "Application messages relayed, by direction.", []string{"backend", "dir"}, nil)
 	relayDescBytes    = prometheus.NewDesc("eqgate_relay_bytes_total", "Application bytes relayed, by direction.", []string{"backend", "dir"}, nil)
 	relayDescRTT      = prometheus.NewDesc("eqgate_relay_backend_connect_seconds", "Mean time from a backend leg's SessionRequest to the backend's answer.", []string{"backend"}, nil)
+	relayDescRTTHist  = prometheus.NewDesc("eqgate_relay_backend_rtt_seconds", "Backend legs' round trips once up, from their sessions' RTT samples (acknowledged packets never resent), on eqgate_rtt_seconds' buckets.", []string{"backend"}, nil)
 	relayDescEnds     = prometheus.NewDesc("eqgate_relay_ends_total", "Pairs ended, by the reason of the leg (or relay decision) that ended first.", []string{"backend", "reason"}, nil)
 	relayDescUp       = prometheus.NewDesc("eqgate_relay_backend_up", "0 while the last dials to the backend all failed (see /healthz), else 1.", []string{"backend"}, nil)
 )
 
 func (c relayCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{relayDescSessions, relayDescActive, relayDescLegsUp, relayDescDialFail, relayDescDrops, relayDescQueued, relayDescMsgs, relayDescBytes, relayDescRTT, relayDescEnds, relayDescUp} {
+	for _, d := range []*prometheus.Desc{relayDescSessions, relayDescActive, relayDescLegsUp, relayDescDialFail, relayDescDrops, relayDescQueued, relayDescMsgs, relayDescBytes, relayDescRTT, relayDescRTTHist, relayDescEnds, relayDescUp} {
 		ch <- d
 	}
 }
@@ -114,6 +115,14 @@ func (c relayCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(relayDescBytes, s.BytesToBackend, "to_backend")
 	counter(relayDescBytes, s.BytesToClient, "to_client")
 	ch <- prometheus.MustNewConstMetric(relayDescRTT, prometheus.GaugeValue, s.ConnectRTT.Seconds(), b)
+	h := &s.BackendRTT
+	buckets := make(map[float64]uint64, len(h.Bounds))
+	var cum uint64
+	for i, bound := range h.Bounds {
+		cum += h.Counts[i]
+		buckets[bound.Seconds()] = cum
+	}
+	ch <- prometheus.MustNewConstHistogram(relayDescRTTHist, h.Count, h.Sum.Seconds(), buckets, b)
 	for r := relay.Reason(1); r < relay.NumReasons; r++ {
 		counter(relayDescEnds, s.Ends[r], r.String())
 	}
