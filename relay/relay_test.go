@@ -865,3 +865,28 @@ func TestRelayBackendRTT(t *testing.T) {
 	}
 	t.Logf("delayed: %d samples, mean %v; then %d more", h1.Count, h1.Mean(), h2.Count-h1.Count)
 }
+
+// TestRelayLegParams: each leg negotiates its own CRC and maximum packet:
+// a client leg with a 4-byte CRC and 1400-byte packets, a backend leg with
+// no CRC and the 512 the backend allows, and messages still come back
+// byte-exact.
+func TestRelayLegParams(t *testing.T) {
+	rcfg, bcfg := testConfig(eqgate.EncodeXOR), testConfig(eqgate.EncodeCompress)
+	rcfg.CRCBytes, rcfg.MaxPacketSize = 4, 1400
+	bcfg.CRCBytes, bcfg.MaxPacketSize = -1, 512
+	g := newRigConfig(t, rcfg, bcfg, Config{})
+	pc := eqgate.Config{MaxQueuedBytes: 64 << 20, CRCBytes: 4, MaxPacketSize: 1400}
+	echoThroughConfig(t, g.relay.Server().Addr().String(), 2, []int{1, 500, 1400, 4000}, pc)
+	ss, err := g.relay.Server().Sessions(t.Context(), eqgate.SessionQuery{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	type legParams struct{ crc, maxPacket int }
+	got := map[legParams]int{}
+	for _, s := range ss {
+		got[legParams{s.Wire.CRCBytes, s.Wire.MaxPacket}]++
+	}
+	if got[legParams{4, 1400}] != 2 || got[legParams{0, 512}] != 2 {
+		t.Fatalf("relay sessions by (CRC bytes, max packet) %v: want 2 client legs (4, 1400) and 2 backend legs (0, 512)", got)
+	}
+}
