@@ -42,27 +42,10 @@ func TestRelayBinary(t *testing.T) {
 	var sent [4][][]byte
 	for k := range 2 {
 		for st := range 4 {
-			m := bytes.Repeat([]byte{byte(0x40 + st), byte(k)}, 300*(k+1))
-			sent[st] = append(sent[st], m)
-			if err := conn.Send(st, m, true); err != nil {
-				t.Fatal(err)
-			}
+			sent[st] = append(sent[st], bytes.Repeat([]byte{byte(0x40 + st), byte(k)}, 300*(k+1)))
 		}
 	}
-	select {
-	case <-c.done:
-	case <-time.After(waitBound):
-		t.Fatal("no echoes through the relay")
-	}
-	c.mu.Lock()
-	for st := range 4 {
-		for k := range sent[st] {
-			if k >= len(c.got[st]) || !bytes.Equal(c.got[st][k], sent[st][k]) {
-				t.Fatalf("stream %d message %d not relayed byte-exact", st, k)
-			}
-		}
-	}
-	c.mu.Unlock()
+	echoThrough(t, conn, c, &sent)
 	_, body := httpStatus(t, g.metricsURL)
 	for _, want := range []string{
 		`eqgate_relay_messages_total{backend="` + be.Addr().String() + `",dir="to_backend",listen="` + g.udp + `"} 8`,
@@ -107,26 +90,49 @@ func TestRelayBinaryVariants(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer conn.Close()
+			var sent [4][][]byte
 			for k := range n {
-				if err := conn.Send(0, message(0, k), true); err != nil {
-					t.Fatal(err)
-				}
+				sent[0] = append(sent[0], message(0, k))
 			}
-			select {
-			case <-c.done:
-			case <-time.After(waitBound):
-				t.Fatal("no echoes through the relay")
-			}
-			c.mu.Lock()
-			for k := range n {
-				if !bytes.Equal(c.got[0][k], message(0, k)) {
-					t.Fatalf("message %d not relayed byte-exact", k)
-				}
-			}
-			c.mu.Unlock()
+			echoThrough(t, conn, c, &sent)
 			_ = conn.Close() // before the drain, which would wait for it
 			stopGate(t, g, syscall.SIGTERM)
 		})
+	}
+}
+
+// echoThrough sends sent[st] on each stream st, interleaved, and checks
+// that every stream's echoes come back byte-exact and in order (c wants
+// them all).
+func echoThrough(t *testing.T, conn *eqgate.Conn, c *client, sent *[4][][]byte) {
+	t.Helper()
+	for k := 0; ; k++ {
+		more := false
+		for st := range sent {
+			if k < len(sent[st]) {
+				more = true
+				if err := conn.Send(st, sent[st][k], true); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		if !more {
+			break
+		}
+	}
+	select {
+	case <-c.done:
+	case <-time.After(waitBound):
+		t.Fatal("no echoes through the relay")
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for st := range sent {
+		for k := range sent[st] {
+			if k >= len(c.got[st]) || !bytes.Equal(c.got[st][k], sent[st][k]) {
+				t.Fatalf("stream %d message %d not relayed byte-exact", st, k)
+			}
+		}
 	}
 }
 
