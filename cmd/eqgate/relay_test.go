@@ -52,6 +52,8 @@ func TestRelayBinary(t *testing.T) {
 		`eqgate_relay_messages_total{backend="` + be.Addr().String() + `",dir="to_client",listen="` + g.udp + `"} 8`,
 		`eqgate_relay_backend_legs_up_total{backend="` + be.Addr().String() + `",listen="` + g.udp + `"} 1`,
 		`eqgate_relay_backend_up{backend="` + be.Addr().String() + `",listen="` + g.udp + `"} 1`,
+		`eqgate_relay_backend_rtt_seconds_count{backend="` + be.Addr().String() + `",listen="` + g.udp + `"} `,
+		`eqgate_relay_queued_bytes{backend="` + be.Addr().String() + `",listen="` + g.udp + `"} `,
 	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("/metrics lacks %s", want)
@@ -60,6 +62,7 @@ func TestRelayBinary(t *testing.T) {
 	if code, _ := httpStatus(t, g.base+"/healthz"); code != http.StatusOK {
 		t.Errorf("/healthz = %d with the backend up", code)
 	}
+	_ = conn.Close() // before the drain, which would wait for it
 	stopGate(t, g, syscall.SIGTERM)
 }
 
