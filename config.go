@@ -46,6 +46,14 @@ type Config struct {
 	// produced for a session and adds no latency; RS flushes every 16 ms
 	// tick, which a positive value up to HoldLength imitates.
 	HoldDelay time.Duration
+	// ChatNoFiller (client, LEGACY chat: Encoding EncodeXOR) sends
+	// application packets as given. By default eqgate's client puts one
+	// filler byte (00) after the 1-byte opcode of each, as Titanium chat
+	// clients do, because the 2017 UCS server drops byte 1 of every client
+	// packet (SPEC §21.4); eqgate's server delivers the packet whole, filler
+	// included, as RS does. Set it when the packets already carry a filler
+	// (a relay forwarding Titanium clients' packets).
+	ChatNoFiller bool
 	// DataRate is RS's outgoing_data_rate in KiB/s per session (SPEC §20.1);
 	// 0 (the default) is off.
 	DataRate float64
@@ -194,6 +202,12 @@ func (c Config) Filled() Config {
 	// Protocol defaults are proto's (EQEmu's, SPEC §18.2), engine defaults
 	// shard's: Filled only reports them.
 	p := proto.ConfigFor(c.Variant)
+	if c.Variant == VariantLegacy && c.Encoding == EncodeXOR {
+		// The chat (UCS) service: EQStreamFactory(ChatStream, port, 45000)
+		// (SPEC §21.5); no attempt limit, so resends last as long.
+		p.StaleConnection = 45 * time.Second
+		p.ResendTimeout = p.StaleConnection
+	}
 	defi(&c.MaxPacketSize, p.MaxPacketSize)
 	defi(&c.CRCBytes, p.CRCBytes)
 	def(&c.KeepaliveDelay, p.KeepAliveDelay)
@@ -345,6 +359,7 @@ func (c *Config) shardConfig(role shard.Role) shard.Config {
 	p.CloseLinger = c.CloseLinger
 	p.HoldSize = c.HoldSize
 	p.OutgoingDataRate = c.DataRate
+	p.ChatFiller = p.ChatFiller && !c.ChatNoFiller
 	p.MaxUnackedBytes = c.MaxUnackedBytes
 	p.MaxUnackedPackets = c.MaxUnackedPackets
 	p.ReorderWindow = c.ReorderWindow

@@ -48,6 +48,7 @@ const (
 	CloseRefused        = proto.CloseRefused        // client: the server answered OutOfSession
 	CloseProtocol       = proto.CloseProtocol       // the peer sent unusable session parameters (SPEC §6)
 	ClosePanic          = proto.ClosePanic          // a Handler callback panicked (Config.HandlerPanic)
+	CloseReplaced       = proto.CloseReplaced       // EQ2: a SessionRequest with a new connect code from the same endpoint (SPEC §22.1)
 )
 
 // handlerAdapter turns shard events into Handler calls with Session values,

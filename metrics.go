@@ -63,7 +63,7 @@ type Collector struct {
 
 	dgIn, bytesIn, dgOut, bytesOut, dropped, txDrops          *prometheus.Desc
 	handoffs, handoffIn, oos, open, opened, closed            *prometheus.Desc
-	pktDrops, resends, inboxDrops, batchSize                  *prometheus.Desc
+	pktDrops, resends, lenientCRC, inboxDrops, batchSize      *prometheus.Desc
 	outcomes, up, panics                                      *prometheus.Desc
 	sendsRefused, sendsQueued, sendsDiscarded                 *prometheus.Desc
 	responses, proofs, proofsAfterClose, halfOpen, halfPruned *prometheus.Desc
@@ -116,6 +116,7 @@ func newCollector(g *shard.Group, gd *guard, constLabels prometheus.Labels) *Col
 		closed:           d("sessions_closed_total", "Sessions closed, by reason.", "reason"),
 		pktDrops:         d("packets_dropped_total", "Packets dropped inside sessions, by reason.", "reason"),
 		resends:          d("resends_total", "Reliable packets sent again."),
+		lenientCRC:       d("lenient_crc_total", "Datagrams accepted without a matching CRC trailer by a LEGACY/EQ2 leniency (a 00 00 trailer, or 00 19 at bytes 2..3); always 0 on RS."),
 		inboxDrops:       d("inbox_drops_total", "Send/Post calls refused because the shard inbox was full."),
 		sendsRefused:     d("sends_refused_total", "Application sends refused to their caller with an error, by reason.", "reason"),
 		sendsQueued:      d("sends_queued_total", "Application sends that waited in the session's queue for window room."),
@@ -127,7 +128,7 @@ func newCollector(g *shard.Group, gd *guard, constLabels prometheus.Labels) *Col
 // Describe implements prometheus.Collector.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.dgIn, c.bytesIn, c.dgOut, c.bytesOut, c.dropped, c.txDrops,
-		c.handoffs, c.handoffIn, c.oos, c.open, c.opened, c.closed, c.pktDrops, c.resends,
+		c.handoffs, c.handoffIn, c.oos, c.open, c.opened, c.closed, c.pktDrops, c.resends, c.lenientCRC,
 		c.inboxDrops, c.batchSize, c.outcomes, c.up, c.rcvbuf, c.sndbuf, c.forced,
 		c.steering, c.gso, c.sendsRefused, c.sendsQueued, c.sendsDiscarded, c.panics,
 		c.responses, c.proofs, c.proofsAfterClose, c.halfOpen, c.halfPruned, c.underAttack, c.attacks, c.unproven} {
@@ -189,6 +190,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 			}
 		}
 		counter(c.resends, k.Resends.Load())
+		counter(c.lenientCRC, k.LenientCRC.Load())
 		counter(c.inboxDrops, k.InboxDrops.Load())
 		for r := range shard.NumSendRefusals {
 			counter(c.sendsRefused, k.Sends.Refused[r].Load(), r.String())

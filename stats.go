@@ -25,6 +25,7 @@ type ShardStats struct {
 	SessionsClosed         map[string]uint64 // by CloseReason
 	PacketDrops            map[string]uint64 // inside sessions, by proto reason
 	Resends                uint64
+	LenientCRC             uint64 // datagrams accepted by a LEGACY/EQ2 CRC leniency (proto.Config.LenientZeroCRC, Lenient0019)
 	InboxDrops             uint64
 	SendsRefused           map[string]uint64 // sends refused to their caller, by reason (shard.SendRefusal)
 	SendsQueued            uint64            // sends that waited for window room
@@ -59,6 +60,7 @@ func readShard(c *shard.Counters, names packetDropNames) ShardStats {
 		SessionsClosed: map[string]uint64{},
 		PacketDrops:    map[string]uint64{},
 		Resends:        c.Resends.Load(),
+		LenientCRC:     c.LenientCRC.Load(),
 		InboxDrops:     c.InboxDrops.Load(),
 		SendsRefused:   map[string]uint64{},
 		SendsQueued:    c.Sends.Queued.Load(),
@@ -103,6 +105,7 @@ func (t *ShardStats) add(s *ShardStats) {
 	t.SessionsOpen += s.SessionsOpen
 	t.SessionsOpened += s.SessionsOpened
 	t.Resends += s.Resends
+	t.LenientCRC += s.LenientCRC
 	t.InboxDrops += s.InboxDrops
 	t.SendsQueued += s.SendsQueued
 	t.SendsDiscarded += s.SendsDiscarded

@@ -2,32 +2,39 @@ package eqgate
 
 import (
 	"bytes"
+	"net"
 	"testing"
 	"time"
 
+	"github.com/eqgate/eqgate/proto"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
 // TestVariantEcho: eqgate's client against eqgate's server on loopback for
 // every variant and LEGACY service: messages from 2 B to 64 KiB come back
 // exactly once, in order, byte-exact, and the metrics carry the variant.
+// On LEGACY chat the client puts its filler byte after the opcode (SPEC
+// §21.4 (b)) and eqgate's server delivers it, so the echo carries it too,
+// unless ChatNoFiller.
 func TestVariantEcho(t *testing.T) {
 	defer checkLeaks(t)()
 	cases := []struct {
 		name    string
 		variant Variant
 		enc     Encoding
+		raw     bool // ChatNoFiller
 	}{
-		{"rs", VariantRS, EncodeNone},
-		{"legacy_world", VariantLegacy, EncodeCompress},
-		{"legacy_chat", VariantLegacy, EncodeXOR},
-		{"legacy_login", VariantLegacy, EncodeNone},
-		{"eq2", VariantEQ2, EncodeNone},
+		{"rs", VariantRS, EncodeNone, false},
+		{"legacy_world", VariantLegacy, EncodeCompress, false},
+		{"legacy_chat", VariantLegacy, EncodeXOR, false},
+		{"legacy_chat_raw", VariantLegacy, EncodeXOR, true},
+		{"legacy_login", VariantLegacy, EncodeNone, false},
+		{"eq2", VariantEQ2, EncodeNone, false},
 	}
 	sizes := []int{2, 12, 64, 200, 254, 255, 256, 502, 503, 505, 506, 507, 1400, 4000, 16 << 10, 64 << 10}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			cfg := Config{Variant: tc.variant, Encoding: tc.enc, Shards: 2}
+			cfg := Config{Variant: tc.variant, Encoding: tc.enc, Shards: 2, ChatNoFiller: tc.raw}
 			if err := cfg.Validate(); err != nil {
 				t.Fatal(err)
 			}
@@ -70,7 +77,11 @@ func TestVariantEcho(t *testing.T) {
 			}
 			col.mu.Lock()
 			for k, g := range col.got[0] {
-				if !bytes.Equal(g, sent[k]) {
+				want := sent[k]
+				if tc.enc == EncodeXOR && !tc.raw {
+					want = append([]byte{want[0], 0}, want[1:]...)
+				}
+				if !bytes.Equal(g, want) {
 					t.Fatalf("message %d: echo differs (len %d, want %d)", k, len(g), len(sent[k]))
 				}
 			}
@@ -130,4 +141,50 @@ func TestVariantConfigValidate(t *testing.T) {
 			t.Fatalf("%v defaults: %v", v, err)
 		}
 	}
+}
+
+// TestEQ2RequestReplacesE2E: on loopback, an EQ2 client that restarts on
+// the same port (a SessionRequest with a new connect code) gets a response
+// for the new code, and the server closes the old session with
+// CloseReplaced (SPEC §22.1), counted in eqgate_sessions_closed_total.
+func TestEQ2RequestReplacesE2E(t *testing.T) {
+	defer checkLeaks(t)()
+	h := &echoHandler{}
+	srv, err := Listen("127.0.0.1:0", Config{Variant: VariantEQ2, Shards: 1, MaxSessionsPerIP: 1}, h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	conn, err := net.DialUDP("udp4", nil, net.UDPAddrFromAddrPort(srv.Addr()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	buf := make([]byte, 2048)
+	for _, code := range []uint32{1, 2} {
+		if _, err := conn.Write(proto.SessionRequest{ConnectCode: code, MaxPacketSize: 512}.AppendTo(nil)); err != nil {
+			t.Fatal(err)
+		}
+		if err := conn.SetReadDeadline(time.Now().Add(10 * time.Second)); err != nil { // a bound
+			t.Fatal(err)
+		}
+		n, err := conn.Read(buf)
+		if err != nil {
+			t.Fatalf("code %d: no response: %v", code, err)
+		}
+		r, err := proto.ParseSessionResponse(buf[:n])
+		if err != nil || r.ConnectCode != code || r.Key != proto.EQ2Key {
+			t.Fatalf("code %d: answer %x (%v)", code, buf[:n], err)
+		}
+	}
+	h.mu.Lock()
+	opened, replaced := h.opened, h.closed[CloseReplaced]
+	h.mu.Unlock()
+	if opened != 2 || replaced != 1 {
+		t.Fatalf("opened %d, closed as replaced %d", opened, replaced)
+	}
+	if got := srv.Stats().Total.SessionsClosed["replaced"]; got != 1 {
+		t.Fatalf("SessionsClosed[replaced] = %d", got)
+	}
+	checkOutcomes(t, srv)
 }

@@ -64,6 +64,15 @@ type Config struct {
 	// Lenient0019 accepts any packet whose bytes 2..3 are 00 19 (EQ2).
 	LenientZeroCRC bool
 	Lenient0019    bool
+	// ChatFiller: a LEGACY client on a chat stream (the SessionResponse's
+	// format 04, XOR) puts one filler byte (00) after the 1-byte opcode of
+	// every application packet it sends, as Titanium chat clients do: the
+	// 2017 UCS stream drops byte 1 of each client packet (SPEC §21.4 (b)),
+	// so the server's handler then reads what the application sent. On in
+	// ConfigFor(VariantLegacy); off for packets that already carry a
+	// client's filler (a relay forwarding a Titanium client's packets,
+	// which eqgate's server delivers whole).
+	ChatFiller bool
 	// EQ2 holds the EQ2 application layer's options (SPEC §22.6, §22.7);
 	// zero fields take DefaultEQ2Config's values.
 	EQ2 EQ2Config
@@ -149,6 +158,7 @@ func ConfigFor(v Variant) Config {
 		return c
 	}
 	c.CRCBytes = 2
+	c.ProtocolVersion = 0 // what LEGACY's and EQ2EMu's own clients send (SPEC §21.1, §22.2)
 	c.AckDelay = 10 * time.Millisecond
 	c.LenientZeroCRC = true
 	c.ResendDelayMin = 1500 * time.Millisecond
@@ -159,6 +169,7 @@ func ConfigFor(v Variant) Config {
 	switch v {
 	case VariantLegacy:
 		c.EncodePasses = [2]Pass{PassCompress, PassNone}
+		c.ChatFiller = true
 		c.ResendDelayMax = 5 * time.Second // the adaptive timeout's cap
 		c.StaleConnection = 135 * time.Second
 	case VariantEQ2:

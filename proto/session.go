@@ -258,7 +258,7 @@ func (s *Session) dispatch(env *Env, now Nanotime, p []byte, stream, depth int) 
 			s.drop(ReasonOf(err))
 		}
 	case OpOutOfSession:
-		s.onOutOfSession(env)
+		s.onOutOfSession(env, now)
 	case OpKeepAlive, OpOutboundPing:
 		// Only reachable nested inside another packet; RS ignores both.
 		s.drop(ReasonIgnored)
@@ -429,11 +429,18 @@ func (s *Session) onDisconnect(env *Env, now Nanotime) {
 	}
 }
 
-func (s *Session) onOutOfSession(env *Env) {
+func (s *Session) onOutOfSession(env *Env, now Nanotime) {
 	// RS has no handler. A client told that the server has no session ends
 	// silently: answering would only start a disconnect/OutOfSession loop.
 	if s.client && (s.state == StateConnecting || s.state == StateConnected) {
 		s.finish(env, CloseRefused)
+		return
+	}
+	// An EQ2 server sends SessionDisconnect and closes (SPEC §22.4); one
+	// only, and a peer without a session never answers it.
+	if s.rules.oosCloses && s.state == StateConnected {
+		s.closeWith(env, now, ClosePeer)
+		s.quiet = true
 		return
 	}
 	s.drop(ReasonIgnored)
@@ -582,7 +589,7 @@ func (s *Session) Tick(env *Env, now Nanotime) Nanotime {
 			s.finish(env, CloseTimeout)
 			return Never
 		}
-		if s.sendsKeepAlive() && now-s.lastSend > Nanotime(c.KeepAliveDelay) {
+		if s.sendsKeepAlive() && now-s.lastSend > s.keepAliveDelay() {
 			s.sendKeepAlive(env, now)
 		}
 	}
@@ -615,7 +622,7 @@ func (s *Session) Next() Nanotime {
 			t = min(t, s.vs.ackAt)
 		}
 		if s.sendsKeepAlive() {
-			t = min(t, s.lastSend+Nanotime(c.KeepAliveDelay)+1)
+			t = min(t, s.lastSend+s.keepAliveDelay()+1)
 		}
 		if s.hb.count > 0 {
 			t = min(t, s.hb.since+Nanotime(c.HoldLength))
@@ -642,6 +649,21 @@ func (s *Session) sendsKeepAlive() bool {
 	// Nothing but the response goes to an address that has not proved
 	// itself (DESIGN.md, "Admission").
 	return s.cfg.KeepAliveDelay > 0 && s.established && s.proved && (s.client || !s.rules.echoKeepAlive)
+}
+
+// variantKeepAlive is the longest a LEGACY or EQ2 client stays silent: a
+// chat server and EQ2EMu time a stream out after 45 s with nothing received
+// (SPEC §21.5, §22.4).
+const variantKeepAlive = 40 * Nanotime(time.Second)
+
+// keepAliveDelay is Config.KeepAliveDelay, at most variantKeepAlive on a
+// LEGACY or EQ2 client.
+func (s *Session) keepAliveDelay() Nanotime {
+	d := Nanotime(s.cfg.KeepAliveDelay)
+	if s.client && s.rules.echoKeepAlive {
+		d = min(d, variantKeepAlive)
+	}
+	return d
 }
 
 // releasable reports whether maybeRelease would hand anything back.

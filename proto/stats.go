@@ -39,6 +39,7 @@ const (
 	CloseRefused                           // client: the server answered OutOfSession
 	CloseProtocol                          // unusable session parameters from the peer
 	ClosePanic                             // engine: a handler callback panicked (eqgate.PanicClose)
+	CloseReplaced                          // a SessionRequest with a new connect code from the same endpoint replaced it (EQ2, SPEC §22.1)
 	NumCloseReasons
 )
 
@@ -53,6 +54,7 @@ var closeNames = [NumCloseReasons]string{
 	CloseRefused:        "refused",
 	CloseProtocol:       "protocol",
 	ClosePanic:          "handler_panic",
+	CloseReplaced:       "replaced",
 }
 
 // String returns a snake_case name, usable as a metric label.

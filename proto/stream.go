@@ -80,6 +80,13 @@ func (s *Session) Send(env *Env, now Nanotime, stream int, app []byte, reliable 
 }
 
 func (s *Session) send(env *Env, now Nanotime, stream int, app []byte, reliable bool) error {
+	if s.chatFiller() && len(app) > 0 {
+		return s.sendFilled(env, now, stream, app, reliable)
+	}
+	return s.sendApp(env, now, stream, app, reliable)
+}
+
+func (s *Session) sendApp(env *Env, now Nanotime, stream int, app []byte, reliable bool) error {
 	pl, err := s.plan(stream, app, reliable)
 	if err != nil {
 		return err

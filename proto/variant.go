@@ -72,8 +72,12 @@ type variantRules struct {
 	fragRule      int
 	reliableOnly  bool // no raw application packets to these peers (SPEC §21.4 (b), §22.6 (b))
 	requestReinit bool // SessionRequest while established: re-initialise or disconnect (SPEC §21.1)
-	closeDrains   bool // Close waits for queued and unacked data (SPEC §21.5)
-	minApp        int  // smallest application packet Send accepts (LEGACY: 2, SPEC §21.4 (b))
+	// requestReplaces: a SessionRequest with a new connect code from the
+	// session's endpoint ends it and opens a new one (SPEC §22.1).
+	requestReplaces bool
+	oosCloses       bool // server: a received OutOfSession sends SessionDisconnect and closes (SPEC §22.4)
+	closeDrains     bool // Close waits for queued and unacked data (SPEC §21.5)
+	minApp          int  // smallest application packet Send accepts (LEGACY: 2, SPEC §21.4 (b))
 }
 
 var variants = [NumVariants]variantRules{
@@ -93,7 +97,7 @@ var variants = [NumVariants]variantRules{
 		legacyResponse: true, disconnectTail: true, pastOOA: true, echoKeepAlive: true,
 		deferredAck: true, peerAckDefect: true, combineLimit: 255, combinedLong: true,
 		fixedResend: true, ooaResend: true, byteBudget: true, fragRule: fragEQ2,
-		reliableOnly: true, minApp: 1,
+		reliableOnly: true, requestReplaces: true, oosCloses: true, minApp: 1,
 	},
 }
 

@@ -82,8 +82,16 @@ func replayVariant(t *testing.T, vc variantCapture, client, chat bool) *peer {
 			}
 		}
 		p.s.Tick(&p.env, 0)
-		if d := p.sink.take(); len(d) != 1 || len(d[0]) != SessionRequestLen {
-			t.Fatalf("client sent %x, want one SessionRequest", d)
+		var req []byte
+		for _, l := range vc.lines {
+			if l.dir == "TX" {
+				req = l.data
+				break
+			}
+		}
+		// Byte-exact: version 0, the captured code, max 512.
+		if d := p.sink.take(); len(d) != 1 || !bytes.Equal(d[0], req) {
+			t.Fatalf("client sent %x, captured %x", d, req)
 		}
 		started = true
 	}
@@ -182,5 +190,99 @@ func TestVariantCaptureReplay(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// ucsRead is how the 2017 UCS stream reads a client's application packet
+// (SPEC §21.4 (b), legacy_chat.server.txt line 47): the 1-byte opcode, then
+// the body from offset 2, byte 1 lost.
+func ucsRead(p []byte) []byte {
+	if len(p) < 2 {
+		return bytes.Clone(p)
+	}
+	return append([]byte{p[0]}, p[2:]...)
+}
+
+// TestChatFiller: eqgate's LEGACY client on a chat stream puts a filler byte
+// after the opcode, so that what the UCS server's handler reads is what the
+// application sent. The UCS rule is checked on the capture first (every
+// client APP-TX, read that way, is the server's APP-RX), then applied to
+// eqgate's own datagrams; on a world stream, or with ChatFiller off, the
+// packet leaves as given.
+func TestChatFiller(t *testing.T) {
+	dir := filepath.Join(protocolDir, "captures", "legacy")
+	cl := readVariantCapture(t, filepath.Join(dir, "legacy_chat.client.txt"))
+	sv := readVariantCapture(t, filepath.Join(dir, "legacy_chat.server.txt"))
+	var msgs [][]byte
+	tx := appTX(cl.lines)
+	k := 0
+	for _, l := range sv.lines {
+		if l.dir != "APP-RX" {
+			continue
+		}
+		if w := tx[k]; !w.trunc && !l.trunc && !bytes.Equal(ucsRead(w.data), l.data) {
+			t.Fatalf("capture: client sent %x, UCS delivered %x", w.data, l.data)
+		}
+		k++
+		if !l.trunc && l.data[0] != 0 {
+			msgs = append(msgs, l.data)
+		}
+	}
+	if len(msgs) < 4 {
+		t.Fatalf("%d usable capture messages", len(msgs))
+	}
+	msgs = append(msgs, []byte{0x02}, bytes.Repeat([]byte{0x07, 0x41}, 400)) // opcode alone; a fragment set
+	for _, tc := range []struct {
+		name   string
+		format Pass
+		filler bool
+		want   func([]byte) []byte // what the server's stream reads from our payload
+	}{
+		{"chat", PassXOR, true, ucsRead},
+		{"chat_raw", PassXOR, false, func(p []byte) []byte { return p }},
+		{"world", PassCompress, true, func(p []byte) []byte { return p }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := ConfigFor(VariantLegacy)
+			c.ChatFiller = tc.filler
+			p := newPeer()
+			if err := p.s.InitClient(mustCfg(t, c), 7, 0); err != nil {
+				t.Fatal(err)
+			}
+			p.s.Tick(&p.env, 0)
+			p.s.Receive(&p.env, 0, SessionResponse{ConnectCode: 7, Key: LegacyKey, CRCBytes: 2, Passes: [2]Pass{tc.format}, MaxPacketSize: 512}.AppendLegacyTo(nil))
+			p.s.Flush(&p.env, 0)
+			p.sink.take()
+			for i, m := range msgs {
+				if len(m) == 1 && tc.format != PassXOR {
+					continue // refused on world, zone and login (SPEC §21.4 (b))
+				}
+				if err := p.s.Send(&p.env, msec, 0, m, true); err != nil {
+					t.Fatal(err)
+				}
+				p.s.Flush(&p.env, msec)
+				var payload []byte
+				total := -1
+				for _, e := range decodeAll(t, p, p.sink.take()) {
+					switch Opcode(e[1]) {
+					case OpPacket:
+						payload = e[SeqHeaderLen:]
+					case OpFragment:
+						if total < 0 {
+							total = int(e[4])<<24 | int(e[5])<<16 | int(e[6])<<8 | int(e[7])
+							payload = bytes.Clone(e[FirstFragmentHeaderLen:])
+						} else {
+							payload = append(payload, e[SeqHeaderLen:]...)
+						}
+					}
+				}
+				if total >= 0 && len(payload) != total {
+					t.Fatalf("message %d: fragments carry %d of %d bytes", i, len(payload), total)
+				}
+				if got := tc.want(payload); !bytes.Equal(got, m) {
+					t.Fatalf("message %d: sent %x, the server reads %x", i, m[:min(8, len(m))], got[:min(8, len(got))])
+				}
+			}
+		})
 	}
 }

@@ -82,7 +82,11 @@ func (s *Session) decodeLenient(env *Env, d []byte) ([]byte, error) {
 func (s *Session) onRequestAgain(env *Env, now Nanotime, req SessionRequest) {
 	s.vs.requests++
 	if s.stats.Delivered > 0 || s.vs.requests > 30 {
+		// One SessionDisconnect, as upstream: a second one after the
+		// linger would reach the client while it retries its request,
+		// and a Connecting client gives up on a SessionDisconnect.
 		s.closeWith(env, now, CloseProtocol)
+		s.quiet = true
 		return
 	}
 	for i := range s.streams {
@@ -94,6 +98,52 @@ func (s *Session) onRequestAgain(env *Env, now Nanotime, req SessionRequest) {
 	s.code = req.ConnectCode
 	s.params.MaxPacket = max(MinPacketSize, min(s.cfg.MaxPacketSize, int(min(req.MaxPacketSize, MaxDatagram))))
 	s.sendResponse(env, now)
+}
+
+// ReplacedBy reports whether datagram d, from this server session's
+// endpoint, replaces the session (SPEC §22.1): on EQ2 a well-formed
+// SessionRequest with a connect code other than the session's. EQ2EMu
+// replaces the stream for any datagram whose byte 1 is 01; eqgate takes
+// only a real SessionRequest (00 01, 14 bytes or more), and a repeat of the
+// current code stays a retransmission, answered as before, so a late
+// duplicate cannot end a live session. The engine then calls Replace and
+// admits d as a new session's first datagram.
+func (s *Session) ReplacedBy(d []byte) bool {
+	if s.client || !s.rules.requestReplaces || s.state == StateDisconnected || !s.established ||
+		len(d) < SessionRequestLen || d[0] != 0 || Opcode(d[1]) != OpSessionRequest {
+		return false
+	}
+	req, err := ParseSessionRequest(d)
+	return err == nil && req.ConnectCode != s.code
+}
+
+// Replace ends the session at once with CloseReplaced and sends nothing:
+// EQ2EMu marks the old stream closed without a word, and a SessionDisconnect
+// would reach the client's new session, on the same endpoint.
+func (s *Session) Replace(env *Env) {
+	if s.state != StateDisconnected {
+		s.finish(env, CloseReplaced)
+	}
+}
+
+// chatFiller reports whether Send puts a filler byte after the opcode: a
+// LEGACY client on a chat stream (format 04) with Config.ChatFiller.
+func (s *Session) chatFiller() bool {
+	return s.client && s.rules.legacyPasses && s.cfg.ChatFiller && s.params.Passes[0] == PassXOR
+}
+
+// ChatFillerByte is what eqgate's LEGACY chat client puts after the 1-byte
+// opcode (SPEC §21.4 (b)); the UCS stream drops it unread.
+const ChatFillerByte = 0
+
+// sendFilled sends app with ChatFillerByte after its opcode byte, built
+// in a pooled buffer that store copies from (SPEC §21.4 (b)).
+func (s *Session) sendFilled(env *Env, now Nanotime, stream int, app []byte, reliable bool) error {
+	b := env.get(len(app) + 1)
+	b = append(append(append(b[:0], app[0]), ChatFillerByte), app[1:]...)
+	err := s.sendApp(env, now, stream, b, reliable)
+	env.put(b)
+	return err
 }
 
 // sendStatRequest is the client's SessionStatRequest right after the
@@ -155,12 +205,22 @@ func (s *Session) holdCumulativeAck(env *Env, now Nanotime) {
 }
 
 // ooaResend is the OutOfOrderAck(q) rule of SPEC §21.2: packets older than
-// q that were last sent over 2·AverageDelta+100 ms ago are sent again now.
+// q that were last sent over 2·AverageDelta+100 ms ago are sent again now,
+// as far as the byte budget allows: upstream flags them and its writer
+// sends them under the same budget as everything else, so a peer cannot
+// lift the rate limit with OutOfOrderAcks. One the budget refuses is made
+// due for the timer pass, which sends it once the budget has decayed.
 func (s *Session) ooaResend(env *Env, now Nanotime, str *stream, q Seq) {
 	age := Nanotime(2*s.vs.avgDelta+100) * Nanotime(time.Millisecond)
-	for p := str.base; p != q && p != str.out; p++ {
+	end := str.out - Seq(min(s.vs.waiting, str.inflight())) // the waiting ones were never sent
+	for p := str.base; p != q && p != end; p++ {
 		e := &str.sent[int(p)&(len(str.sent)-1)]
 		if e.buf == nil || now-e.lastSent <= age {
+			continue
+		}
+		if s.limited() && !s.spendBudget(now, len(e.buf)) {
+			e.lastSent = now - e.delay - 1
+			s.nextResend = min(s.nextResend, s.vs.budgetAt+budgetTick)
 			continue
 		}
 		e.lastSent = now
@@ -218,6 +278,10 @@ func escapedAt(app []byte, esc bool, i int) byte {
 const budgetTick = 20 * Nanotime(time.Millisecond)
 
 // limited reports whether the byte budget applies: LEGACY and EQ2 servers.
+// Not clients: SPEC §21.2 and §22.4 describe the limit as the server's,
+// scaled from the client's SessionStatRequest; upstream's client half has
+// the same writer but no peer ever sends it a 07, so it would stay at
+// 15.7 KB/s, a cap no server needs (nothing upstream limits receiving).
 func (s *Session) limited() bool { return s.rules.byteBudget && !s.client }
 
 // spendBudget is LEGACY's writer limit (SPEC §21.2): a sequenced packet

@@ -222,6 +222,56 @@ func TestVariantByteBudget(t *testing.T) {
 	}
 }
 
+// TestVariantOOAResendBudget: resends an OutOfOrderAck triggers are charged
+// to the byte budget (SPEC §21.2): with the budget spent they wait for its
+// decay instead of leaving at once, and leave before the retransmit timeout.
+func TestVariantOOAResendBudget(t *testing.T) {
+	c := ConfigFor(VariantLegacy)
+	c.EncodePasses = [2]Pass{}
+	p := variantServer(t, c)
+	params := p.s.Params()
+	req := SessionStatRequest{Timestamp: 1, StatPing: 10, AvgPing: 10, LastPing: 10}
+	p.s.Receive(&p.env, msec, p.env.Coder.AppendEncode(&params, nil, req.AppendTo(nil)))
+	msg := bytes.Repeat([]byte{0x42}, 500)
+	send := func(now Nanotime, n int) {
+		for range n {
+			if err := p.s.Send(&p.env, now, 0, msg, true); err != nil {
+				t.Fatal(err)
+			}
+		}
+		p.s.Flush(&p.env, now)
+	}
+	send(msec, 3)
+	p.sink.take()
+	// 200 ms later the budget (104857 bytes, average_delta 10) has decayed
+	// to nothing; 110 KB of new sends spend it all.
+	send(200*msec, 220)
+	p.sink.take()
+	if p.s.vs.waiting == 0 {
+		t.Fatal("the budget held nothing back")
+	}
+	// OutOfOrderAck(2): packets 0 and 1 were sent 199 ms ago, over the
+	// 2·10+100 ms age, so they are due, but the budget is spent.
+	p.s.Receive(&p.env, 200*msec, p.env.Coder.AppendEncode(&params, nil, AppendOutOfOrderAck(nil, 0, 2)))
+	p.s.Flush(&p.env, 200*msec)
+	if n := p.s.Stats().Resends; n != 0 {
+		t.Fatalf("%d resends with the budget spent", n)
+	}
+	p.sink.take()
+	// One decay (7864 bytes) later they leave, first, before the 360 ms
+	// retransmit timeout would have sent them.
+	p.s.Tick(&p.env, 221*msec)
+	var seqs []Seq
+	for _, e := range decodeAll(t, p, p.sink.take()) {
+		if Opcode(e[1]) == OpPacket {
+			seqs = append(seqs, Seq(e[2])<<8|Seq(e[3]))
+		}
+	}
+	if p.s.Stats().Resends != 2 || len(seqs) < 2 || seqs[0] != 0 || seqs[1] != 1 {
+		t.Fatalf("after the decay: resends %d, packets %v", p.s.Stats().Resends, seqs)
+	}
+}
+
 // TestVariantCloseDrains: a LEGACY Close waits for the unacked data, then
 // disconnects (SPEC §21.5).
 func TestVariantCloseDrains(t *testing.T) {
@@ -312,6 +362,107 @@ func TestVariantLastFragment(t *testing.T) {
 			}
 			if !bytes.Equal(whole, app) {
 				t.Fatal("fragments do not reassemble to the packet")
+			}
+		})
+	}
+}
+
+// TestVariantResponseInCombined: a LEGACY or EQ2 server sends its
+// SessionResponse through the non-sequenced queue, so it may arrive inside
+// an OP_Combined under the fixed key; eqgate's client accepts it there
+// (SPEC §21.1 (a), §22.2 (a)) and handles the element beside it.
+func TestVariantResponseInCombined(t *testing.T) {
+	for _, v := range []Variant{VariantLegacy, VariantEQ2} {
+		t.Run(v.String(), func(t *testing.T) {
+			c := ConfigFor(v)
+			c.EncodePasses = [2]Pass{}
+			p := newPeer()
+			if err := p.s.InitClient(mustCfg(t, c), 7, 0); err != nil {
+				t.Fatal(err)
+			}
+			p.s.Tick(&p.env, 0)
+			p.sink.take()
+			params, err := NewParams(variants[v].fixedKey, 2, [2]Pass{}, 512)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp := SessionResponse{ConnectCode: 7, Key: variants[v].fixedKey, CRCBytes: 2, MaxPacketSize: 512}.AppendLegacyTo(nil)
+			x := AppendCombinedHeader(nil)
+			x = AppendCombinedElement(x, resp)
+			x = AppendCombinedElement(x, AppendKeepAlive(nil))
+			p.s.Receive(&p.env, msec, p.env.Coder.AppendEncode(&params, nil, x))
+			if p.s.State() != StateConnected || p.h.opened != 1 {
+				t.Fatalf("state %v opened %v drops %v", p.s.State(), p.h.opened, p.s.Stats().Drops)
+			}
+		})
+	}
+}
+
+// TestVariantEQ2OutOfSession: an EQ2 server that receives OutOfSession sends
+// one SessionDisconnect and closes (SPEC §22.4); a LEGACY one ignores it.
+func TestVariantEQ2OutOfSession(t *testing.T) {
+	for _, tc := range []struct {
+		v      Variant
+		closes bool
+	}{{VariantEQ2, true}, {VariantLegacy, false}} {
+		t.Run(tc.v.String(), func(t *testing.T) {
+			c := ConfigFor(tc.v)
+			c.EncodePasses = [2]Pass{}
+			p := variantServer(t, c)
+			params := p.s.Params()
+			p.s.Receive(&p.env, msec, p.env.Coder.AppendEncode(&params, nil, []byte{0, byte(OpOutOfSession)}))
+			p.s.Flush(&p.env, msec)
+			p.s.Tick(&p.env, Nanotime(3*time.Second))
+			discs := 0
+			for _, e := range decodeAll(t, p, p.sink.take()) {
+				if Opcode(e[1]) == OpSessionDisconnect {
+					discs++
+				}
+			}
+			if tc.closes && (discs != 1 || p.s.State() != StateDisconnected || len(p.h.closed) != 1 || p.h.closed[0] != ClosePeer) {
+				t.Fatalf("disconnects %d state %v closed %v", discs, p.s.State(), p.h.closed)
+			}
+			if !tc.closes && (discs != 0 || len(p.h.closed) != 0) {
+				t.Fatalf("LEGACY answered OutOfSession: disconnects %d closed %v", discs, p.h.closed)
+			}
+		})
+	}
+}
+
+// TestVariantClientKeepAliveCap: a LEGACY or EQ2 client sends a keepalive
+// at least every 40 s whatever KeepAliveDelay says (SPEC §21.5, §22.4: the
+// chat server and EQ2EMu time out after 45 s).
+func TestVariantClientKeepAliveCap(t *testing.T) {
+	for _, v := range []Variant{VariantLegacy, VariantEQ2} {
+		t.Run(v.String(), func(t *testing.T) {
+			c := ConfigFor(v)
+			c.EncodePasses = [2]Pass{}
+			c.KeepAliveDelay = time.Minute
+			c.StaleConnection = 10 * time.Minute
+			c.ResendTimeout = c.StaleConnection
+			p := newPeer()
+			if err := p.s.InitClient(mustCfg(t, c), 7, 0); err != nil {
+				t.Fatal(err)
+			}
+			if v == VariantEQ2 {
+				p.s.SetEQ2Key(0)
+			}
+			p.s.Tick(&p.env, 0)
+			p.s.Receive(&p.env, 0, SessionResponse{ConnectCode: 7, Key: variants[v].fixedKey, CRCBytes: 2, MaxPacketSize: 512}.AppendLegacyTo(nil))
+			p.s.Flush(&p.env, 0)
+			p.sink.take()
+			if next := p.s.Next(); next > Nanotime(40*time.Second)+1 {
+				t.Fatalf("next tick %v, after the 40 s keepalive", time.Duration(next))
+			}
+			p.s.Tick(&p.env, Nanotime(40*time.Second)+1)
+			ka := 0
+			for _, d := range p.sink.take() {
+				if len(d) >= 2 && d[0] == 0 && Opcode(d[1]) == OpKeepAlive {
+					ka++
+				}
+			}
+			if ka != 1 {
+				t.Fatalf("%d keepalives after 40 s of silence", ka)
 			}
 		})
 	}

@@ -34,11 +34,10 @@ func FuzzShardAdmission(f *testing.F) {
 		var in, requests [16]int
 		proved := [16]bool{}
 		for len(script) >= 3 {
-			e, kind, n := script[0]&15, script[1]%4, int(script[2])
-			script = script[3:]
-			n = min(n, len(script))
-			body := script[:n]
-			script = script[n:]
+			var e, kind byte
+			var body []byte
+			e, kind, body, script = nextRecord(script)
+			e &= 15
 			var d []byte
 			switch kind {
 			case 0:
@@ -53,11 +52,7 @@ func FuzzShardAdmission(f *testing.F) {
 					}
 				}
 			case 1:
-				var code uint32
-				for _, b := range body {
-					code = code<<8 | uint32(b)
-				}
-				d = request(code)
+				d = request(codeOf(body))
 				requests[e]++
 			case 2:
 				if len(body) < 2 {
@@ -103,4 +98,22 @@ func FuzzShardAdmission(f *testing.F) {
 			}
 		}
 	})
+}
+
+// nextRecord splits the first record off a fuzz script (at least 3 bytes):
+// endpoint byte, kind (0-3), and a body of up to the length byte.
+func nextRecord(script []byte) (e, kind byte, body, rest []byte) {
+	e, kind, n := script[0], script[1]%4, int(script[2])
+	script = script[3:]
+	n = min(n, len(script))
+	return e, kind, script[:n], script[n:]
+}
+
+// codeOf reads a connect code from a record body (big-endian, low bytes last).
+func codeOf(body []byte) uint32 {
+	var code uint32
+	for _, b := range body {
+		code = code<<8 | uint32(b)
+	}
+	return code
 }

@@ -41,7 +41,10 @@ type Counters struct {
 
 	PacketDrops [NumPacketDrops]Counter // inside a session, by proto reason
 	Resends     Counter                 // reliable packets sent again
-	RTTCount    Counter                 // RTT samples (acked packets)
+	// LenientCRC: datagrams accepted without a matching CRC trailer by an
+	// EQ2/LEGACY leniency (proto.Config.LenientZeroCRC, Lenient0019).
+	LenientCRC  Counter
+	RTTCount    Counter // RTT samples (acked packets)
 	RTTSumMicro Counter
 
 	InboxDrops atomic.Uint64 // Post/Send refused: inbox full (any goroutine)

@@ -529,6 +529,10 @@ func (s *Shard) input(b []byte, from netip.AddrPort, local netip.Addr) {
 	ep := endpointOf(from)
 	h := ep.hash()
 	if i := s.index.find(h, &ep, &s.meta); i >= 0 {
+		if b[0] == 0 && proto.Opcode(b[1]) == proto.OpSessionRequest && s.replaces(i, b) {
+			s.noSession(b, &ep, h, from)
+			return
+		}
 		s.counters.outcome(OutcomeSession)
 		s.meta.meta(i).setLocal(local)
 		s.receive(i, b)
@@ -539,6 +543,26 @@ func (s *Shard) input(b []byte, from netip.AddrPort, local netip.Addr) {
 		return
 	}
 	s.noSession(b, &ep, h, from)
+}
+
+// replaces ends slot i's session when SessionRequest b replaces it (EQ2,
+// SPEC §22.1: proto decides), at once and without a datagram, and frees
+// the slot, so that b then opens the endpoint's new session within the
+// caps the old one held. While draining, b goes to the old session, which
+// answers a repeat and drops the rest.
+func (s *Shard) replaces(i int32, b []byte) bool {
+	if s.cfg.Role != RoleServer || s.refusing() || s.meta.meta(i).dialled {
+		return false
+	}
+	ps := s.drive(i)
+	if !ps.ReplacedBy(b) {
+		return false
+	}
+	ps.Replace(&s.env) // Handler.Close(CloseReplaced), counted by reason
+	s.meta.meta(i).state = slotDead
+	s.wheel.disarm(&s.meta, i)
+	s.freeSlot(i)
+	return true
 }
 
 // dropEarly drops (and counts) what no session may see: datagrams that
@@ -616,18 +640,21 @@ func (s *Shard) receive(i int32, b []byte) {
 // adds whatever the call did, whichever call it was (Receive, Send, Flush,
 // Tick, Close), and the shard counters show it while the session lives.
 type statsMark struct {
-	resends, rttN uint64
-	rttSum        time.Duration
+	resends, rttN, lenient uint64
+	rttSum                 time.Duration
 }
 
 func markOf(st *proto.Stats) statsMark {
-	return statsMark{st.Resends, st.RTTSamples, st.RTTSum}
+	return statsMark{st.Resends, st.RTTSamples, st.LenientCRC, st.RTTSum}
 }
 
 // fold adds st's change since m to the shard counters.
 func (s *Shard) fold(st *proto.Stats, m statsMark) {
 	if st.Resends != m.resends {
 		add(&s.counters.Resends, st.Resends-m.resends)
+	}
+	if st.LenientCRC != m.lenient {
+		add(&s.counters.LenientCRC, st.LenientCRC-m.lenient)
 	}
 	if st.RTTSamples != m.rttN {
 		add(&s.counters.RTTCount, st.RTTSamples-m.rttN)
@@ -701,33 +728,38 @@ func (s *Shard) runTimers() {
 // freeDead returns the slots of Disconnected sessions to the slab.
 func (s *Shard) freeDead() {
 	for _, i := range s.dead {
-		m := s.meta.meta(i)
-		if m.sock != 0 {
-			s.closeMember(i) // shutdown: no hang-up ran
-		}
-		if !m.dialled || s.opener == nil { // indexed by endpoint
-			s.index.remove(m.hash, i)
-		}
-		if int(i) < len(s.hs) {
-			s.hs[i] = nil
-		}
-		if s.cfg.Role == RoleServer && !m.dialled {
-			s.g.perIP.release(&m.ep.addr)
-			s.g.giveTotal()
-			s.adm.tombstone(m.hash)
-		}
-		if m.halfOpen {
-			s.adm.halfLive--
-			s.counters.HalfOpen.add(-1)
-		}
-		s.credits.close(i)
-		s.dropQueue(i)
-		s.session(i).Release(&s.env)
-		s.meta.release(i)
-		s.live--
-		s.counters.SessionsOpen.add(-1)
+		s.freeSlot(i)
 	}
 	s.dead = s.dead[:0]
+}
+
+// freeSlot returns slot i, whose session is Disconnected, to the slab.
+func (s *Shard) freeSlot(i int32) {
+	m := s.meta.meta(i)
+	if m.sock != 0 {
+		s.closeMember(i) // shutdown: no hang-up ran
+	}
+	if !m.dialled || s.opener == nil { // indexed by endpoint
+		s.index.remove(m.hash, i)
+	}
+	if int(i) < len(s.hs) {
+		s.hs[i] = nil
+	}
+	if s.cfg.Role == RoleServer && !m.dialled {
+		s.g.perIP.release(&m.ep.addr)
+		s.g.giveTotal()
+		s.adm.tombstone(m.hash)
+	}
+	if m.halfOpen {
+		s.adm.halfLive--
+		s.counters.HalfOpen.add(-1)
+	}
+	s.credits.close(i)
+	s.dropQueue(i)
+	s.session(i).Release(&s.env)
+	s.meta.release(i)
+	s.live--
+	s.counters.SessionsOpen.add(-1)
 }
 
 // ---- transmit ----

@@ -148,6 +148,9 @@ func run() int {
 		return 2
 	}
 	opt.Client.Variant = v
+	// Echoes are checked byte for byte: against a LEGACY chat listener the
+	// client's filler byte (SPEC §21.4) would come back inside them.
+	opt.Client.ChatNoFiller = true
 	opt.Impair = impair.Impairment{Loss: *loss, Dup: *dup, Reorder: *reorder, Delay: *delay, Jitter: *jitter, Corrupt: *corrupt}
 	if set["flood"] {
 		opt.Flood.Count = *floodN

@@ -62,6 +62,7 @@ var configFlags = map[string]string{
 	"HoldSize":            "hold-size",
 	"HoldDelay":           "hold-delay",
 	"DataRate":            "data-rate",
+	"ChatNoFiller":        "chat-no-filler",
 	"MaxUnackedBytes":     "max-unacked-bytes",
 	"MaxUnackedPackets":   "max-unacked-packets",
 	"MaxQueuedBytes":      "max-queued-bytes",
@@ -147,6 +148,7 @@ func newFlagSet(o *options) *flag.FlagSet {
 	fs.IntVar(&c.HoldSize, "hold-size", c.HoldSize, "flush a session's hold buffer of small packets at this many `bytes`")
 	fs.DurationVar(&c.HoldDelay, "hold-delay", c.HoldDelay, "hold small outgoing packets this long to pack them into one OP_Combined; 0 flushes at the end of every receive batch")
 	fs.Float64Var(&c.DataRate, "data-rate", c.DataRate, "per-session outgoing rate limit in `KiB/s`; 0 is off")
+	fs.BoolVar(&c.ChatNoFiller, "chat-no-filler", c.ChatNoFiller, "client legs on a LEGACY chat stream send packets as given, without the filler byte after the opcode (for packets that already carry a client's)")
 
 	// Engine.
 	fs.IntVar(&c.Shards, "shards", c.Shards, "shards per -listen address: sockets in its SO_REUSEPORT group, one goroutine each; the default is one per core (GOMAXPROCS)")
@@ -342,7 +344,7 @@ func variantDefaults(fs *flag.FlagSet, c *eqgate.Config) {
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	d := reflect.ValueOf(eqgate.Config{Variant: c.Variant}.Filled())
+	d := reflect.ValueOf(eqgate.Config{Variant: c.Variant, Encoding: c.Encoding}.Filled()) // LEGACY chat: 45 s
 	dst := reflect.ValueOf(c).Elem()
 	for _, name := range protocolFields {
 		if !set[configFlags[name]] {

@@ -21,11 +21,19 @@ func TestVariantFlagDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if o.cfg.Variant != proto.VariantLegacy || o.cfg.StaleConnection != 45*time.Second || o.cfg.ResendTimeout != 135*time.Second {
+	if o.cfg.Variant != proto.VariantLegacy || o.cfg.StaleConnection != 45*time.Second || o.cfg.ResendTimeout != 45*time.Second {
 		t.Fatalf("legacy chat: stale %v resend timeout %v", o.cfg.StaleConnection, o.cfg.ResendTimeout)
 	}
 	if err := o.cfg.Validate(); err != nil {
 		t.Fatal(err)
+	}
+	// The chat service's own defaults (SPEC §21.5): 45 s, resends as long.
+	o, err = parseFlags([]string{"-variant", "legacy", "-encode", "xor"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.cfg.StaleConnection != 45*time.Second || o.cfg.ResendTimeout != 45*time.Second {
+		t.Fatalf("legacy chat defaults: stale %v resend timeout %v", o.cfg.StaleConnection, o.cfg.ResendTimeout)
 	}
 	for _, v := range []string{"legacy", "eq2"} {
 		o, err := parseFlags([]string{"-variant", v})
