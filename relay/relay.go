@@ -113,6 +113,9 @@ func Listen(addr string, cfg eqgate.Config, rc Config) (*Relay, error) {
 	if rc.ConnectTimeout > 0 {
 		cfg.ConnectStale = rc.ConnectTimeout // a server uses it only for what it dials
 	}
+	// A LEGACY chat client's packets carry their filler byte already
+	// (eqgate's server delivers it): the backend legs pass them on as sent.
+	cfg.ChatNoFiller = true
 	r := &Relay{cfg: rc, backend: backend, maxQueued: rc.MaxQueued, shards: make([]shardState, cfg.Filled().Shards)}
 	if r.maxQueued == 0 {
 		r.maxQueued = math.MaxInt // the legs' own window and queue refuse first
