@@ -31,6 +31,8 @@ type options struct {
 	backendSpec  []string
 	relayPending int
 	relayBudget  int
+	relayQueued  int // -relay-max-queued: 0 = the legs' own window and queue
+	relayQBudget int
 	metrics      string
 	pprof        bool
 	handler      string
@@ -111,6 +113,7 @@ func newFlagSet(o *options) *flag.FlagSet {
 		handler:      "echo",
 		relayPending: relay.DefaultMaxPending,
 		relayBudget:  relay.DefaultShardBudget,
+		relayQBudget: relay.DefaultQueueBudget,
 		drainTimeout: 10 * time.Second,
 		drainFlush:   eqgate.DefaultDrainFlush,
 		logFormat:    "text",
@@ -130,6 +133,8 @@ func newFlagSet(o *options) *flag.FlagSet {
 	fs.Var(&o.backend, "backend", "-handler relay: backend `address` host:port or host:first-last for the -listen in the same position (ranges of equal length, port i to port i)")
 	fs.IntVar(&o.relayPending, "relay-max-pending", o.relayPending, "-handler relay: `bytes` a client may send before its backend leg is up; past it the session is closed")
 	fs.IntVar(&o.relayBudget, "relay-shard-budget", o.relayBudget, "-handler relay: `bytes` held that way over all sessions of one shard; past it the session is closed")
+	fs.IntVar(&o.relayQueued, "relay-max-queued", o.relayQueued, "-handler relay: `bytes` one leg may hold for its peer (sent unacknowledged plus queued); past it the session is closed; 0: the leg's own -max-unacked-bytes plus -max-queued-bytes")
+	fs.IntVar(&o.relayQBudget, "relay-queue-budget", o.relayQBudget, "-handler relay: `bytes` all legs of one shard may hold that way; past it the session holding the most is closed")
 	fs.StringVar(&o.metrics, "metrics", o.metrics, "HTTP `address` for /metrics and /healthz; empty turns the endpoint off")
 	fs.BoolVar(&o.pprof, "pprof", false, "serve /debug/pprof/ on the -metrics address")
 	fs.StringVar(&o.handler, "handler", o.handler, "application `handler`: echo (send every message back on its stream, reliably), discard, or relay (each session to -backend)")
@@ -234,6 +239,9 @@ func finish(fs *flag.FlagSet, o *options) error {
 	}
 	if o.relayPending <= 0 || o.relayBudget <= 0 {
 		return fmt.Errorf("%s and %s must be positive", o.what("relay-max-pending"), o.what("relay-shard-budget"))
+	}
+	if o.relayQueued < 0 || o.relayQBudget <= 0 {
+		return nil, errors.New("flag -relay-max-queued must not be negative and -relay-queue-budget must be positive")
 	}
 	switch o.logFormat {
 	case "text", "json":
@@ -394,7 +402,8 @@ func (v *variantFlag) Set(s string) error {
 // protocolFields are the Config fields whose defaults depend on the variant.
 var protocolFields = []string{"MaxPacketSize", "CRCBytes", "KeepaliveDelay", "ResendDelayBase",
 	"ResendDelayFactor", "ResendDelayMin", "ResendDelayMax", "ResendTimeout", "ConnectDelay",
-	"ConnectStale", "StaleConnection", "CloseLinger", "HoldSize", "MaxUnackedBytes", "MaxUnackedPackets"}
+	"ConnectStale", "StaleConnection", "CloseLinger", "HoldSize", "MaxUnackedBytes", "MaxUnackedPackets",
+	"ReorderWindow"}
 
 // variantDefaults gives every protocol field that no flag set the
 // default of the chosen variant (the flag set starts from RS's).

@@ -279,7 +279,8 @@ func closeRelays(log *slog.Logger, relays []*relay.Relay) {
 // flags (a dialled session offers -max-packet and takes the rest from the
 // backend's answer) and give up after -connect-timeout.
 func relayConfig(o *options, backend string) relay.Config {
-	return relay.Config{Backend: backend, MaxPending: o.relayPending, ShardBudget: o.relayBudget}
+	return relay.Config{Backend: backend, MaxPending: o.relayPending, ShardBudget: o.relayBudget,
+		MaxQueued: o.relayQueued, QueueBudget: o.relayQBudget}
 }
 
 // logFacts logs what the kernel granted a server's sockets, and warns where
