@@ -241,7 +241,7 @@ func finish(fs *flag.FlagSet, o *options) error {
 		return fmt.Errorf("%s and %s must be positive", o.what("relay-max-pending"), o.what("relay-shard-budget"))
 	}
 	if o.relayQueued < 0 || o.relayQBudget <= 0 {
-		return nil, errors.New("flag -relay-max-queued must not be negative and -relay-queue-budget must be positive")
+		return fmt.Errorf("%s must not be negative and %s must be positive", o.what("relay-max-queued"), o.what("relay-queue-budget"))
 	}
 	switch o.logFormat {
 	case "text", "json":
