@@ -381,6 +381,14 @@ func (s *Shard) afterReceive() {
 	s.flushDirty()
 	s.writeTx()
 	s.hangUps()
+	// A hang-up's Close (a relay closing the other leg) may have sent or
+	// closed more: write it now, or it would wait in the batch until the
+	// next wake-up, which may be the next keepalive.
+	for len(s.dirty) > 0 || s.txN > 0 {
+		s.flushDirty()
+		s.writeTx()
+		s.hangUps()
+	}
 	s.freeDead()
 	s.drainStep()
 	s.wakePeers()
