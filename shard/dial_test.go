@@ -307,6 +307,52 @@ func TestHangUpCloseWritten(t *testing.T) {
 	}
 }
 
+// TestStateGauges: a dialled session counts as connecting until its
+// SessionResponse, a closed server session as disconnecting while it
+// lingers, and both gauges return to 0 when the slots are freed.
+func TestStateGauges(t *testing.T) {
+	backendAddr := netip.MustParseAddrPort("10.9.9.9:5998")
+	s, r, set, _, _ := relayRig(t, backendAddr, netip.MustParseAddrPort("10.0.0.1:4000"))
+	c := s.Counters()
+	gauges := func() (int64, int64) { return c.Connecting.Load(), c.Disconnecting.Load() }
+	if cn, dc := gauges(); cn != 0 || dc != 0 {
+		t.Fatalf("both legs up: connecting %d, disconnecting %d", cn, dc)
+	}
+	// A second leg to a backend that never answers stays connecting.
+	set.onOut = func([]byte, netip.AddrPort, uint32) {}
+	silent, _, err := s.DialFrom(netip.Addr{}, netip.MustParseAddrPort("10.9.9.8:1"), (*relayLeg)(r))
+	if err != nil {
+		t.Fatal(err)
+	}
+	step(s)
+	if cn, _ := gauges(); cn != 1 {
+		t.Fatalf("a dial waiting for its response: connecting %d, want 1", cn)
+	}
+	if err := s.CloseSession(silent); err != nil {
+		t.Fatal(err)
+	}
+	step(s)
+	if cn, _ := gauges(); cn != 0 {
+		t.Fatalf("after the dial closed: connecting %d, want 0", cn)
+	}
+	var front ID
+	for id := range r.front {
+		front = id
+	}
+	if err := s.CloseSession(front); err != nil { // lingers
+		t.Fatal(err)
+	}
+	step(s)
+	if _, dc := gauges(); dc != 1 {
+		t.Fatalf("a closed server session lingering: disconnecting %d, want 1", dc)
+	}
+	advance(s, time.Minute) // past the linger, and the silent backend's stale timeout for the leg
+	step(s)
+	if cn, dc := gauges(); cn != 0 || dc != 0 || c.SessionsOpen.Load() != 0 {
+		t.Fatalf("after the linger: connecting %d, disconnecting %d, open %d", cn, dc, c.SessionsOpen.Load())
+	}
+}
+
 // TestDialFromCaps: DialFrom refuses past the shard's session cap, and a
 // shard without an Opener keys dialled sessions by remote (one per remote).
 func TestDialFromCaps(t *testing.T) {
