@@ -277,6 +277,8 @@ func (c *Config) validate() error {
 		return configError("must be 2 for legacy and eq2", "CRCBytes", "Variant")
 	case c.Variant != VariantRS && c.MaxUnackedPackets > 1024:
 		return configError("at most 1024 for legacy and eq2 (their sequence window is 2048)", "MaxUnackedPackets", "Variant")
+	case c.Variant != VariantRS && c.ReorderWindow > 1024:
+		return configError("at most 1024 for legacy and eq2 (their sequence window is 2048)", "ReorderWindow", "Variant")
 	case c.Variant == VariantEQ2 && c.Encoding != EncodeNone:
 		return configError("must be none for eq2", "Encoding", "Variant")
 	case c.Variant == VariantLegacy && (c.Encoding == EncodeCompressXOR || c.Encoding == EncodeXORCompress):

@@ -62,15 +62,15 @@ type Collector struct {
 	g  *shard.Group
 	gd *guard
 
-	dgIn, bytesIn, dgOut, bytesOut, dropped, txDrops          *prometheus.Desc
-	handoffs, handoffIn, oos, open, opened, closed            *prometheus.Desc
-	pktDrops, resends, lenientCRC, inboxDrops, batchSize      *prometheus.Desc
-	outcomes, up, panics                                      *prometheus.Desc
-	sendsRefused, sendsQueued, sendsDiscarded                 *prometheus.Desc
-	responses, proofs, proofsAfterClose, halfOpen, halfPruned *prometheus.Desc
-	underAttack, attacks, unproven, peerHeld                  *prometheus.Desc
-	rcvbuf, sndbuf, forced, steering, gso                     *prometheus.Desc
-	ops                                                       opsMetrics
+	dgIn, bytesIn, dgOut, bytesOut, dropped, txDrops                                     *prometheus.Desc
+	handoffs, handoffIn, oos, open, opened, closed                                       *prometheus.Desc
+	pktDrops, resends, lenientCRC, inboxDrops, batchSize                                 *prometheus.Desc
+	outcomes, up, panics                                                                 *prometheus.Desc
+	sendsRefused, sendsQueued, sendsDiscarded                                            *prometheus.Desc
+	responses, proofs, proofsAfterClose, halfOpen, halfPruned, connecting, disconnecting *prometheus.Desc
+	underAttack, attacks, unproven, peerHeld                                             *prometheus.Desc
+	rcvbuf, sndbuf, forced, steering, gso                                                *prometheus.Desc
+	ops                                                                                  opsMetrics
 }
 
 var _ prometheus.Collector = (*Collector)(nil)
@@ -108,6 +108,8 @@ func newCollector(g *shard.Group, gd *guard, constLabels prometheus.Labels) *Col
 		proofs:           d("admission_proofs_total", "Datagrams from endpoints without a session whose CRC proved the offered key (each opens a session, caps permitting)."),
 		proofsAfterClose: d("admission_proofs_after_close_total", "Datagrams that verified for an endpoint whose session had just closed (late or reordered ones of that session): no new session, answered as out of session."),
 		halfOpen:         d("sessions_half_open", "CRC 0 only: sessions without a valid datagram yet."),
+		connecting:       d("sessions_connecting", "Dialled sessions (relay backend legs, clients) waiting for their SessionResponse."),
+		disconnecting:    d("sessions_disconnecting", "Sessions closed and lingering or flushing before their SessionDisconnect."),
 		halfPruned:       d("sessions_half_open_pruned_total", "CRC 0 only: half-open sessions dropped to make room."),
 		underAttack:      d("under_attack", "1 while the shard sees unproven traffic at or above Config.AttackRate (AttackRate datagrams a second from endpoints without a session that prove nothing)."),
 		attacks:          d("attacks_total", "Times the shard went under attack."),
@@ -133,7 +135,7 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 		c.handoffs, c.handoffIn, c.oos, c.open, c.opened, c.closed, c.pktDrops, c.resends, c.lenientCRC,
 		c.inboxDrops, c.batchSize, c.outcomes, c.up, c.rcvbuf, c.sndbuf, c.forced,
 		c.steering, c.gso, c.sendsRefused, c.sendsQueued, c.sendsDiscarded, c.panics,
-		c.responses, c.proofs, c.proofsAfterClose, c.halfOpen, c.halfPruned, c.underAttack, c.attacks, c.unproven, c.peerHeld} {
+		c.responses, c.proofs, c.proofsAfterClose, c.halfOpen, c.halfPruned, c.connecting, c.disconnecting, c.underAttack, c.attacks, c.unproven, c.peerHeld} {
 		ch <- d
 	}
 	c.ops.describe(ch)
@@ -178,6 +180,8 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		counter(c.proofsAfterClose, k.ProofsAfterClose.Load())
 		ch <- prometheus.MustNewConstMetric(c.halfOpen, prometheus.GaugeValue, float64(k.HalfOpen.Load()), sh)
 		counter(c.halfPruned, k.HalfOpenPruned.Load())
+		ch <- prometheus.MustNewConstMetric(c.connecting, prometheus.GaugeValue, float64(k.Connecting.Load()), sh)
+		ch <- prometheus.MustNewConstMetric(c.disconnecting, prometheus.GaugeValue, float64(k.Disconnecting.Load()), sh)
 		ch <- prometheus.MustNewConstMetric(c.underAttack, prometheus.GaugeValue, float64(k.UnderAttack.Load()), sh)
 		counter(c.attacks, k.AttackStarts.Load())
 		ch <- prometheus.MustNewConstMetric(c.unproven, prometheus.GaugeValue, float64(k.UnprovenRate.Load()), sh)

@@ -22,7 +22,7 @@ func newOpsMetrics(d func(name, help string, labels ...string) *prometheus.Desc)
 		kernelDrops: d("kernel_receive_drops_total", "Datagrams the kernel dropped for the shard's socket: receive queue full or out of memory (SO_MEMINFO drops, as /proc/net/udp)."),
 		sockErrors:  d("socket_errors_total", "Socket read errors other than close (ENOMEM, ...); the loop counts and goes on."),
 		bufMisses:   d("buffer_misses_total", "Handoffs that left a receive slot without a buffer (pool empty; nothing dropped, the next read takes fewer)."),
-		wakeup:      d("wakeups_total", "Reads that found the socket empty and slept (netpoller or ppoll)."),
+		wakeup:      d("wakeups_total", "Reads that found the socket empty and slept (netpoller, ppoll, or epoll over dialled sessions' sockets)."),
 	}
 }
 

@@ -3,6 +3,7 @@ package eqgate
 import (
 	"net/netip"
 	"strconv"
+	"time"
 
 	"github.com/eqgate/eqgate/shard"
 )
@@ -66,6 +67,43 @@ func (s Session) Send(stream int, data []byte, reliable bool) error {
 		return ErrNoSession
 	}
 	return s.sh.Send(s.id, stream, data, reliable)
+}
+
+// Backlog is how many bytes the session holds for its peer: sent and not
+// yet acknowledged (the send window) plus its queue (each queued send
+// counted with 64 bytes for its entry); 0 once it is gone. A handler
+// relaying to a slow peer reads it to budget what it makes the shard
+// hold. Owner shard goroutine only.
+func (s Session) Backlog() int {
+	if s.sh == nil {
+		return 0
+	}
+	return s.sh.Backlog(s.id)
+}
+
+// RTT is the session's latest round-trip sample (from an acknowledged
+// packet never resent) and how many samples it has taken; a handler
+// following a peer's RTT takes one when the count moves. 0, 0 once it is
+// gone. Owner shard goroutine only.
+func (s Session) RTT() (last time.Duration, samples uint64) {
+	if s.sh == nil {
+		return 0, 0
+	}
+	return s.sh.RTT(s.id)
+}
+
+// RTTBuckets returns the upper bounds of eqgate_rtt_seconds' buckets (the
+// last bucket, above them, is unbounded), for a handler exporting RTTs of
+// its own on the same scale.
+func RTTBuckets() []time.Duration {
+	var b []time.Duration
+	for i := 0; ; i++ {
+		d, ok := shard.RTTBucketBound(i)
+		if !ok {
+			return b
+		}
+		b = append(b, d)
+	}
 }
 
 // MaxSend is the longest application packet the session carries with its

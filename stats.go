@@ -22,6 +22,8 @@ type ShardStats struct {
 	Dropped                uint64 // sum of Drops
 	Drops                  map[string]uint64
 	SessionsOpen           int64
+	SessionsConnecting     int64 // dialled sessions waiting for their SessionResponse
+	SessionsDisconnecting  int64 // closed sessions lingering or flushing
 	SessionsOpened         uint64
 	SessionsClosed         map[string]uint64 // by CloseReason
 	PacketDrops            map[string]uint64 // inside sessions, by proto reason
@@ -43,30 +45,32 @@ type Stats struct {
 
 func readShard(c *shard.Counters, names packetDropNames) ShardStats {
 	s := ShardStats{
-		DatagramsIn:    c.DatagramsIn.Load(),
-		BytesIn:        c.BytesIn.Load(),
-		DatagramsOut:   c.DatagramsOut.Load(),
-		BytesOut:       c.BytesOut.Load(),
-		TxDrops:        c.TxDrops.Load(),
-		HandoffIn:      c.HandoffIn.Load(),
-		Handoffs:       c.Outcomes[shard.OutcomeHandoff].Load(),
-		ToSession:      c.Outcomes[shard.OutcomeSession].Load(),
-		OutOfSession:   c.Outcomes[shard.OutcomeOutOfSession].Load(),
-		Responded:      c.Outcomes[shard.OutcomeResponded].Load(),
-		UnderAttack:    c.UnderAttack.Load(),
-		UnprovenRate:   c.UnprovenRate.Load(),
-		PeerBuffered:   c.PeerHeld.Load(),
-		Drops:          map[string]uint64{},
-		SessionsOpen:   c.SessionsOpen.Load(),
-		SessionsOpened: c.SessionsOpened.Load(),
-		SessionsClosed: map[string]uint64{},
-		PacketDrops:    map[string]uint64{},
-		Resends:        c.Resends.Load(),
-		LenientCRC:     c.LenientCRC.Load(),
-		InboxDrops:     c.InboxDrops.Load(),
-		SendsRefused:   map[string]uint64{},
-		SendsQueued:    c.Sends.Queued.Load(),
-		SendsDiscarded: c.Sends.Discarded.Load(),
+		DatagramsIn:           c.DatagramsIn.Load(),
+		BytesIn:               c.BytesIn.Load(),
+		DatagramsOut:          c.DatagramsOut.Load(),
+		BytesOut:              c.BytesOut.Load(),
+		TxDrops:               c.TxDrops.Load(),
+		HandoffIn:             c.HandoffIn.Load(),
+		Handoffs:              c.Outcomes[shard.OutcomeHandoff].Load(),
+		ToSession:             c.Outcomes[shard.OutcomeSession].Load(),
+		OutOfSession:          c.Outcomes[shard.OutcomeOutOfSession].Load(),
+		Responded:             c.Outcomes[shard.OutcomeResponded].Load(),
+		UnderAttack:           c.UnderAttack.Load(),
+		UnprovenRate:          c.UnprovenRate.Load(),
+		PeerBuffered:          c.PeerHeld.Load(),
+		Drops:                 map[string]uint64{},
+		SessionsOpen:          c.SessionsOpen.Load(),
+		SessionsConnecting:    c.Connecting.Load(),
+		SessionsDisconnecting: c.Disconnecting.Load(),
+		SessionsOpened:        c.SessionsOpened.Load(),
+		SessionsClosed:        map[string]uint64{},
+		PacketDrops:           map[string]uint64{},
+		Resends:               c.Resends.Load(),
+		LenientCRC:            c.LenientCRC.Load(),
+		InboxDrops:            c.InboxDrops.Load(),
+		SendsRefused:          map[string]uint64{},
+		SendsQueued:           c.Sends.Queued.Load(),
+		SendsDiscarded:        c.Sends.Discarded.Load(),
 	}
 	for o := shard.FirstDrop; o < shard.NumOutcomes; o++ {
 		v := c.Outcomes[o].Load()
@@ -106,6 +110,8 @@ func (t *ShardStats) add(s *ShardStats) {
 	t.PeerBuffered += s.PeerBuffered
 	t.Dropped += s.Dropped
 	t.SessionsOpen += s.SessionsOpen
+	t.SessionsConnecting += s.SessionsConnecting
+	t.SessionsDisconnecting += s.SessionsDisconnecting
 	t.SessionsOpened += s.SessionsOpened
 	t.Resends += s.Resends
 	t.LenientCRC += s.LenientCRC

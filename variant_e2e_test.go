@@ -127,6 +127,7 @@ func TestVariantConfigValidate(t *testing.T) {
 		{Config{Variant: VariantLegacy, Encoding: EncodeCompressXOR}, "Encoding"},
 		{Config{Variant: VariantLegacy, CRCBytes: 4}, "CRCBytes"},
 		{Config{Variant: VariantEQ2, MaxUnackedPackets: 2048}, "MaxUnackedPackets"},
+		{Config{Variant: VariantLegacy, ReorderWindow: 2048}, "ReorderWindow"},
 		{Config{Variant: Variant(9)}, "Variant"},
 	} {
 		err := tc.cfg.Validate()

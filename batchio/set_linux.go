@@ -56,6 +56,7 @@ type Set struct {
 	rdlArmed time.Time
 	rdlValid bool
 	wake     wakeFlag
+	sleeps   atomic.Uint64 // parks on epoll (members present); single writer (the owner)
 
 	// Members, owner only: id-1 indexes socks; free ids are reused LIFO.
 	socks []member
@@ -312,6 +313,9 @@ func (s *Set) epollWait() int {
 // goroutine cannot recycle the number under it.
 func (s *Set) epollOnce(uintptr) bool {
 	s.nev = s.epollWait()
+	if s.nev == 0 {
+		s.sleeps.Store(s.sleeps.Load() + 1) // false parks: one wake-up to come
+	}
 	return s.nev > 0
 }
 

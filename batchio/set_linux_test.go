@@ -138,6 +138,9 @@ func TestSetWakeDeadlineClose(t *testing.T) {
 					t.Fatalf("deadline: %d, %v", n, err)
 				}
 			}
+			if n := s.Sleeps(); n != 2 { // parks on epoll are wake-ups too
+				t.Fatalf("sleeps %d after two waiting reads", n)
+			}
 			done := make(chan error)
 			go func() {
 				_, err := s.ReadBatchUntil(msgs, time.Time{})
@@ -261,5 +264,40 @@ func TestSetMainReadAfterWake(t *testing.T) {
 		if !socks[0] || !socks[id] {
 			t.Fatalf("round %d: read from sockets %v, want main and member %d", round, socks, id)
 		}
+	}
+}
+
+// TestSetSleeps: a Set with members counts a read that parks on epoll as
+// one sleep (the wake-ups of dialled sessions' sockets), and one that finds
+// a datagram queued as none (TestSetWakeDeadlineClose counts with a main
+// Conn).
+func TestSetSleeps(t *testing.T) {
+	s := NewSet(nil, SetOptions{})
+	defer s.CloseMembers()
+	_, bound, err := s.Open(netip.MustParseAddrPort("127.0.0.1:0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	msgs := []Message{{Buf: make([]byte, 64)}}
+	if _, err := s.ReadBatchUntil(msgs, time.Now().Add(time.Millisecond)); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatal(err)
+	}
+	if n := s.Sleeps(); n != 1 {
+		t.Fatalf("sleeps %d after one waiting read", n)
+	}
+	peer, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer peer.Close()
+	if _, err := peer.WriteToUDPAddrPort([]byte{1, 2, 3}, bound); err != nil {
+		t.Fatal(err)
+	}
+	// Loopback queues the datagram before the write returns.
+	if n, err := s.ReadBatchUntil(msgs, time.Now().Add(5*time.Second)); n != 1 || err != nil {
+		t.Fatalf("n %d err %v", n, err)
+	}
+	if n := s.Sleeps(); n != 1 {
+		t.Fatalf("sleeps %d after a read that found a datagram", n)
 	}
 }

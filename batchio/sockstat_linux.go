@@ -56,11 +56,13 @@ func (s *Set) KernelDrops() (uint64, error) {
 	return s.main.KernelDrops()
 }
 
-// Sleeps is the main Conn's (a Set that sleeps in epoll, over members,
-// does not count).
+// Sleeps counts the Set's reads that waited: in its main Conn while it has
+// no members, on its epoll descriptor while it has (dialled sessions'
+// sockets). Any goroutine.
 func (s *Set) Sleeps() uint64 {
-	if s.main == nil {
-		return 0
+	n := s.sleeps.Load()
+	if s.main != nil {
+		n += s.main.Sleeps()
 	}
-	return s.main.Sleeps()
+	return n
 }

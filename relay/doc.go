@@ -33,7 +33,13 @@
 // # Backpressure
 //
 // A leg that cannot take a message (its send window and queue full,
-// MaxUnackedBytes and MaxQueuedBytes: eqgate.ErrSendQueueFull) ends the pair with
-// ReasonBackendFull or ReasonClientFull rather than buffering without
-// bound; nothing is dropped silently.
+// MaxUnackedBytes and MaxQueuedBytes: eqgate.ErrSendQueueFull), or that
+// holds more than Config.MaxQueued for its peer after one
+// (eqgate.Session.Backlog, read after every relayed message), ends the
+// pair with ReasonBackendFull or ReasonClientFull rather than buffering
+// without bound; nothing is dropped silently. Per shard, what all legs
+// hold is summed (each relayed message also re-reads one other pair, so
+// the sum follows acks of pairs gone quiet); past Config.QueueBudget the
+// pair holding the most ends with ReasonQueueBudget, so the slow leg's
+// pair is cut, not the one that happened to send.
 package relay

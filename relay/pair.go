@@ -23,7 +23,19 @@ type pair struct {
 	legGone    bool   // the backend leg has closed (or was never dialled)
 	pending    []held // client messages waiting for the leg to come up
 	heldBytes  int
+	// backlog is what each leg (legBackend, legClient) held for its peer
+	// when last read, counted in the shard's queued; watched: the pair is
+	// on the shard's watch list.
+	backlog [2]int
+	watched bool
+	rttSeen uint64 // the backend leg's RTT sample count when last read
 }
+
+// Leg indexes of pair.backlog.
+const (
+	legBackend = iota
+	legClient
+)
 
 // held is a client message waiting for the backend leg.
 type held struct {
@@ -52,8 +64,123 @@ func (p *pair) relay(to eqgate.Session, stream int, data []byte, full Reason, f 
 	}
 	f.msgs.inc(1)
 	f.bytes.inc(int64(len(data)))
-	return true
+	return p.account(to, full)
 }
+
+// account reads what leg to holds for its peer now (full names the leg)
+// and enforces the caps on it: past MaxQueued the pair ends with full;
+// with the shard past QueueBudget the pair holding the most ends. It
+// reads one other watched pair as well, so the shard's sum follows the
+// acks of pairs that have gone quiet. false: this pair has ended.
+func (p *pair) account(to eqgate.Session, full Reason) bool {
+	l := legBackend
+	if full == ReasonClientFull {
+		l = legClient
+	}
+	b := to.Backlog()
+	p.note(l, b)
+	if l == legBackend {
+		p.sampleRTT()
+	}
+	sh := p.sh
+	sh.refreshNext()
+	if b > p.r.maxQueued {
+		p.end(full)
+		return false
+	}
+	if sh.c.queued.load() > int64(p.r.cfg.QueueBudget) {
+		sh.overBudget(p.r.cfg.QueueBudget)
+	}
+	return p.ended == ReasonNone
+}
+
+// note records that leg l holds b bytes.
+func (p *pair) note(l, b int) {
+	sh := p.sh
+	sh.c.queued.inc(int64(b - p.backlog[l]))
+	p.backlog[l] = b
+	if b > 0 && !p.watched {
+		p.watched = true
+		sh.watch = append(sh.watch, p)
+	}
+}
+
+// refresh reads both legs again; false when the pair holds nothing (or
+// has ended) and can leave the watch list.
+func (p *pair) refresh() bool {
+	if p.ended != ReasonNone {
+		return false
+	}
+	p.note(legBackend, p.leg.Backlog()) // 0 for a leg not dialled
+	p.sampleRTT()
+	p.note(legClient, p.client.Backlog())
+	return p.holding() > 0
+}
+
+// sampleRTT counts the backend leg's latest RTT sample if it has taken
+// one since the last look (a quiet leg's acks are read by refresh).
+func (p *pair) sampleRTT() {
+	if !p.up {
+		return
+	}
+	last, n := p.leg.RTT()
+	if n == p.rttSeen {
+		return
+	}
+	p.rttSeen = n
+	p.sh.c.observeRTT(last)
+}
+
+// refreshNext reads the next watched pair again, round robin.
+func (sh *shardState) refreshNext() {
+	if len(sh.watch) == 0 {
+		return
+	}
+	if sh.next >= len(sh.watch) {
+		sh.next = 0
+	}
+	if sh.watch[sh.next].refresh() {
+		sh.next++
+		return
+	}
+	sh.unwatch(sh.next)
+}
+
+// unwatch takes watch[i] off the list (order does not matter).
+func (sh *shardState) unwatch(i int) {
+	last := len(sh.watch) - 1
+	sh.watch[i].watched = false
+	sh.watch[i] = sh.watch[last]
+	sh.watch[last] = nil
+	sh.watch = sh.watch[:last]
+}
+
+// overBudget reads every watched pair again and, while the shard is still
+// past budget, ends the pair holding the most (ReasonQueueBudget): the
+// slow leg's pair, not the one that happened to send.
+func (sh *shardState) overBudget(budget int) {
+	for sh.c.queued.load() > int64(budget) {
+		var most *pair
+		for i := 0; i < len(sh.watch); {
+			q := sh.watch[i]
+			if !q.refresh() {
+				sh.unwatch(i)
+				continue
+			}
+			if most == nil || q.holding() > most.holding() {
+				most = q
+			}
+			i++
+		}
+		if most == nil {
+			return
+		}
+		most.end(ReasonQueueBudget)
+	}
+}
+
+// holding is what the pair's legs hold for their peers, as last read.
+func (p *pair) holding() int { return p.backlog[legBackend] + p.backlog[legClient] }
 
 // end ends the pair with reason, once: it is counted, and each leg still
 // open gets a SessionDisconnect. A leg's Close may run the other leg's
@@ -64,6 +191,10 @@ func (p *pair) end(reason Reason) {
 	}
 	p.ended = reason
 	p.sh.c.ends[reason].inc(1)
+	// Its legs close now: what they still hold leaves the budget (it is
+	// freed within their close linger or resend timeout).
+	p.sh.c.queued.inc(-int64(p.holding()))
+	p.backlog = [2]int{}
 	if !p.legGone {
 		p.legGone = true
 		_ = p.leg.Close() // ErrNoSession: it has just ended by itself
@@ -107,6 +238,7 @@ func (b *backendLeg) OnOpen(eqgate.Session) {
 func (b *backendLeg) OnMessage(_ eqgate.Session, stream int, data []byte) {
 	p := (*pair)(b)
 	if p.ended == ReasonNone {
+		p.sampleRTT()
 		p.relay(p.client, stream, data, ReasonClientFull, &p.sh.c.toClient)
 	}
 }

@@ -3,6 +3,7 @@ package relay
 import (
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"net/netip"
 	"sync/atomic"
@@ -29,6 +30,17 @@ type Config struct {
 	// shard; past it the session that would exceed it is closed
 	// (ReasonPendingFull). 16 MiB.
 	ShardBudget int
+	// MaxQueued caps the bytes one leg of a pair may hold for its peer
+	// (eqgate.Session.Backlog: sent and unacknowledged, plus queued): a
+	// leg past it ends the pair as one that refuses a send does
+	// (ReasonBackendFull, ReasonClientFull). 0: the leg's own send window
+	// and queue (the server Config's MaxUnackedBytes + MaxQueuedBytes).
+	MaxQueued int
+	// QueueBudget caps the bytes all legs of one shard hold that way; past
+	// it the pair holding the most is ended (ReasonQueueBudget), so a slow
+	// leg never makes a shard buffer without bound and the pairs that
+	// keep up go on. 128 MiB.
+	QueueBudget int
 	// UnhealthyAfter is how many dials in a row must fail, with none
 	// succeeding, before Healthy reports the backend down; 3.
 	UnhealthyAfter int
@@ -38,6 +50,7 @@ type Config struct {
 const (
 	DefaultMaxPending     = 64 << 10
 	DefaultShardBudget    = 16 << 20
+	DefaultQueueBudget    = 128 << 20
 	DefaultUnhealthyAfter = 3
 )
 
@@ -47,10 +60,11 @@ var ErrBackendDown = errors.New("relay: backend refuses every dial")
 // Relay is the relay handler and the server it serves. Methods are safe
 // from any goroutine.
 type Relay struct {
-	cfg     Config
-	backend netip.AddrPort
-	srv     *eqgate.Server
-	shards  []shardState
+	cfg       Config
+	maxQueued int // cfg.MaxQueued, or no cap of the relay's own
+	backend   netip.AddrPort
+	srv       *eqgate.Server
+	shards    []shardState
 	// failStreak counts dials failed since the last one that opened; shared
 	// by the shards, written once per dial outcome (not per message).
 	failStreak atomic.Uint64
@@ -62,6 +76,11 @@ type Relay struct {
 type shardState struct {
 	pairs map[eqgate.SessionID]*pair // by client session
 	held  int                        // bytes held for backend legs not yet up
+	// watch lists the pairs whose legs' last reading (pair.backlog, summed
+	// in c.queued) was not 0; next is the one the next relayed message
+	// reads again.
+	watch []*pair
+	next  int
 	c     counters
 	_     [64]byte
 }
@@ -85,16 +104,25 @@ func Listen(addr string, cfg eqgate.Config, rc Config) (*Relay, error) {
 	}
 	def(&rc.MaxPending, DefaultMaxPending)
 	def(&rc.ShardBudget, DefaultShardBudget)
+	def(&rc.QueueBudget, DefaultQueueBudget)
 	def(&rc.UnhealthyAfter, DefaultUnhealthyAfter)
-	if rc.ConnectTimeout < 0 || rc.MaxPending < 0 || rc.ShardBudget < 0 || rc.UnhealthyAfter < 0 {
+	if rc.ConnectTimeout < 0 || rc.MaxPending < 0 || rc.ShardBudget < 0 || rc.UnhealthyAfter < 0 ||
+		rc.MaxQueued < 0 || rc.QueueBudget < 0 {
 		return nil, errors.New("relay: negative setting")
 	}
 	if rc.ConnectTimeout > 0 {
 		cfg.ConnectStale = rc.ConnectTimeout // a server uses it only for what it dials
 	}
-	r := &Relay{cfg: rc, backend: backend, shards: make([]shardState, cfg.Filled().Shards)}
+	// A LEGACY chat client's packets carry their filler byte already
+	// (eqgate's server delivers it): the backend legs pass them on as sent.
+	cfg.ChatNoFiller = true
+	r := &Relay{cfg: rc, backend: backend, maxQueued: rc.MaxQueued, shards: make([]shardState, cfg.Filled().Shards)}
+	if r.maxQueued == 0 {
+		r.maxQueued = math.MaxInt // the legs' own window and queue refuse first
+	}
 	for i := range r.shards {
 		r.shards[i].pairs = map[eqgate.SessionID]*pair{}
+		r.shards[i].c.rtt = make([]counter, len(rttBounds)+1)
 	}
 	srv, err := eqgate.Listen(addr, cfg, r)
 	if err != nil {

@@ -27,6 +27,9 @@ type echoBackend struct {
 	closed map[eqgate.CloseReason]int
 	gone   chan eqgate.CloseReason // every OnClose, buffered
 	mute   atomic.Bool             // stop echoing (a backend that stops reading is tested by window caps)
+	// seen counts every message received, by content, when not nil (set
+	// before the first session): what reached the backend, byte for byte.
+	seen map[string]int
 }
 
 func newEchoBackend() *echoBackend {
@@ -40,6 +43,11 @@ func (b *echoBackend) OnOpen(eqgate.Session) {
 }
 
 func (b *echoBackend) OnMessage(s eqgate.Session, stream int, data []byte) {
+	b.mu.Lock()
+	if b.seen != nil {
+		b.seen[string(data)]++
+	}
+	b.mu.Unlock()
 	if b.mute.Load() {
 		return
 	}
@@ -129,8 +137,14 @@ type rig struct {
 
 func newRig(t *testing.T, clientEnc, backendEnc eqgate.Encoding, rc Config) *rig {
 	t.Helper()
+	return newRigConfig(t, testConfig(clientEnc), testConfig(backendEnc), rc)
+}
+
+// newRigConfig is newRig with the relay's and the backend's whole Configs.
+func newRigConfig(t *testing.T, relayCfg, backendCfg eqgate.Config, rc Config) *rig {
+	t.Helper()
 	be := newEchoBackend()
-	bsrv, err := eqgate.Listen("127.0.0.1:0", testConfig(backendEnc), be)
+	bsrv, err := eqgate.Listen("127.0.0.1:0", backendCfg, be)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -141,7 +155,7 @@ func newRig(t *testing.T, clientEnc, backendEnc eqgate.Encoding, rc Config) *rig
 	if rc.MaxPending == 0 {
 		rc.MaxPending, rc.ShardBudget = 64<<20, 256<<20
 	}
-	r, err := Listen("127.0.0.1:0", testConfig(clientEnc), rc)
+	r, err := Listen("127.0.0.1:0", relayCfg, rc)
 	if err != nil {
 		_ = bsrv.Close()
 		t.Fatal(err)
@@ -197,14 +211,18 @@ func echoThroughConfig(t *testing.T, addr string, sessions int, sizes []int, cfg
 		p    *player
 		sent [4][][]byte
 	}
+	streams := 4
+	if cfg.Variant != eqgate.VariantRS {
+		streams = 1 // LEGACY and EQ2 have stream 0 only (SPEC §4)
+	}
 	ss := make([]*sess, sessions)
 	for i := range ss {
-		p := newPlayer(4 * len(sizes))
+		p := newPlayer(streams * len(sizes))
 		ss[i] = &sess{c: dialConfig(t, addr, cfg, p), p: p}
 	}
 	for i, s := range ss {
 		for k, size := range sizes {
-			for st := range 4 {
+			for st := range streams {
 				m := message(i, st, k, size)
 				if err := s.c.Send(st, m, true); err != nil {
 					t.Fatalf("session %d send: %v", i, err)
@@ -216,7 +234,7 @@ func echoThroughConfig(t *testing.T, addr string, sessions int, sizes []int, cfg
 	for i, s := range ss {
 		await(t, s.p.done, "echoes")
 		s.p.mu.Lock()
-		for st := range 4 {
+		for st := range streams {
 			if len(s.p.got[st]) != len(s.sent[st]) {
 				t.Fatalf("session %d stream %d: %d messages back, want %d", i, st, len(s.p.got[st]), len(s.sent[st]))
 			}
@@ -371,14 +389,25 @@ func TestRelayClientCloses(t *testing.T) {
 	}
 }
 
-// cutter forwards UDP between one client-facing socket and an upstream
-// address until cut, then drops everything both ways: a peer that
+// cutter forwards UDP between client-facing peers and an upstream
+// address, each peer over an upstream socket of its own, until cut (all
+// of them) or cutPeer (one), then drops everything both ways: a peer that
 // vanishes without a word.
 type cutter struct {
-	down *net.UDPConn
-	up   *net.UDPConn
-	cut  atomic.Bool
-	wg   sync.WaitGroup
+	t        *testing.T
+	down     *net.UDPConn
+	upstream *net.UDPAddr
+	cut      atomic.Bool
+	mu       sync.Mutex
+	flows    []*cutPath // in the order their peers first sent
+	byPeer   map[netip.AddrPort]*cutPath
+	wg       sync.WaitGroup
+}
+
+// cutPath is one peer's path through a cutter.
+type cutPath struct {
+	up  *net.UDPConn
+	cut atomic.Bool
 }
 
 func newCutter(t *testing.T, upstream netip.AddrPort) *cutter {
@@ -387,25 +416,47 @@ func newCutter(t *testing.T, upstream netip.AddrPort) *cutter {
 	if err != nil {
 		t.Fatal(err)
 	}
-	up, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(upstream))
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := &cutter{down: down, up: up}
-	var peer atomic.Pointer[net.UDPAddr]
+	c := &cutter{t: t, down: down, upstream: net.UDPAddrFromAddrPort(upstream), byPeer: map[netip.AddrPort]*cutPath{}}
 	c.wg.Go(func() {
 		b := make([]byte, 4096)
 		for {
-			n, from, err := down.ReadFromUDP(b)
+			n, from, err := down.ReadFromUDPAddrPort(b)
 			if err != nil {
 				return
 			}
-			peer.Store(from)
-			if !c.cut.Load() {
-				_, _ = up.Write(b[:n]) // a lost datagram is the protocol's to recover
+			f := c.flowOf(from)
+			if f != nil && !c.cut.Load() && !f.cut.Load() {
+				_, _ = f.up.Write(b[:n]) // a lost datagram is the protocol's to recover
 			}
 		}
 	})
+	t.Cleanup(func() {
+		_ = down.Close()
+		c.mu.Lock()
+		for _, f := range c.flows {
+			_ = f.up.Close()
+		}
+		c.mu.Unlock()
+		c.wg.Wait()
+	})
+	return c
+}
+
+// flowOf is peer's flow, opened on its first datagram (nil if it cannot be).
+func (c *cutter) flowOf(peer netip.AddrPort) *cutPath {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if f := c.byPeer[peer]; f != nil {
+		return f
+	}
+	up, err := net.DialUDP("udp", nil, c.upstream)
+	if err != nil {
+		c.t.Errorf("cutter: %v", err)
+		return nil
+	}
+	f := &cutPath{up: up}
+	c.flows = append(c.flows, f)
+	c.byPeer[peer] = f
 	c.wg.Go(func() {
 		b := make([]byte, 4096)
 		for {
@@ -413,17 +464,19 @@ func newCutter(t *testing.T, upstream netip.AddrPort) *cutter {
 			if err != nil {
 				return
 			}
-			if to := peer.Load(); to != nil && !c.cut.Load() {
-				_, _ = down.WriteToUDP(b[:n], to)
+			if !c.cut.Load() && !f.cut.Load() {
+				_, _ = c.down.WriteToUDPAddrPort(b[:n], peer)
 			}
 		}
 	})
-	t.Cleanup(func() {
-		_ = down.Close()
-		_ = up.Close()
-		c.wg.Wait()
-	})
-	return c
+	return f
+}
+
+// cutPeer cuts the path of the i-th peer that sent through c.
+func (c *cutter) cutPeer(i int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.flows[i].cut.Store(true)
 }
 
 func (c *cutter) addr() string { return c.down.LocalAddr().String() }
@@ -492,10 +545,13 @@ func TestRelayBackendVanishes(t *testing.T) {
 	}
 }
 
-// TestRelayBackendStopsReading: a backend that stops reading (nothing it
-// acknowledges) fills the backend leg's window and queue; the next
-// message ends the pair with backend_full instead of buffering more.
-func TestRelayBackendStopsReading(t *testing.T) {
+// stopReading runs a relay with relayCfg and rc in front of an echo
+// backend through a cutter, opens two sessions, cuts the first one's
+// backend leg (a backend that stops reading and acknowledging) and sends
+// it 256 KiB: the pair must end with want, counted, while the second
+// session keeps echoing.
+func stopReading(t *testing.T, relayCfg eqgate.Config, rc Config, want Reason) {
+	t.Helper()
 	be := newEchoBackend()
 	bsrv, err := eqgate.Listen("127.0.0.1:0", testConfig(eqgate.EncodeNone), be)
 	if err != nil {
@@ -503,32 +559,80 @@ func TestRelayBackendStopsReading(t *testing.T) {
 	}
 	defer bsrv.Close()
 	cut := newCutter(t, bsrv.Addr())
-	cfg := testConfig(eqgate.EncodeNone)
-	cfg.MaxUnackedBytes, cfg.MaxQueuedBytes = 16<<10, 32<<10
-	r, err := Listen("127.0.0.1:0", cfg, Config{Backend: cut.addr()})
+	rc.Backend = cut.addr()
+	r, err := Listen("127.0.0.1:0", relayCfg, rc)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer r.Close()
-	p := newPlayer(1)
-	c := dial(t, r.Server().Addr().String(), p)
-	if err := c.Send(0, []byte("ping"), true); err != nil {
-		t.Fatal(err)
+	var ps [2]*player
+	var cs [2]*eqgate.Conn
+	for i := range ps {
+		ps[i] = newPlayer(1)
+		cs[i] = dial(t, r.Server().Addr().String(), ps[i])
+		if err := cs[i].Send(0, []byte("ping"), true); err != nil {
+			t.Fatal(err)
+		}
+		await(t, ps[i].done, "the echo") // its backend leg is the cutter's peer i
 	}
-	await(t, p.done, "the echo")
-	cut.cut.Store(true)
-	// 256 KiB against 48 KiB of window and queue.
+	cut.cutPeer(0)
 	for k := range 64 {
-		if err := c.Send(k%4, message(0, k%4, k, 4096), true); err != nil {
+		if err := cs[0].Send(k%4, message(0, k%4, k, 4096), true); err != nil {
 			break // the session closed under us: what the test wants
 		}
 	}
-	if r := await(t, p.closed, "the client's close"); r != eqgate.ClosePeer {
+	if r := await(t, ps[0].closed, "the client's close"); r != eqgate.ClosePeer {
 		t.Fatalf("client closed with %v, want peer", r)
 	}
-	if st := r.Stats(); st.Ends[ReasonBackendFull] != 1 {
-		t.Fatalf("ends %v: want one backend_full", st.Ends)
+	if st := r.Stats(); st.Ends[want] != 1 || st.Active != 1 {
+		t.Fatalf("stats %+v: want one %v, the other pair running", st, want)
 	}
+	// The other session is unaffected: 16 KiB more through it (within
+	// the smallest window here), all back.
+	p := newPlayer(16)
+	ps[1].mu.Lock()
+	ps[1].n, ps[1].want, ps[1].done = 0, 16, p.done
+	ps[1].mu.Unlock()
+	for k := range 16 {
+		if err := cs[1].Send(k%4, message(1, k%4, k, 1024), true); err != nil {
+			t.Fatal(err)
+		}
+	}
+	select {
+	case <-p.done:
+	case <-time.After(wait):
+		ps[1].mu.Lock()
+		n := ps[1].n
+		ps[1].mu.Unlock()
+		t.Fatalf("the other session: %d of 16 echoes; relay %+v", n, r.Stats())
+	}
+	if st := r.Stats(); st.Active != 1 || st.Queued < 0 {
+		t.Fatalf("stats %+v: the other pair ended", st)
+	}
+}
+
+// TestRelayBackendStopsReading: a backend that stops reading (nothing it
+// acknowledges) fills the backend leg's window and queue; the next
+// message ends the pair with backend_full instead of buffering more.
+func TestRelayBackendStopsReading(t *testing.T) {
+	cfg := testConfig(eqgate.EncodeNone)
+	cfg.MaxUnackedBytes, cfg.MaxQueuedBytes = 16<<10, 32<<10
+	stopReading(t, cfg, Config{}, ReasonBackendFull)
+}
+
+// TestRelayMaxQueued: the relay's own per-leg cap ends the pair with
+// backend_full before the leg's window and queue are full.
+func TestRelayMaxQueued(t *testing.T) {
+	stopReading(t, testConfig(eqgate.EncodeNone), Config{MaxQueued: 64 << 10}, ReasonBackendFull)
+}
+
+// TestRelayQueueBudget: with room in every leg, the shard's budget over
+// what all legs hold ends the pair holding the most (the one whose
+// backend stopped reading), counted as queue_budget; the other goes on.
+func TestRelayQueueBudget(t *testing.T) {
+	cfg := testConfig(eqgate.EncodeNone)
+	cfg.Shards = 1 // both pairs on one shard's budget
+	stopReading(t, cfg, Config{QueueBudget: 96 << 10}, ReasonQueueBudget)
 }
 
 // TestRelayPendingCap: what a client sends before its backend leg exists
@@ -686,5 +790,103 @@ func TestRelayNoAllocs(t *testing.T) {
 	}
 	if st := g.relay.Stats(); st.Active != 1 {
 		t.Errorf("the pair ended: %+v", st)
+	}
+}
+
+// TestRelayBackendRTT: the backend legs' steady-state RTT is sampled from
+// their sessions: with 25 ms added each way between the relay and the
+// backend the samples sit above 50 ms, and once the delay goes they fall
+// under 20 ms.
+func TestRelayBackendRTT(t *testing.T) {
+	be := newEchoBackend()
+	bsrv, err := eqgate.Listen("127.0.0.1:0", testConfig(eqgate.EncodeNone), be)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bsrv.Close()
+	px, err := impair.StartProxy(impair.ProxyConfig{
+		Listen: netip.MustParseAddrPort("127.0.0.1:0"), Upstream: bsrv.Addr(),
+		Impair: impair.Impairment{Delay: 25 * time.Millisecond}, Seed: 1,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer px.Close()
+	r, err := Listen("127.0.0.1:0", testConfig(eqgate.EncodeNone), Config{Backend: px.Addr().String()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	p := newPlayer(1 << 30)
+	c := dial(t, r.Server().Addr().String(), p)
+	// One message at a time, each echoed before the next: every ack of
+	// the backend leg is an RTT sample.
+	sent := 0
+	rounds := func(n int) {
+		for range n {
+			if err := c.Send(0, message(0, 0, sent, 100), true); err != nil {
+				t.Fatal(err)
+			}
+			sent++
+			for deadline := time.Now().Add(wait); ; {
+				p.mu.Lock()
+				got := len(p.got[0])
+				p.mu.Unlock()
+				if got == sent {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("echo %d did not come back", sent)
+				}
+				time.Sleep(time.Millisecond) // polling a condition, bounded above
+			}
+		}
+	}
+	// below counts samples at or under d.
+	below := func(h RTTHistogram, d time.Duration) uint64 {
+		var n uint64
+		for i, b := range h.Bounds {
+			if b <= d {
+				n += h.Counts[i]
+			}
+		}
+		return n
+	}
+	rounds(8)
+	h1 := r.Stats().BackendRTT
+	if h1.Count == 0 || below(h1, 20*time.Millisecond) != 0 || h1.Mean() < 50*time.Millisecond {
+		t.Fatalf("delayed: %d samples, %d at or under 20 ms, mean %v; want samples, all above 50 ms", h1.Count, below(h1, 20*time.Millisecond), h1.Mean())
+	}
+	px.Calm()
+	rounds(8)
+	h2 := r.Stats().BackendRTT
+	if h2.Count <= h1.Count || below(h2, 20*time.Millisecond) == 0 {
+		t.Fatalf("calm: %d samples (%d before), %d at or under 20 ms; want new ones under 20 ms", h2.Count, h1.Count, below(h2, 20*time.Millisecond))
+	}
+	t.Logf("delayed: %d samples, mean %v; then %d more", h1.Count, h1.Mean(), h2.Count-h1.Count)
+}
+
+// TestRelayLegParams: each leg negotiates its own CRC and maximum packet:
+// a client leg with a 4-byte CRC and 1400-byte packets, a backend leg with
+// no CRC and the 512 the backend allows, and messages still come back
+// byte-exact.
+func TestRelayLegParams(t *testing.T) {
+	rcfg, bcfg := testConfig(eqgate.EncodeXOR), testConfig(eqgate.EncodeCompress)
+	rcfg.CRCBytes, rcfg.MaxPacketSize = 4, 1400
+	bcfg.CRCBytes, bcfg.MaxPacketSize = -1, 512
+	g := newRigConfig(t, rcfg, bcfg, Config{})
+	pc := eqgate.Config{MaxQueuedBytes: 64 << 20, CRCBytes: 4, MaxPacketSize: 1400}
+	echoThroughConfig(t, g.relay.Server().Addr().String(), 2, []int{1, 500, 1400, 4000}, pc)
+	ss, err := g.relay.Server().Sessions(t.Context(), eqgate.SessionQuery{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	type legParams struct{ crc, maxPacket int }
+	got := map[legParams]int{}
+	for _, s := range ss {
+		got[legParams{s.Wire.CRCBytes, s.Wire.MaxPacket}]++
+	}
+	if got[legParams{4, 1400}] != 2 || got[legParams{0, 512}] != 2 {
+		t.Fatalf("relay sessions by (CRC bytes, max packet) %v: want 2 client legs (4, 1400) and 2 backend legs (0, 512)", got)
 	}
 }

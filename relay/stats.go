@@ -23,8 +23,9 @@ const (
 	ReasonBackendRefused                // the backend answered OutOfSession or with unusable parameters
 	ReasonDialError                     // the backend leg could not be opened (socket error)
 	ReasonPendingFull                   // the client sent more than MaxPending (or the shard's budget) before the leg existed
-	ReasonBackendFull                   // the backend leg's send window and queue were full (a backend not reading)
-	ReasonClientFull                    // the client leg's send window and queue were full (a client not reading)
+	ReasonBackendFull                   // the backend leg's send window and queue were full (a backend not reading), or it held more than MaxQueued
+	ReasonClientFull                    // the client leg's send window and queue were full (a client not reading), or it held more than MaxQueued
+	ReasonQueueBudget                   // the shard's legs held more than QueueBudget and this pair held the most
 	ReasonTooBig                        // a message longer than the other leg carries
 	ReasonShutdown                      // the relay or one of its engines is closing
 	ReasonOther                         // a handler panic or another local close
@@ -34,7 +35,7 @@ const (
 var reasonNames = [NumReasons]string{
 	"none", "client_closed", "client_timeout", "backend_closed", "backend_timeout",
 	"backend_no_answer", "backend_refused", "dial_error", "pending_full", "backend_full",
-	"client_full", "too_big", "shutdown", "other",
+	"client_full", "queue_budget", "too_big", "shutdown", "other",
 }
 
 // String is the snake_case name that labels metrics.
@@ -92,7 +93,10 @@ type counters struct {
 	legsUp       counter
 	dialFailures counter
 	pendingDrops counter
-	connectNanos counter // summed over legsUp
+	queued       counter   // bytes the legs hold for their peers, as last read (shardState.watch)
+	connectNanos counter   // summed over legsUp
+	rtt          []counter // backend legs' RTT samples by bucket (rttBounds, then above)
+	rttNanos     counter
 	toBackend    flow
 	toClient     flow
 	ends         [NumReasons]counter
@@ -101,11 +105,16 @@ type counters struct {
 // Stats is a copy of a Relay's counters summed over its shards, each read
 // on its own.
 type Stats struct {
-	Sessions       uint64 // client sessions the relay has served
-	Active         int64  // pairs running now
-	LegsUp         uint64 // backend legs the backend answered
-	DialFailures   uint64 // backend legs that never opened
-	PendingDrops   uint64 // client messages refused from the hold queue (MaxPending, ShardBudget); each ended its pair
+	Sessions     uint64 // client sessions the relay has served
+	Active       int64  // pairs running now
+	LegsUp       uint64 // backend legs the backend answered
+	DialFailures uint64 // backend legs that never opened
+	PendingDrops uint64 // client messages refused from the hold queue (MaxPending, ShardBudget); each ended its pair
+	// Queued is the bytes the running pairs' legs hold for their peers
+	// (sent and unacknowledged, plus queued), as last read: each relayed
+	// message reads its leg and one other pair's, so an idle shard's
+	// figure can lag behind acks (it errs high).
+	Queued         int64
 	MsgsToBackend  uint64
 	BytesToBackend uint64
 	MsgsToClient   uint64
@@ -113,13 +122,51 @@ type Stats struct {
 	// ConnectRTT is the mean time from a leg's dial to the backend's
 	// SessionResponse (0 before the first).
 	ConnectRTT time.Duration
+	// BackendRTT is the backend legs' round trips once up, from their
+	// sessions' RTT samples (acknowledged packets never resent): the
+	// latest sample whenever a leg's count has moved at a relayed message.
+	BackendRTT RTTHistogram
 	Ends       [NumReasons]uint64 // pairs ended, by Reason
+}
+
+// RTTHistogram is a distribution of round trips on eqgate_rtt_seconds'
+// buckets.
+type RTTHistogram struct {
+	Bounds []time.Duration // upper bound of bucket i (inclusive); one bucket more, above them all
+	Counts []uint64        // samples per bucket, not cumulative: len(Bounds)+1
+	Count  uint64
+	Sum    time.Duration
+}
+
+// Mean is Sum over Count, 0 without samples.
+func (h *RTTHistogram) Mean() time.Duration {
+	if h.Count == 0 {
+		return 0
+	}
+	return h.Sum / time.Duration(h.Count)
+}
+
+// rttBounds are eqgate_rtt_seconds' bucket bounds.
+var rttBounds = eqgate.RTTBuckets()
+
+// observeRTT counts one backend RTT sample.
+func (c *counters) observeRTT(d time.Duration) {
+	b := len(rttBounds)
+	for i, bound := range rttBounds {
+		if d <= bound {
+			b = i
+			break
+		}
+	}
+	c.rtt[b].inc(1)
+	c.rttNanos.inc(int64(d))
 }
 
 // Stats returns the relay's counters.
 func (r *Relay) Stats() Stats {
 	var s Stats
 	var nanos int64
+	s.BackendRTT = RTTHistogram{Bounds: rttBounds, Counts: make([]uint64, len(rttBounds)+1)}
 	for i := range r.shards {
 		c := &r.shards[i].c
 		s.Sessions += uint64(c.sessions.load())
@@ -127,11 +174,18 @@ func (r *Relay) Stats() Stats {
 		s.LegsUp += uint64(c.legsUp.load())
 		s.DialFailures += uint64(c.dialFailures.load())
 		s.PendingDrops += uint64(c.pendingDrops.load())
+		s.Queued += c.queued.load()
 		s.MsgsToBackend += uint64(c.toBackend.msgs.load())
 		s.BytesToBackend += uint64(c.toBackend.bytes.load())
 		s.MsgsToClient += uint64(c.toClient.msgs.load())
 		s.BytesToClient += uint64(c.toClient.bytes.load())
 		nanos += c.connectNanos.load()
+		for k := range c.rtt {
+			n := uint64(c.rtt[k].load())
+			s.BackendRTT.Counts[k] += n
+			s.BackendRTT.Count += n
+		}
+		s.BackendRTT.Sum += time.Duration(c.rttNanos.load())
 		for k := range s.Ends {
 			s.Ends[k] += uint64(c.ends[k].load())
 		}

@@ -2,6 +2,7 @@ package shard
 
 import (
 	"net/netip"
+	"time"
 
 	"github.com/eqgate/eqgate/proto"
 )
@@ -116,6 +117,39 @@ func (s *Shard) Remote(id ID) (netip.AddrPort, bool) {
 		return netip.AddrPort{}, false
 	}
 	return s.meta.meta(i).ep.AddrPort(), true
+}
+
+// Backlog returns the bytes session id holds for its peer (owner only):
+// sent and not yet acknowledged, plus its send queue (each queued send
+// counted with its entry, as the queue's credit counts it); 0 once the
+// session is gone. Two loads: cheap enough to ask after every send (a
+// relay budgeting what its legs hold).
+func (s *Shard) Backlog(id ID) int {
+	s.owner.check()
+	i := s.lookup(id)
+	if i < 0 {
+		return 0
+	}
+	n := s.session(i).Unacked()
+	if w := s.credits.slot(i); w != nil {
+		if c := w.credit.Load(); uint32(c>>32) == id.Gen() {
+			n += s.cfg.MaxQueuedBytes - int(uint32(c))
+		}
+	}
+	return n
+}
+
+// RTT returns session id's latest round-trip sample and how many it has
+// taken (owner only; 0, 0 once it is gone): a handler polls it cheaply to
+// follow a peer's RTT, taking a sample when the count moves.
+func (s *Shard) RTT(id ID) (last time.Duration, samples uint64) {
+	s.owner.check()
+	i := s.lookup(id)
+	if i < 0 {
+		return 0, 0
+	}
+	st := s.session(i).Stats()
+	return st.RTTLast, st.RTTSamples
 }
 
 // ---- any goroutine ----

@@ -26,8 +26,14 @@ type Counters struct {
 
 	Outcomes [NumOutcomes]Counter // see Outcome
 
-	SessionsOpen   Gauge // gauge
-	HalfOpen       Gauge // CRC 0 sessions without a valid datagram yet
+	SessionsOpen Gauge // gauge
+	HalfOpen     Gauge // CRC 0 sessions without a valid datagram yet
+	// Connecting: dialled sessions waiting for their SessionResponse;
+	// Disconnecting: sessions closed and lingering (CloseLinger) or
+	// flushing before their SessionDisconnect. Both as of the last
+	// iteration that touched them.
+	Connecting     Gauge
+	Disconnecting  Gauge
 	HalfOpenPruned Counter
 	Proofs         Counter // datagrams that proved an endpoint's key (stateless handshake)
 	// ProofsAfterClose: datagrams that verified for an endpoint whose

@@ -138,7 +138,10 @@ type relay struct {
 	back    map[ID]ID // backend leg -> client session
 	legOpen int
 	closed  []proto.CloseReason
-	sockets []int // Sockets() seen inside each leg's Close
+	// closeFront: a leg's Close closes its client session, as package
+	// relay does.
+	closeFront bool
+	sockets    []int // Sockets() seen inside each leg's Close
 }
 
 func (r *relay) Open(sh *Shard, id ID) {
@@ -170,17 +173,16 @@ func (r *relayLeg) Message(sh *Shard, id ID, stream int, data []byte) {
 func (r *relayLeg) Close(sh *Shard, id ID, reason proto.CloseReason) {
 	r.closed = append(r.closed, reason)
 	r.sockets = append(r.sockets, sh.Sockets())
+	if r.closeFront {
+		_ = sh.CloseSession(r.back[id])
+	}
 }
 
-// TestRelayDialFromHandler: a server session's Handler dials a backend
-// session on the same shard, synchronously, from inside OnOpen; messages
-// cross both legs with synchronous sends; the backend leg has its own
-// socket, gets its own Handler's callbacks, needs no handoff, and a warm
-// round trip through both legs allocates nothing. Closing the leg closes
-// its socket before its Close callback runs.
-func TestRelayDialFromHandler(t *testing.T) {
-	backendAddr := netip.MustParseAddrPort("10.9.9.9:5998")
-	clientAddr := netip.MustParseAddrPort("10.0.0.1:4000")
+// relayRig is a shard whose Handler is relay, with its client session and
+// its backend leg open: the client on clientAddr, the backend on
+// backendAddr, an echo.
+func relayRig(t *testing.T, backendAddr, clientAddr netip.AddrPort) (*Shard, *relay, *memSet, *leg, *leg) {
+	t.Helper()
 	set := &memSet{members: map[uint32]bool{}}
 	r := &relay{t: t, backend: backendAddr, front: map[ID]ID{}, back: map[ID]ID{}}
 	g, err := NewGroup(Config{Role: RoleServer, Proto: proto.DefaultConfig()}, []Socket{set}, r)
@@ -221,6 +223,19 @@ func TestRelayDialFromHandler(t *testing.T) {
 	if !client.open || !backend.open || r.legOpen != 1 {
 		t.Fatalf("client open %v, backend open %v, legs opened %d", client.open, backend.open, r.legOpen)
 	}
+	return s, r, set, client, backend
+}
+
+// TestRelayDialFromHandler: a server session's Handler dials a backend
+// session on the same shard, synchronously, from inside OnOpen; messages
+// cross both legs with synchronous sends; the backend leg has its own
+// socket, gets its own Handler's callbacks, needs no handoff, and a warm
+// round trip through both legs allocates nothing. Closing the leg closes
+// its socket before its Close callback runs.
+func TestRelayDialFromHandler(t *testing.T) {
+	backendAddr := netip.MustParseAddrPort("10.9.9.9:5998")
+	clientAddr := netip.MustParseAddrPort("10.0.0.1:4000")
+	s, r, set, client, backend := relayRig(t, backendAddr, clientAddr)
 	if set.Len() != 1 || s.Sockets() != 1 {
 		t.Fatalf("%d member sockets, want 1", set.Len())
 	}
@@ -271,6 +286,71 @@ func TestRelayDialFromHandler(t *testing.T) {
 		t.Error("the backend did not get the leg's SessionDisconnect")
 	}
 	assertOutcomes(t, s)
+}
+
+// TestHangUpCloseWritten: a backend leg's Close that closes its client
+// session (as package relay does when the backend ends or never answers)
+// gets the client's SessionDisconnect written in the same iteration, not
+// left in the batch until the next wake-up (which, on a quiet shard, was
+// the client's next keepalive, 9 s later).
+func TestHangUpCloseWritten(t *testing.T) {
+	backendAddr := netip.MustParseAddrPort("10.9.9.9:5998")
+	s, r, _, client, backend := relayRig(t, backendAddr, netip.MustParseAddrPort("10.0.0.1:4000"))
+	r.closeFront = true
+	backend.sess.Close(&backend.env, 0) // the backend ends the leg
+	step(s)
+	if len(r.closed) != 1 || r.closed[0] != proto.ClosePeer {
+		t.Fatalf("leg closes %v, want one peer close", r.closed)
+	}
+	if client.open {
+		t.Error("the client's SessionDisconnect is still in the batch after the iteration that closed its session")
+	}
+}
+
+// TestStateGauges: a dialled session counts as connecting until its
+// SessionResponse, a closed server session as disconnecting while it
+// lingers, and both gauges return to 0 when the slots are freed.
+func TestStateGauges(t *testing.T) {
+	backendAddr := netip.MustParseAddrPort("10.9.9.9:5998")
+	s, r, set, _, _ := relayRig(t, backendAddr, netip.MustParseAddrPort("10.0.0.1:4000"))
+	c := s.Counters()
+	gauges := func() (int64, int64) { return c.Connecting.Load(), c.Disconnecting.Load() }
+	if cn, dc := gauges(); cn != 0 || dc != 0 {
+		t.Fatalf("both legs up: connecting %d, disconnecting %d", cn, dc)
+	}
+	// A second leg to a backend that never answers stays connecting.
+	set.onOut = func([]byte, netip.AddrPort, uint32) {}
+	silent, _, err := s.DialFrom(netip.Addr{}, netip.MustParseAddrPort("10.9.9.8:1"), (*relayLeg)(r))
+	if err != nil {
+		t.Fatal(err)
+	}
+	step(s)
+	if cn, _ := gauges(); cn != 1 {
+		t.Fatalf("a dial waiting for its response: connecting %d, want 1", cn)
+	}
+	if err := s.CloseSession(silent); err != nil {
+		t.Fatal(err)
+	}
+	step(s)
+	if cn, _ := gauges(); cn != 0 {
+		t.Fatalf("after the dial closed: connecting %d, want 0", cn)
+	}
+	var front ID
+	for id := range r.front {
+		front = id
+	}
+	if err := s.CloseSession(front); err != nil { // lingers
+		t.Fatal(err)
+	}
+	step(s)
+	if _, dc := gauges(); dc != 1 {
+		t.Fatalf("a closed server session lingering: disconnecting %d, want 1", dc)
+	}
+	advance(s, time.Minute) // past the linger, and the silent backend's stale timeout for the leg
+	step(s)
+	if cn, dc := gauges(); cn != 0 || dc != 0 || c.SessionsOpen.Load() != 0 {
+		t.Fatalf("after the linger: connecting %d, disconnecting %d, open %d", cn, dc, c.SessionsOpen.Load())
+	}
 }
 
 // TestDialFromCaps: DialFrom refuses past the shard's session cap, and a

@@ -381,6 +381,14 @@ func (s *Shard) afterReceive() {
 	s.flushDirty()
 	s.writeTx()
 	s.hangUps()
+	// A hang-up's Close (a relay closing the other leg) may have sent or
+	// closed more: write it now, or it would wait in the batch until the
+	// next wake-up, which may be the next keepalive.
+	for len(s.dirty) > 0 || s.txN > 0 {
+		s.flushDirty()
+		s.writeTx()
+		s.hangUps()
+	}
 	s.freeDead()
 	s.drainStep()
 	s.wakePeers()
@@ -703,7 +711,9 @@ func (s *Shard) flushDirty() {
 // once its session is Disconnected.
 func (s *Shard) settle(i int32, ps *proto.Session, next proto.Nanotime) {
 	m := s.meta.meta(i)
-	if ps.State() == proto.StateDisconnected {
+	st := ps.State()
+	s.see(m, st)
+	if st == proto.StateDisconnected {
 		if m.state == slotLive {
 			m.state = slotDead
 			s.wheel.disarm(&s.meta, i)
@@ -761,9 +771,30 @@ func (s *Shard) trimSlab() {
 	}
 }
 
+// see moves session m's state gauges to st.
+func (s *Shard) see(m *meta, st proto.State) {
+	if m.seen == st {
+		return
+	}
+	switch m.seen {
+	case proto.StateConnecting:
+		s.counters.Connecting.add(-1)
+	case proto.StateDisconnecting:
+		s.counters.Disconnecting.add(-1)
+	}
+	switch st {
+	case proto.StateConnecting:
+		s.counters.Connecting.add(1)
+	case proto.StateDisconnecting:
+		s.counters.Disconnecting.add(1)
+	}
+	m.seen = st
+}
+
 // freeSlot returns slot i, whose session is Disconnected, to the slab.
 func (s *Shard) freeSlot(i int32) {
 	m := s.meta.meta(i)
+	s.see(m, proto.StateDisconnected) // a path that freed it without settle
 	if m.sock != 0 {
 		s.closeMember(i) // shutdown: no hang-up ran
 	}

@@ -3,6 +3,8 @@ package shard
 import (
 	"hash/maphash"
 	"net/netip"
+
+	"github.com/eqgate/eqgate/proto"
 )
 
 // endpoint is a peer address in a pointer-free form: the 16-byte address
@@ -163,6 +165,9 @@ type meta struct {
 	dialled  bool   // a client session this shard dialled (no admission caps to give back)
 	sock     uint32 // the dialled session's own socket (Opener member), 0: the shard's socket
 	halfOpen bool   // CRC 0: created by a SessionRequest, no valid datagram yet
+	// seen is the proto.State the shard last saw the session in (settle),
+	// behind the Connecting and Disconnecting gauges.
+	seen proto.State
 	// Timer wheel links (slot indexes, -1 for none) and the armed deadline.
 	tNext, tPrev int32
 	tTick        int64 // wheel tick the entry is filed under; -1: not armed

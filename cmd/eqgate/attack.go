@@ -3,8 +3,6 @@ package main
 import (
 	"log/slog"
 	"time"
-
-	"github.com/eqgate/eqgate"
 )
 
 // attackLog turns each server's under-attack gauge (eqgate.Stats.UnderAttack)
@@ -17,7 +15,7 @@ type attackLog struct {
 
 const attackLogGap = 10 * time.Second
 
-func (a *attackLog) check(log *slog.Logger, servers []*eqgate.Server, now time.Time) {
+func (a *attackLog) check(log *slog.Logger, servers []watched, now time.Time) {
 	for len(a.logged) < len(servers) {
 		a.logged = append(a.logged, false)
 		a.at = append(a.at, time.Time{})

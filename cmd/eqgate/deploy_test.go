@@ -1,11 +1,58 @@
 package main
 
 import (
+	"bytes"
 	"os"
+	"os/exec"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 )
+
+// TestServiceUnitConfig: the systemd unit's command line, with the shipped
+// deploy/eqgate.toml in place of /etc/eqgate/eqgate.toml, passes
+// -check-config, and TimeoutStopSec leaves the file's drain its time
+// (drain-timeout + drain-flush + the 1 s grace).
+func TestServiceUnitConfig(t *testing.T) {
+	unit, err := os.ReadFile("../../deploy/eqgate.service")
+	if err != nil {
+		t.Fatal(err)
+	}
+	exec1 := regexp.MustCompile(`(?m)^ExecStart=\S+ (.*)$`).FindSubmatch(unit)
+	stop := regexp.MustCompile(`(?m)^TimeoutStopSec=(\S+)$`).FindSubmatch(unit)
+	if exec1 == nil || stop == nil {
+		t.Fatal("no ExecStart or TimeoutStopSec in the unit")
+	}
+	args := strings.Fields(strings.ReplaceAll(string(exec1[1]), "/etc/eqgate/eqgate.toml", "../../deploy/eqgate.toml"))
+	if !strings.Contains(string(exec1[1]), "-config /etc/eqgate/eqgate.toml") {
+		t.Errorf("ExecStart %q does not load /etc/eqgate/eqgate.toml", exec1[1])
+	}
+	cmd := exec.Command(binary, append(args, "-check-config")...)
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("%v: %v\n%s", args, err, errOut.String())
+	}
+	durationKey := func(name string) time.Duration {
+		m := regexp.MustCompile(`(?m)^` + name + ` = "([^"]+)"`).FindStringSubmatch(out.String())
+		if m == nil {
+			t.Fatalf("no %s in -check-config output", name)
+		}
+		d, err := time.ParseDuration(m[1])
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	limit, err := time.ParseDuration(string(stop[1]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if need := durationKey("drain-timeout") + durationKey("drain-flush") + time.Second; limit <= need {
+		t.Errorf("TimeoutStopSec=%v does not exceed drain-timeout + drain-flush + 1s = %v", limit, need)
+	}
+}
 
 // TestSysctlDropInMatchesTuning: every setting in deploy/60-eqgate.conf,
 // and every value in its comments, is one tuning.md's sysctl table gives

@@ -3,22 +3,29 @@ package main
 import (
 	"context"
 	"log/slog"
+	"net/netip"
 	"time"
 
 	"github.com/eqgate/eqgate"
+	"github.com/eqgate/eqgate/relay"
 )
 
 // Runtime events: what an operator must hear about while the servers run,
 // one line per kind and port at most every -log-every, each with the count
 // since its last line (so a flood of refusals is one line every interval,
 // not one per datagram and not silence): sessions refused by a cap or the
-// drain, kernel receive drops, send drops, socket errors, and GSO turned
-// off by the kernel (once per shard).
+// drain, kernel receive drops, send drops, socket errors, GSO turned off by
+// the kernel (once per shard), and a relay backend down (relay.Healthy: its
+// last dials all failed) and up again.
 type eventWatch struct {
 	log     *slog.Logger
-	servers []*eqgate.Server
+	servers []watched
 	prev    []eventCounts
 	gsoOff  [][]bool
+
+	relays    []*relay.Relay
+	relayPrev []relay.Stats
+	relayDown []bool
 }
 
 // eventCounts is one server's totals at the last look.
@@ -30,16 +37,39 @@ type eventCounts struct {
 // refusalReasons are the outcomes that turn a SessionRequest away.
 var refusalReasons = []string{"cap_shard", "cap_total", "cap_ip", "draining"}
 
-func newEventWatch(log *slog.Logger, servers []*eqgate.Server) *eventWatch {
-	w := &eventWatch{log: log, servers: servers}
+// watched is what the event logs read of a server (*eqgate.Server; the
+// tests give fakes, to drive every event).
+type watched interface {
+	Addr() netip.AddrPort
+	Shards() int
+	Stats() eqgate.Stats
+	SocketHealth() []eqgate.SocketHealth
+}
+
+var _ watched = (*eqgate.Server)(nil)
+
+func asWatched(servers []*eqgate.Server) []watched {
+	out := make([]watched, len(servers))
+	for i, s := range servers {
+		out[i] = s
+	}
+	return out
+}
+
+func newEventWatch(log *slog.Logger, servers []watched, relays []*relay.Relay) *eventWatch {
+	w := &eventWatch{log: log, servers: servers, relays: relays}
 	for _, srv := range servers {
 		w.prev = append(w.prev, w.counts(srv))
 		w.gsoOff = append(w.gsoOff, make([]bool, srv.Shards()))
 	}
+	for _, r := range relays {
+		w.relayPrev = append(w.relayPrev, r.Stats())
+	}
+	w.relayDown = make([]bool, len(relays))
 	return w
 }
 
-func (w *eventWatch) counts(srv *eqgate.Server) eventCounts {
+func (w *eventWatch) counts(srv watched) eventCounts {
 	t := srv.Stats().Total
 	c := eventCounts{refused: map[string]uint64{}}
 	for _, r := range refusalReasons {
@@ -101,6 +131,34 @@ func (w *eventWatch) check(every time.Duration) {
 				w.log.Warn("gso: turned off by the kernel; sending one datagram per message", "listen", listen, "shard", sh, "reason", h.GSOReason)
 			}
 		}
+	}
+	for i, r := range w.relays {
+		w.checkBackend(i, r, every)
+	}
+}
+
+// backendFailures are the pair ends that mean a dial to the backend failed.
+var backendFailures = []relay.Reason{relay.ReasonBackendNoAnswer, relay.ReasonBackendRefused, relay.ReasonDialError}
+
+// checkBackend logs "backend down" when the relay's backend turns unhealthy
+// and then every interval in which more dials failed, with the failures by
+// reason since the last line, and "backend up" once a dial opens again.
+func (w *eventWatch) checkBackend(i int, r *relay.Relay, every time.Duration) {
+	now, was := r.Stats(), w.relayPrev[i]
+	w.relayPrev[i] = now
+	listen := r.Server().Addr().String()
+	err := r.Healthy()
+	switch {
+	case err != nil && (!w.relayDown[i] || now.DialFailures > was.DialFailures):
+		args := []any{"listen", listen, "backend", r.Backend(), "dial_failures", now.DialFailures - was.DialFailures, "interval", every}
+		for _, reason := range backendFailures {
+			args = append(args, reason.String(), now.Ends[reason]-was.Ends[reason])
+		}
+		w.log.Error("backend down: the last dials to it all failed; its clients' sessions are closed", append(args, "err", err.Error())...)
+		w.relayDown[i] = true
+	case err == nil && w.relayDown[i]:
+		w.log.Info("backend up", "listen", listen, "backend", r.Backend(), "legs_up", now.LegsUp-was.LegsUp, "interval", every)
+		w.relayDown[i] = false
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -16,15 +17,22 @@ import (
 	"github.com/eqgate/eqgate/relay"
 )
 
-// options is everything the command line sets: the library Config plus
-// what only the binary has (addresses, handler, logging, drain bound).
+// options is everything the command line (or one listener of a -config
+// file, with the file's global keys and the command line over it) sets: the
+// library Config plus what only the binary has (addresses, handler,
+// logging, drain bound). Flags and file keys share names and go through the
+// same flag.Value parsers and the same checks (finish).
 type options struct {
 	cfg eqgate.Config
 
 	listen       listenAddrs // one address per port once parsed (ranges expanded)
 	backend      listenAddrs // -handler relay: backend[i] for listen[i]
+	listenSpec   []string    // listen and backend as given (ranges kept), for -check-config
+	backendSpec  []string
 	relayPending int
 	relayBudget  int
+	relayQueued  int // -relay-max-queued: 0 = the legs' own window and queue
+	relayQBudget int
 	metrics      string
 	pprof        bool
 	handler      string
@@ -33,6 +41,13 @@ type options struct {
 	logFormat    string
 	logLevel     slog.Level
 	logEvery     time.Duration
+
+	config      string // -config file
+	checkConfig bool
+
+	name  string            // listener section ("default" without sections)
+	from  map[string]string // flag name -> where it was set: a file's name or "flag"
+	flags *flag.FlagSet     // the set that filled this, for -check-config
 }
 
 // defaultListen is used when no -listen is given.
@@ -98,6 +113,7 @@ func newFlagSet(o *options) *flag.FlagSet {
 		handler:      "echo",
 		relayPending: relay.DefaultMaxPending,
 		relayBudget:  relay.DefaultShardBudget,
+		relayQBudget: relay.DefaultQueueBudget,
 		drainTimeout: 10 * time.Second,
 		drainFlush:   eqgate.DefaultDrainFlush,
 		logFormat:    "text",
@@ -117,6 +133,8 @@ func newFlagSet(o *options) *flag.FlagSet {
 	fs.Var(&o.backend, "backend", "-handler relay: backend `address` host:port or host:first-last for the -listen in the same position (ranges of equal length, port i to port i)")
 	fs.IntVar(&o.relayPending, "relay-max-pending", o.relayPending, "-handler relay: `bytes` a client may send before its backend leg is up; past it the session is closed")
 	fs.IntVar(&o.relayBudget, "relay-shard-budget", o.relayBudget, "-handler relay: `bytes` held that way over all sessions of one shard; past it the session is closed")
+	fs.IntVar(&o.relayQueued, "relay-max-queued", o.relayQueued, "-handler relay: `bytes` one leg may hold for its peer (sent unacknowledged plus queued); past it the session is closed; 0: the leg's own -max-unacked-bytes plus -max-queued-bytes")
+	fs.IntVar(&o.relayQBudget, "relay-queue-budget", o.relayQBudget, "-handler relay: `bytes` all legs of one shard may hold that way; past it the session holding the most is closed")
 	fs.StringVar(&o.metrics, "metrics", o.metrics, "HTTP `address` for /metrics and /healthz; empty turns the endpoint off")
 	fs.BoolVar(&o.pprof, "pprof", false, "serve /debug/pprof/ on the -metrics address")
 	fs.StringVar(&o.handler, "handler", o.handler, "application `handler`: echo (send every message back on its stream, reliably), discard, or relay (each session to -backend)")
@@ -124,7 +142,9 @@ func newFlagSet(o *options) *flag.FlagSet {
 	fs.DurationVar(&o.drainFlush, "drain-flush", o.drainFlush, "after -drain-timeout, give each session this long to get its unacknowledged data through before its SessionDisconnect")
 	fs.StringVar(&o.logFormat, "log-format", o.logFormat, "log `format`: text or json")
 	fs.TextVar(&o.logLevel, "log-level", &o.logLevel, "log `level`: debug, info, warn or error")
-	fs.DurationVar(&o.logEvery, "log-every", o.logEvery, "at most one line per runtime event kind and port this often (refused sessions, kernel drops, socket errors), with counts since the last")
+	fs.DurationVar(&o.logEvery, "log-every", o.logEvery, "at most one line per runtime event kind and port this often (refused sessions, kernel drops, socket errors, backend down), with counts since the last")
+	fs.StringVar(&o.config, "config", "", "TOML `file` of settings: global keys (flag names without the dash) and one [listener.NAME] section per port or range; flags given too override the file in every listener (tuning.md)")
+	fs.BoolVar(&o.checkConfig, "check-config", false, "validate the flags and -config file, print the effective configuration of every listener as TOML and exit (0, or 2 with the error); binds nothing")
 
 	// Protocol (SPEC §18.2).
 	fs.Var((*variantFlag)(&c.Variant), "variant", "protocol `variant`: rs (EQEmu reliable stream, the default), legacy (EQEmu EQStream 2005-2016) or eq2 (EverQuest II); the protocol flags not given default to the variant's values")
@@ -175,50 +195,82 @@ func newFlagSet(o *options) *flag.FlagSet {
 	return fs
 }
 
-// parseFlags parses args into options; the error names the bad flag.
+// parseFlags parses a command line of one listener (no -config file with
+// sections) into options; the error names the bad flag.
 func parseFlags(args []string) (*options, error) {
-	o := new(options)
-	fs := newFlagSet(o)
-	if err := fs.Parse(args); err != nil {
+	ls, err := loadOptions(args)
+	if err != nil {
 		return nil, err
 	}
-	if err := refuseDefaulted(fs, &o.cfg); err != nil {
-		return nil, err
+	return ls[0], nil
+}
+
+// finish checks and completes options once every layer (file keys, then
+// the command line) is in fs: one validation path for flags and files.
+func finish(fs *flag.FlagSet, o *options) error {
+	o.flags = fs
+	if o.name == "" {
+		o.name = "default"
 	}
-	if fs.NArg() > 0 {
-		return nil, fmt.Errorf("unexpected argument %q (every setting is a flag; see -h)", fs.Arg(0))
+	if o.from == nil {
+		o.from = map[string]string{}
+	}
+	fs.Visit(func(f *flag.Flag) {
+		if o.from[f.Name] == "" {
+			o.from[f.Name] = "flag"
+		}
+	})
+	if err := refuseDefaulted(fs, o); err != nil {
+		return err
 	}
 	variantDefaults(fs, &o.cfg)
 	if len(o.listen) == 0 {
 		o.listen = listenAddrs{defaultListen}
 	}
+	o.listenSpec, o.backendSpec = slices.Clone(o.listen), slices.Clone(o.backend)
 	switch o.handler {
 	case "echo", "discard", "relay":
 	default:
-		return nil, fmt.Errorf("invalid value %q for flag -handler: want echo, discard or relay", o.handler)
+		return fmt.Errorf("invalid value %q for %s: want echo, discard or relay", o.handler, o.what("handler"))
 	}
 	var err error
 	if o.listen, o.backend, err = listenPlan(o.listen, o.backend, o.handler); err != nil {
-		return nil, err
+		return err
 	}
 	if o.relayPending <= 0 || o.relayBudget <= 0 {
-		return nil, errors.New("flags -relay-max-pending and -relay-shard-budget must be positive")
+		return fmt.Errorf("%s and %s must be positive", o.what("relay-max-pending"), o.what("relay-shard-budget"))
+	}
+	if o.relayQueued < 0 || o.relayQBudget <= 0 {
+		return fmt.Errorf("%s must not be negative and %s must be positive", o.what("relay-max-queued"), o.what("relay-queue-budget"))
 	}
 	switch o.logFormat {
 	case "text", "json":
 	default:
-		return nil, fmt.Errorf("invalid value %q for flag -log-format: want text or json", o.logFormat)
+		return fmt.Errorf("invalid value %q for %s: want text or json", o.logFormat, o.what("log-format"))
 	}
 	if o.drainTimeout <= 0 {
-		return nil, fmt.Errorf("invalid value %v for flag -drain-timeout: must be positive", o.drainTimeout)
+		return fmt.Errorf("invalid value %v for %s: must be positive", o.drainTimeout, o.what("drain-timeout"))
 	}
 	if o.logEvery <= 0 {
-		return nil, fmt.Errorf("invalid value %v for flag -log-every: must be positive", o.logEvery)
+		return fmt.Errorf("invalid value %v for %s: must be positive", o.logEvery, o.what("log-every"))
 	}
 	if o.drainFlush < 0 {
-		return nil, fmt.Errorf("invalid value %v for flag -drain-flush: must not be negative", o.drainFlush)
+		return fmt.Errorf("invalid value %v for %s: must not be negative", o.drainFlush, o.what("drain-flush"))
 	}
-	return o, nil
+	// Checked before anything binds, so a bad value never half-starts.
+	if err := o.cfg.Validate(); err != nil {
+		return fmt.Errorf("%w%s", err, o.hint(err))
+	}
+	return nil
+}
+
+// what names the setting behind flag name for an error: "flag -shards",
+// or "key shards (FILE)" when the value came from a -config file.
+func (o *options) what(name string) string {
+	if f := o.from[name]; f != "" && f != "flag" {
+		return "key " + name + " (" + f + ")"
+	}
+	return "flag -" + name
 }
 
 // zeroMeans lists the flags whose 0 the Config honours as a setting of its
@@ -231,29 +283,43 @@ var zeroMeans = map[string]bool{
 	"data-rate":              true, // off
 }
 
-// refuseDefaulted reports a Config flag set explicitly to a value that
-// Config.Filled would replace (0 where 0 means "the default"), naming the
-// flag and its default: a flag never runs with a number other than the one
-// given.
-func refuseDefaulted(fs *flag.FlagSet, c *eqgate.Config) error {
-	field := map[string]string{}
-	for f, name := range configFlags {
-		field[name] = f
-	}
-	filled := c.Filled()
-	given, def := reflect.ValueOf(*c), reflect.ValueOf(filled)
+// refuseDefaulted reports a Config flag set explicitly (or by a file key)
+// to a value that Config.Filled would replace (0 where 0 means "the
+// default"), naming the flag and its default: a flag never runs with a
+// number other than the one given.
+func refuseDefaulted(fs *flag.FlagSet, o *options) error {
 	var err error
 	fs.Visit(func(f *flag.Flag) {
-		name, ok := field[f.Name]
-		if !ok || zeroMeans[f.Name] || err != nil {
-			return
-		}
-		if g, d := given.FieldByName(name), def.FieldByName(name); !g.Equal(d) {
-			err = fmt.Errorf("invalid value %q for flag -%s: %v is not a setting (the default is %v; give a number)", f.Value.String(), f.Name, g.Interface(), d.Interface())
+		if err == nil {
+			if msg := defaulted(f.Name, &o.cfg); msg != "" {
+				err = fmt.Errorf("invalid value %q for %s: %s", f.Value.String(), o.what(f.Name), msg)
+			}
 		}
 	})
 	return err
 }
+
+// defaulted says why the value flag name holds in c is not a setting, or "".
+func defaulted(name string, c *eqgate.Config) string {
+	field, ok := flagFields[name]
+	if !ok || zeroMeans[name] {
+		return ""
+	}
+	g, d := reflect.ValueOf(*c).FieldByName(field), reflect.ValueOf(c.Filled()).FieldByName(field)
+	if g.Equal(d) {
+		return ""
+	}
+	return fmt.Sprintf("%v is not a setting (the default is %v; give a number)", g.Interface(), d.Interface())
+}
+
+// flagFields is configFlags inverted: flag name to Config field.
+var flagFields = func() map[string]string {
+	m := map[string]string{}
+	for f, name := range configFlags {
+		m[name] = f
+	}
+	return m
+}()
 
 // usage writes the -h text.
 func usage(w io.Writer) {
@@ -263,7 +329,8 @@ func usage(w io.Writer) {
 		"eqgate serves EverQuest-family reliable-stream sessions on UDP and hands\n"+
 		"their messages to a built-in handler. Signals: SIGINT/SIGTERM drain and\n"+
 		"exit (a second one exits at once); SIGHUP logs current totals.\n"+
-		"Every flag is explained in tuning.md.\n\nFlags:\n")
+		"Every flag is explained in tuning.md; -config FILE takes the same settings\n"+
+		"from a TOML file (deploy/eqgate.toml), -check-config prints them.\n\nFlags:\n")
 	fs.PrintDefaults()
 }
 
@@ -289,6 +356,14 @@ func (c *crcFlag) String() string {
 		return "0"
 	}
 	return strconv.Itoa(int(*c))
+}
+
+// Get makes -check-config print the number unquoted.
+func (c *crcFlag) Get() any {
+	if c == nil || *c < 0 {
+		return 0
+	}
+	return int(*c)
 }
 
 func (c *crcFlag) Set(s string) error {
@@ -327,7 +402,8 @@ func (v *variantFlag) Set(s string) error {
 // protocolFields are the Config fields whose defaults depend on the variant.
 var protocolFields = []string{"MaxPacketSize", "CRCBytes", "KeepaliveDelay", "ResendDelayBase",
 	"ResendDelayFactor", "ResendDelayMin", "ResendDelayMax", "ResendTimeout", "ConnectDelay",
-	"ConnectStale", "StaleConnection", "CloseLinger", "HoldSize", "MaxUnackedBytes", "MaxUnackedPackets"}
+	"ConnectStale", "StaleConnection", "CloseLinger", "HoldSize", "MaxUnackedBytes", "MaxUnackedPackets",
+	"ReorderWindow"}
 
 // variantDefaults gives every protocol field that no flag set the
 // default of the chosen variant (the flag set starts from RS's).

@@ -6,15 +6,6 @@ import (
 	"github.com/eqgate/eqgate"
 )
 
-// newHandler returns the handler the -handler flag names (checked by
-// parseFlags).
-func newHandler(name string) eqgate.Handler {
-	if name == "discard" {
-		return discard{}
-	}
-	return new(echo)
-}
-
 // echo sends every message back reliably on the stream it came on;
 // unreliable messages (stream -1) come back reliably on stream 0. Its
 // callbacks run on shard goroutines, so the only shared state is an atomic

@@ -3,8 +3,9 @@
 // -listen, one shard per core each) with a built-in handler, and exposes
 // Prometheus metrics, a health check and optionally pprof over HTTP.
 //
-// It only wires: flags map onto eqgate.Config (flags.go), the handler is
-// chosen by name (handlers.go), the HTTP endpoints read the servers
+// It only wires: flags, and the keys of a -config file (configfile.go),
+// map onto eqgate.Config (flags.go), the handler is chosen by name
+// (handlers.go), the HTTP endpoints read the servers
 // (http.go), and signals drive the drain (this file). Run with -h for the
 // flags; tuning.md explains each one.
 //
@@ -13,8 +14,10 @@
 //
 //	eqgate: listening udp 0.0.0.0:9000 shards=2 handler=echo metrics=http://127.0.0.1:9100/metrics
 //
-// with the real bound addresses (comma-separated when -listen repeats), or
-// metrics=off. Logs go to stderr. A start-up failure is one line on stderr,
+// with the real bound addresses (comma-separated when -listen repeats, or
+// a -config file has several listeners), or metrics=off; shards= and
+// handler= are one value when every listener has the same, else one per
+// address, comma-separated. Logs go to stderr. A start-up failure is one line on stderr,
 // "eqgate: ...", and exit status 2 for bad flags, 1 otherwise. After
 // SIGINT/SIGTERM the exit status is 0 when the drain ran to its end (players
 // left, or were flushed and disconnected at -drain-timeout), 1 when a shard
@@ -33,6 +36,7 @@ import (
 	"os"
 	"os/signal"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -53,55 +57,64 @@ func run(args []string, stdout, stderr io.Writer, sig <-chan os.Signal) int {
 	if len(args) > 0 && args[0] == "decode" {
 		return runDecode(args[1:], stdout, stderr)
 	}
-	o, err := parseFlags(args)
+	ls, err := loadOptions(args)
 	if errors.Is(err, flag.ErrHelp) {
 		usage(stdout)
 		return 0
 	}
 	if err != nil {
-		fmt.Fprintf(stderr, "eqgate: %v\n", err)
+		fmt.Fprintf(stderr, "eqgate: %s\n", strings.TrimPrefix(err.Error(), "eqgate: "))
 		return 2
 	}
-	// Checked before anything binds, so a bad value never half-starts.
-	if err := o.cfg.Validate(); err != nil {
-		fmt.Fprintf(stderr, "%v%s\n", err, flagHint(err))
-		return 2
+	o := ls[0] // the process-wide settings are the same in every listener
+	if o.checkConfig {
+		writeConfig(stdout, ls)
+		return 0
 	}
-	cfg := o.cfg.Filled() // what the servers run with, for the logs
 	log := newLogger(o, stderr)
 
-	h := newHandler(o.handler)
+	// One echo for every listener that uses it: its counter is one series.
+	echoH := new(echo)
 	var servers []*eqgate.Server
 	var relays []*relay.Relay
+	var cfgs []eqgate.Config // cfgs[i]: what servers[i] runs with, for the logs
+	var handlers []string
 	closeAll := func() {
 		for _, srv := range servers {
 			_ = srv.Close()
 		}
 		closeRelays(log, relays)
 	}
-	for i, addr := range o.listen {
-		var srv *eqgate.Server
-		var err error
-		if o.handler == "relay" {
-			var r *relay.Relay
-			if r, err = relay.Listen(addr, o.cfg, relayConfig(o, o.backend[i])); err == nil {
-				relays = append(relays, r)
-				srv = r.Server()
+	for _, lo := range ls {
+		for i, addr := range lo.listen {
+			var srv *eqgate.Server
+			var err error
+			switch lo.handler {
+			case "relay":
+				var r *relay.Relay
+				if r, err = relay.Listen(addr, lo.cfg, relayConfig(lo, lo.backend[i])); err == nil {
+					relays = append(relays, r)
+					srv = r.Server()
+				}
+			case "discard":
+				srv, err = eqgate.Listen(addr, lo.cfg, discard{})
+			default:
+				srv, err = eqgate.Listen(addr, lo.cfg, echoH)
 			}
-		} else {
-			srv, err = eqgate.Listen(addr, o.cfg, h)
+			if errors.Is(err, eqgate.ErrBadConfig) {
+				closeAll()
+				fmt.Fprintf(stderr, "%v%s\n", err, lo.hint(err))
+				return 2
+			}
+			if err != nil {
+				closeAll()
+				fmt.Fprintf(stderr, "eqgate: listen udp %s: %v\n", addr, err)
+				return 1
+			}
+			servers = append(servers, srv)
+			cfgs = append(cfgs, lo.cfg.Filled())
+			handlers = append(handlers, lo.handler)
 		}
-		if errors.Is(err, eqgate.ErrBadConfig) {
-			closeAll()
-			fmt.Fprintf(stderr, "%v%s\n", err, flagHint(err))
-			return 2
-		}
-		if err != nil {
-			closeAll()
-			fmt.Fprintf(stderr, "eqgate: listen udp %s: %v\n", addr, err)
-			return 1
-		}
-		servers = append(servers, srv)
 	}
 
 	hl := &health{servers: servers, relays: relays}
@@ -116,7 +129,7 @@ func run(args []string, stdout, stderr io.Writer, sig <-chan os.Signal) int {
 			return 1
 		}
 		httpSrv = &http.Server{
-			Handler:           newMux(newRegistry(servers, h, relays), hl, o.pprof),
+			Handler:           newMux(newRegistry(servers, echoH, relays), hl, o.pprof),
 			ReadHeaderTimeout: 10 * time.Second,
 			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 		}
@@ -129,24 +142,30 @@ func run(args []string, stdout, stderr io.Writer, sig <-chan os.Signal) int {
 	}
 
 	addrs := make([]string, len(servers))
+	shards := make([]string, len(servers))
 	for i, srv := range servers {
 		addrs[i] = srv.Addr().String()
+		shards[i] = strconv.Itoa(srv.Shards())
 	}
-	fmt.Fprintf(stdout, "eqgate: listening udp %s shards=%d handler=%s metrics=%s\n",
-		strings.Join(addrs, ","), servers[0].Shards(), o.handler, metricsURL)
-	log.Info("ready", "listen", strings.Join(addrs, ","), "shards", servers[0].Shards(), "handler", o.handler,
-		"metrics", metricsURL, "pprof", o.pprof, "steer", cfg.Steering, "gso", cfg.GSO,
-		"batch", cfg.Batch, "rcvbuf", cfg.RecvBuffer, "sndbuf", cfg.SendBuffer,
-		"max_packet", cfg.MaxPacketSize, "crc_bytes", cfg.CRCBytes,
-		"max_sessions", cfg.MaxSessions, "max_sessions_per_ip", cfg.MaxSessionsPerIP)
-	log.Debug("config", "config", fmt.Sprintf("%+v", cfg))
-	for _, srv := range servers {
+	fmt.Fprintf(stdout, "eqgate: listening udp %s shards=%s handler=%s metrics=%s\n",
+		strings.Join(addrs, ","), sameOrList(shards), sameOrList(handlers), metricsURL)
+	log.Info("ready", "listen", strings.Join(addrs, ","), "shards", sameOrList(shards), "handler", sameOrList(handlers),
+		"metrics", metricsURL, "pprof", o.pprof, "listeners", len(ls))
+	for i, srv := range servers {
+		cfg := cfgs[i]
+		log.Info("listener", "listen", addrs[i], "shards", srv.Shards(), "handler", handlers[i],
+			"variant", cfg.Variant.String(), "encode", cfg.Encoding.String(), "steer", cfg.Steering, "gso", cfg.GSO,
+			"batch", cfg.Batch, "rcvbuf", cfg.RecvBuffer, "sndbuf", cfg.SendBuffer,
+			"max_packet", cfg.MaxPacketSize, "crc_bytes", cfg.CRCBytes,
+			"max_sessions", cfg.MaxSessions, "max_sessions_per_ip", cfg.MaxSessionsPerIP)
+		log.Debug("config", "listen", addrs[i], "config", fmt.Sprintf("%+v", cfg))
 		logFacts(log, srv, cfg)
 	}
 
 	watchCtx, stopWatch := context.WithCancel(context.Background())
 	defer stopWatch()
-	go newEventWatch(log, servers).run(watchCtx, o.logEvery)
+	ws := asWatched(servers)
+	go newEventWatch(log, ws, relays).run(watchCtx, o.logEvery)
 
 	// Serve until a stop signal (or the HTTP endpoint dies: an operator
 	// relying on /healthz would otherwise see a healthy-looking corpse).
@@ -158,7 +177,7 @@ wait:
 	for {
 		select {
 		case now := <-attackTick.C:
-			attacks.check(log, servers, now)
+			attacks.check(log, ws, now)
 		case s := <-sig:
 			if s == syscall.SIGHUP {
 				logTotals(log, "totals", servers)
@@ -260,7 +279,8 @@ func closeRelays(log *slog.Logger, relays []*relay.Relay) {
 // flags (a dialled session offers -max-packet and takes the rest from the
 // backend's answer) and give up after -connect-timeout.
 func relayConfig(o *options, backend string) relay.Config {
-	return relay.Config{Backend: backend, MaxPending: o.relayPending, ShardBudget: o.relayBudget}
+	return relay.Config{Backend: backend, MaxPending: o.relayPending, ShardBudget: o.relayBudget,
+		MaxQueued: o.relayQueued, QueueBudget: o.relayQBudget}
 }
 
 // logFacts logs what the kernel granted a server's sockets, and warns where
@@ -290,23 +310,51 @@ func logFacts(log *slog.Logger, srv *eqgate.Server, cfg eqgate.Config) {
 	}
 }
 
-// flagHint names the flags behind the Config fields a validation error
-// names, as " (flag -batch)", since the library speaks in field names.
-func flagHint(err error) string {
+// hint names the settings behind the Config fields a validation error
+// names, as " (flag -batch)" or " (key batch in eqgate.toml)", since the
+// library speaks in field names.
+func (o *options) hint(err error) string {
 	var ce *eqgate.ConfigError
 	if !errors.As(err, &ce) {
 		return ""
 	}
-	var names []string
+	var flags, keys []string
 	for _, field := range ce.Fields {
-		if f, ok := configFlags[field]; ok && !slices.Contains(names, "-"+f) {
-			names = append(names, "-"+f)
+		f, ok := configFlags[field]
+		if !ok {
+			continue
+		}
+		if file := o.from[f]; file != "" && file != "flag" {
+			if k := f + " in " + file; !slices.Contains(keys, k) {
+				keys = append(keys, k)
+			}
+		} else if !slices.Contains(flags, "-"+f) {
+			flags = append(flags, "-"+f)
 		}
 	}
-	if len(names) == 0 {
+	var parts []string
+	if len(flags) > 0 {
+		parts = append(parts, "flag "+strings.Join(flags, ", "))
+	}
+	if len(keys) > 0 {
+		parts = append(parts, "key "+strings.Join(keys, ", "))
+	}
+	if len(parts) == 0 {
 		return ""
 	}
-	return " (flag " + strings.Join(names, ", ") + ")"
+	return " (" + strings.Join(parts, "; ") + ")"
+}
+
+// flagHint is hint for a command line without a file.
+func flagHint(err error) string { return new(options).hint(err) }
+
+// sameOrList is one value when all are equal, else all of them
+// comma-separated (the ready line's shards= and handler=).
+func sameOrList(v []string) string {
+	if len(v) > 0 && !slices.ContainsFunc(v, func(x string) bool { return x != v[0] }) {
+		return v[0]
+	}
+	return strings.Join(v, ",")
 }
 
 // newLogger builds the slog logger the -log-format and -log-level flags ask

@@ -67,7 +67,8 @@ const waitBound = 20 * time.Second
 type gate struct {
 	cmd        *exec.Cmd
 	udp        string // from the ready line
-	shards     int
+	shards     int    // of the first port
+	shardList  []int  // one per port when ports differ, else one
 	metricsURL string
 	base       string // http://host:port
 
@@ -77,14 +78,21 @@ type gate struct {
 	exited chan error  // cmd.Wait result
 }
 
-var readyRE = regexp.MustCompile(`^eqgate: listening udp (\S+) shards=(\d+) handler=(\S+) metrics=(\S+)$`)
+var readyRE = regexp.MustCompile(`^eqgate: listening udp (\S+) shards=([\d,]+) handler=(\S+) metrics=(\S+)$`)
 
 // startGate runs the binary on loopback port 0 with extra args and waits
 // for its ready line.
 func startGate(t *testing.T, args ...string) *gate {
 	t.Helper()
+	return startGateArgs(t, append([]string{"-listen", "127.0.0.1:0", "-metrics", "127.0.0.1:0", "-log-level", "debug"}, args...)...)
+}
+
+// startGateArgs runs the binary with exactly args and waits for its ready
+// line.
+func startGateArgs(t *testing.T, args ...string) *gate {
+	t.Helper()
 	g := &gate{lines: make(chan string, 1024), exited: make(chan error, 1)}
-	g.cmd = exec.Command(binary, append([]string{"-listen", "127.0.0.1:0", "-metrics", "127.0.0.1:0", "-log-level", "debug"}, args...)...)
+	g.cmd = exec.Command(binary, args...)
 	stdout, err := g.cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -141,7 +149,11 @@ func startGate(t *testing.T, args ...string) *gate {
 			t.Fatalf("ready line %q does not match %v", line, readyRE)
 		}
 		g.udp, g.metricsURL = m[1], m[4]
-		g.shards, _ = strconv.Atoi(m[2])
+		for _, n := range strings.Split(m[2], ",") {
+			k, _ := strconv.Atoi(n)
+			g.shardList = append(g.shardList, k)
+		}
+		g.shards = g.shardList[0]
 		g.base = strings.TrimSuffix(g.metricsURL, "/metrics")
 	case err := <-g.exited:
 		t.Fatalf("eqgate exited before ready: %v\n%s", err, g.stderrText())
@@ -626,6 +638,8 @@ func TestStartFailures(t *testing.T) {
 	}
 	defer group.Close()
 	held := group.Facts().Addr.String()
+	badFile := writeFile(t, "bad.toml", "shards = 1\nbogus = 2\n")
+	rangeFile := writeFile(t, "range.toml", "[listener.zones]\nlisten = \"127.0.0.1:0\"\nbatch = 5000\n")
 
 	tests := []struct {
 		name     string
@@ -641,28 +655,16 @@ func TestStartFailures(t *testing.T) {
 		{"udp held by a reuseport group", []string{"-listen", held, "-metrics", ""}, 1, []string{held, "address already in use"}},
 		{"metrics in use", []string{"-listen", "127.0.0.1:0", "-metrics", tcp.Addr().String()}, 1, []string{"metrics", tcp.Addr().String(), "address already in use"}},
 		{"bad address", []string{"-listen", "127.0.0.1", "-metrics", ""}, 2, []string{"127.0.0.1", "missing port"}},
+		{"config unknown key", []string{"-config", badFile}, 2, []string{"bad.toml:2:", `"bogus"`}},
+		{"config out of range", []string{"-config", rangeFile}, 2, []string{"[listener.zones]", "Batch", "key batch in range.toml"}},
+		{"config missing", []string{"-config", "/nonexistent.toml"}, 2, []string{"/nonexistent.toml"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			cmd := exec.Command(binary, tt.args...)
-			var stdout, stderr bytes.Buffer
-			cmd.Stdout, cmd.Stderr = &stdout, &stderr
-			done := make(chan error, 1)
-			if err := cmd.Start(); err != nil {
-				t.Fatal(err)
-			}
-			go func() { done <- cmd.Wait() }()
-			select {
-			case <-done:
-			case <-time.After(waitBound):
-				_ = cmd.Process.Kill()
-				<-done
-				t.Fatalf("still running; stdout %q", stdout.String())
-			}
-			if code := cmd.ProcessState.ExitCode(); code != tt.wantCode {
+			code, stdout, line := runBinary(t, tt.args...)
+			if code != tt.wantCode {
 				t.Errorf("exit status %d, want %d", code, tt.wantCode)
 			}
-			line := stderr.String()
 			if strings.Count(line, "\n") != 1 || !strings.HasPrefix(line, "eqgate: ") {
 				t.Errorf("stderr is not one \"eqgate: \" line: %q", line)
 			}
@@ -671,11 +673,33 @@ func TestStartFailures(t *testing.T) {
 					t.Errorf("stderr %q does not name %q", line, w)
 				}
 			}
-			if stdout.Len() != 0 {
-				t.Errorf("stdout %q, want nothing (no ready line)", stdout.String())
+			if stdout != "" {
+				t.Errorf("stdout %q, want nothing (no ready line)", stdout)
 			}
 		})
 	}
+}
+
+// runBinary runs the binary to its exit (bounded by waitBound) and returns
+// its status, stdout and stderr.
+func runBinary(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	cmd := exec.Command(binary, args...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	done := make(chan error, 1)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { done <- cmd.Wait() }()
+	select {
+	case <-done:
+	case <-time.After(waitBound):
+		_ = cmd.Process.Kill()
+		<-done
+		t.Fatalf("still running; stdout %q", stdout.String())
+	}
+	return cmd.ProcessState.ExitCode(), stdout.String(), stderr.String()
 }
 
 // TestHealthzAndPprof: /healthz reports every shard running; pprof is

@@ -84,15 +84,17 @@ var (
 	relayDescLegsUp   = prometheus.NewDesc("eqgate_relay_backend_legs_up_total", "Backend legs the backend answered.", []string{"backend"}, nil)
 	relayDescDialFail = prometheus.NewDesc("eqgate_relay_dial_failures_total", "Backend legs that never opened (no answer, refused, socket error).", []string{"backend"}, nil)
 	relayDescDrops    = prometheus.NewDesc("eqgate_relay_queue_drops_total", "Client messages refused from the hold queue before the backend leg was up (each closed its session).", []string{"backend"}, nil)
+	relayDescQueued   = prometheus.NewDesc("eqgate_relay_queued_bytes", "Bytes the running pairs' legs hold for their peers (sent unacknowledged plus queued), as last read; budgeted per shard by -relay-queue-budget.", []string{"backend"}, nil)
 	relayDescMsgs     = prometheus.NewDesc("eqgate_relay_messages_total", "Application messages relayed, by direction.", []string{"backend", "dir"}, nil)
 	relayDescBytes    = prometheus.NewDesc("eqgate_relay_bytes_total", "Application bytes relayed, by direction.", []string{"backend", "dir"}, nil)
 	relayDescRTT      = prometheus.NewDesc("eqgate_relay_backend_connect_seconds", "Mean time from a backend leg's SessionRequest to the backend's answer.", []string{"backend"}, nil)
+	relayDescRTTHist  = prometheus.NewDesc("eqgate_relay_backend_rtt_seconds", "Backend legs' round trips once up, from their sessions' RTT samples (acknowledged packets never resent), on eqgate_rtt_seconds' buckets.", []string{"backend"}, nil)
 	relayDescEnds     = prometheus.NewDesc("eqgate_relay_ends_total", "Pairs ended, by the reason of the leg (or relay decision) that ended first.", []string{"backend", "reason"}, nil)
 	relayDescUp       = prometheus.NewDesc("eqgate_relay_backend_up", "0 while the last dials to the backend all failed (see /healthz), else 1.", []string{"backend"}, nil)
 )
 
 func (c relayCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{relayDescSessions, relayDescActive, relayDescLegsUp, relayDescDialFail, relayDescDrops, relayDescMsgs, relayDescBytes, relayDescRTT, relayDescEnds, relayDescUp} {
+	for _, d := range []*prometheus.Desc{relayDescSessions, relayDescActive, relayDescLegsUp, relayDescDialFail, relayDescDrops, relayDescQueued, relayDescMsgs, relayDescBytes, relayDescRTT, relayDescRTTHist, relayDescEnds, relayDescUp} {
 		ch <- d
 	}
 }
@@ -107,11 +109,20 @@ func (c relayCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(relayDescLegsUp, s.LegsUp)
 	counter(relayDescDialFail, s.DialFailures)
 	counter(relayDescDrops, s.PendingDrops)
+	ch <- prometheus.MustNewConstMetric(relayDescQueued, prometheus.GaugeValue, float64(s.Queued), b)
 	counter(relayDescMsgs, s.MsgsToBackend, "to_backend")
 	counter(relayDescMsgs, s.MsgsToClient, "to_client")
 	counter(relayDescBytes, s.BytesToBackend, "to_backend")
 	counter(relayDescBytes, s.BytesToClient, "to_client")
 	ch <- prometheus.MustNewConstMetric(relayDescRTT, prometheus.GaugeValue, s.ConnectRTT.Seconds(), b)
+	h := &s.BackendRTT
+	buckets := make(map[float64]uint64, len(h.Bounds))
+	var cum uint64
+	for i, bound := range h.Bounds {
+		cum += h.Counts[i]
+		buckets[bound.Seconds()] = cum
+	}
+	ch <- prometheus.MustNewConstHistogram(relayDescRTTHist, h.Count, h.Sum.Seconds(), buckets, b)
 	for r := relay.Reason(1); r < relay.NumReasons; r++ {
 		counter(relayDescEnds, s.Ends[r], r.String())
 	}
