@@ -21,9 +21,10 @@ func (s *Shard) budgetCheck() {
 			s.closeSlotWith(i, proto.CloseBudget)
 		}
 	}
-	if d := s.budget.Held() - s.heldShown; d != 0 {
-		s.counters.PeerHeld.add(int64(d))
-		s.heldShown += d
+	// The gauge has one writer, this goroutine: what it shows is the last
+	// total mirrored.
+	if d := int64(s.budget.Held()) - s.counters.PeerHeld.Load(); d != 0 {
+		s.counters.PeerHeld.add(d)
 	}
 }
 

@@ -143,15 +143,13 @@ type Shard struct {
 
 	env   proto.Env
 	coder proto.Coder
-	// budget caps the peer data sessions hold; heldShown is what the
-	// PeerHeld gauge last showed (budget.go).
-	budget    proto.Budget
-	heldShown int
-	alloc     pool.Sized
-	adm       admission
-	sink      sink
-	ph        protoHandler
-	cur       netip.AddrPort // destination of the session being driven
+	// budget caps the peer data sessions hold (budget.go).
+	budget proto.Budget
+	alloc  pool.Sized
+	adm    admission
+	sink   sink
+	ph     protoHandler
+	cur    netip.AddrPort // destination of the session being driven
 	// curSock is the socket the driven session sends from (0: the shard's).
 	curSock uint32
 	// curLocal is the address the driven session's peer sent to, the
@@ -378,15 +376,16 @@ func (s *Shard) afterReceive() {
 	s.pruneHalfOpen()
 	s.attackCheck()
 	s.budgetCheck()
-	s.flushDirty()
-	s.writeTx()
-	s.hangUps()
-	// A hang-up's Close (a relay closing the other leg) may have sent or
-	// closed more: write it now, or it would wait in the batch until the
-	// next wake-up, which may be the next keepalive.
-	for len(s.dirty) > 0 || s.txN > 0 {
+	// Hang-ups run after their datagrams are written, and a hang-up's
+	// Close (a relay closing the other leg) may send or close more: write
+	// that too, or it would wait in the batch until the next wake-up,
+	// which may be the next keepalive.
+	for {
 		s.flushDirty()
 		s.writeTx()
+		if len(s.hangup) == 0 {
+			break
+		}
 		s.hangUps()
 	}
 	s.freeDead()
