@@ -87,6 +87,7 @@ type Result struct {
 	DurationS float64           `json:"duration_s,omitempty"`
 	Count     int               `json:"count,omitempty"`
 	Reliable  bool              `json:"reliable"`
+	Fill      string            `json:"fill"`
 	Seed      int64             `json:"seed"`
 	Impair    impair.Impairment `json:"impair"`
 	Start     time.Time         `json:"start"`
@@ -112,6 +113,13 @@ type Result struct {
 	BytesOutPerSec float64 `json:"bytes_out_per_s"`
 	BytesInPerSec  float64 `json:"bytes_in_per_s"`
 	GraceExpired   bool    `json:"grace_expired"`
+	// Wire bytes of the measured phase, as the client's sockets saw them
+	// (headers, acks, keepalives and the encoding included), and per
+	// payload byte: with a compressed encoding, the compression ratio.
+	WireBytesOut   uint64  `json:"wire_bytes_out"`
+	WireBytesIn    uint64  `json:"wire_bytes_in"`
+	WireOutPerByte float64 `json:"wire_out_per_payload_byte"`
+	WireInPerByte  float64 `json:"wire_in_per_payload_byte"`
 
 	Latency   Latency   `json:"latency"`
 	Histogram []HistBin `json:"histogram"`
@@ -146,7 +154,7 @@ func (r *Result) setOptions(o *Options) {
 	if o.Count == 0 {
 		r.DurationS = o.Duration.Seconds()
 	}
-	r.Reliable, r.Seed, r.Impair = !o.Unreliable, o.Seed, o.Impair
+	r.Reliable, r.Seed, r.Impair, r.Fill = !o.Unreliable, o.Seed, o.Impair, o.Fill.String()
 }
 
 func (r *Result) setServerCPU(a, b CPUReading) {
@@ -177,6 +185,10 @@ func (r *Result) finish(rn *runner, elapsed time.Duration, samples []Sample) {
 		r.SentPerSec = float64(r.Sent) / sec
 		r.BytesOutPerSec = float64(r.BytesSent) / sec
 		r.BytesInPerSec = float64(r.BytesEchoed) / sec
+	}
+	if r.BytesSent > 0 && r.BytesEchoed > 0 {
+		r.WireOutPerByte = float64(r.WireBytesOut) / float64(r.BytesSent)
+		r.WireInPerByte = float64(r.WireBytesIn) / float64(r.BytesEchoed)
 	}
 	snap := rn.hist.Snapshot()
 	r.Latency = Summarize(snap)
@@ -240,6 +252,8 @@ func (r *Result) Summary() string {
 	kv("sent_per_s", f(r.SentPerSec, 0))
 	kv("out_bytes_per_s", f(r.BytesOutPerSec, 0))
 	kv("in_bytes_per_s", f(r.BytesInPerSec, 0))
+	kv("wire_out_per_byte", f(r.WireOutPerByte, 3))
+	kv("wire_in_per_byte", f(r.WireInPerByte, 3))
 	if r.HasServerResends {
 		kv("server_resends", u(r.ServerResends))
 	}
@@ -276,7 +290,7 @@ func (r *Result) Report() string {
 		mode = "unreliable"
 	}
 	w("eqbench ", name, " -> ", r.Target, ": ", strconv.Itoa(r.Sessions), " sessions x ", strconv.Itoa(r.Streams),
-		" streams, sizes ", r.Sizes, ", window ", strconv.Itoa(r.Window), ", rate ", RateString(r.Rate, r.Burst), ", ", mode)
+		" streams, sizes ", r.Sizes, ", window ", strconv.Itoa(r.Window), ", rate ", RateString(r.Rate, r.Burst), ", ", mode, ", ", r.Fill, " fill")
 	if r.Impair.Active() {
 		w("  impairment: ", r.Impair.String())
 	}
@@ -293,6 +307,7 @@ func (r *Result) Report() string {
 	w("  messages:   ", u(r.Sent), " sent, ", u(r.Echoed), " echoed, ", u(r.Lost), " lost, ", u(r.Dup), " dup, ", u(r.Corrupt), " corrupt, ",
 		u(r.Misorder), " out of order, ", u(r.SendErrors), " send errors in ", f(r.ElapsedS, 2), " s")
 	w("  throughput: out ", f(r.SentPerSec, 0), " msg/s ", f(r.BytesOutPerSec/1e6, 2), " MB/s; in ", f(r.MsgsPerSec, 0), " msg/s ", f(r.BytesInPerSec/1e6, 2), " MB/s")
+	w("  wire:       ", f(r.WireOutPerByte, 3), " bytes out and ", f(r.WireInPerByte, 3), " bytes in per payload byte (", r.Fill, " fill)")
 	l := r.Latency
 	w("  latency:    p50 ", f(l.P50Us, 1), " us, p90 ", f(l.P90Us, 1), " us, p99 ", f(l.P99Us, 1), " us, p99.9 ", f(l.P999Us, 1), " us, max ", f(l.MaxUs, 1), " us, mean ", f(l.MeanUs, 1), " us")
 	res := "  resends:    client " + u(r.Resends)

@@ -28,6 +28,7 @@ type Options struct {
 	Duration   time.Duration // sending time when Count is 0; 10 s
 	Count      int           // messages per session; overrides Duration
 	Unreliable bool          // send unreliable packets (losses are then expected and counted)
+	Fill       Fill          // what payloads carry after their header; FillRandom
 	// Grace is how long to wait for the last echoes after sending stops,
 	// and the age at which an unreliable message counts as lost; 2 s.
 	Grace time.Duration
@@ -273,6 +274,7 @@ func Run(ctx context.Context, opt Options) (*Result, error) {
 		}
 	}
 	self0, _ := ProcCPU{PID: 0}.Read()
+	wire0 := client.Stats().Total
 	r.t0.Store(r.now())
 	t0 := time.Now()
 
@@ -333,6 +335,8 @@ func Run(ctx context.Context, opt Options) (*Result, error) {
 	// Close every session, then settle their windows: after Close the shard
 	// goroutines are gone and their state is ours.
 	cst := client.Stats()
+	res.WireBytesOut = cst.Total.BytesOut - wire0.BytesOut
+	res.WireBytesIn = cst.Total.BytesIn - wire0.BytesIn
 	res.Resends = cst.Total.Resends
 	res.ClientQueueDrops = cst.Total.Dropped
 	r.closing.Store(true)

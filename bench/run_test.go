@@ -207,3 +207,29 @@ func TestRunClosesSessions(t *testing.T) {
 		})
 	}
 }
+
+// TestRunWireRatio checks the wire figures against a compressing server:
+// random payloads go out raw (the a5 fallback adds a byte), sparse ones
+// come back deflated, and the client's sockets count every byte.
+func TestRunWireRatio(t *testing.T) {
+	srv, err := eqgate.Listen("127.0.0.1:0", eqgate.Config{Shards: 1, Encoding: eqgate.EncodeCompress}, &echoHandler{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = srv.Close() })
+	ratio := map[Fill]float64{}
+	for _, fill := range []Fill{FillRandom, FillSparse} {
+		res := runOK(t, Options{Target: srv.Addr().String(), Sessions: 4, Count: 100, Window: 4, Fill: fill,
+			Sizes: Sizes{{200, 200, 1}}, Grace: 5 * time.Second})
+		if !res.OK() || res.Fill != fill.String() {
+			t.Fatalf("%v: run not clean or fill %q:\n%s", fill, res.Fill, res.Report())
+		}
+		if res.WireBytesIn < res.Echoed*8 || res.WireBytesOut < res.Sent*8 {
+			t.Fatalf("%v: wire bytes in %d out %d for %d messages", fill, res.WireBytesIn, res.WireBytesOut, res.Echoed)
+		}
+		ratio[fill] = res.WireInPerByte
+	}
+	if ratio[FillRandom] < 1 || ratio[FillSparse] > 0.8 {
+		t.Fatalf("wire bytes per payload byte: random %.3f (want >= 1), sparse %.3f (want deflated)", ratio[FillRandom], ratio[FillSparse])
+	}
+}

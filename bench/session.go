@@ -177,7 +177,7 @@ func (s *session) pumpAt(now int64) {
 		w := &s.streams[st]
 		seq := w.next
 		size := o.Sizes.pick(splitmixAt(uint64(o.Seed) ^ uint64(s.idx)<<36 ^ uint64(st)<<32 ^ uint64(seq)))
-		p := buildPayload(s.buf, s.idx, st, seq, size)
+		p := buildPayload(s.buf, o.Fill, s.idx, st, seq, size)
 		if err := s.sess.Send(st, p, !o.Unreliable); err != nil {
 			s.c.sendErrors.Add(1)
 			s.wantTick.Store(true)

@@ -2,6 +2,7 @@ package bench
 
 import (
 	"bytes"
+	"compress/flate"
 	"encoding/json"
 	"errors"
 	"math"
@@ -70,24 +71,57 @@ func TestHistogramSub(t *testing.T) {
 }
 
 func TestPayloadDetectsEveryBitFlip(t *testing.T) {
-	for _, n := range []int{MinPayload, 13, 19, 20, 64, 200} {
-		b := buildPayload(make([]byte, n), 7, 2, 99, n)
-		h, ok := parseHeader(b)
-		if !ok || h.session != 7 || h.stream != 2 || h.seq != 99 || !fillOK(b, h) {
-			t.Fatalf("n=%d: round trip failed: %+v %v", n, h, ok)
-		}
-		for bit := range n * 8 {
-			c := bytes.Clone(b)
-			c[bit/8] ^= 1 << (bit % 8)
-			h2, ok := parseHeader(c)
-			if ok && h2 == h && fillOK(c, h2) {
-				t.Fatalf("n=%d: flip of bit %d not detected", n, bit)
+	for _, fill := range []Fill{FillRandom, FillSparse} {
+		for _, n := range []int{MinPayload, 13, 19, 20, 64, 200} {
+			b := buildPayload(make([]byte, n), fill, 7, 2, 99, n)
+			h, ok := parseHeader(b)
+			if !ok || h.fill != fill || h.session != 7 || h.stream != 2 || h.seq != 99 || !fillOK(b, h) {
+				t.Fatalf("%v n=%d: round trip failed: %+v %v", fill, n, h, ok)
+			}
+			for bit := range n * 8 {
+				c := bytes.Clone(b)
+				c[bit/8] ^= 1 << (bit % 8)
+				h2, ok := parseHeader(c)
+				if ok && h2 == h && fillOK(c, h2) {
+					t.Fatalf("%v n=%d: flip of bit %d not detected", fill, n, bit)
+				}
 			}
 		}
 	}
-	b := buildPayload(make([]byte, 64), 1, 0, 1, 64)
+	b := buildPayload(make([]byte, 64), FillRandom, 1, 0, 1, 64)
 	if _, ok := parseHeader(b[:63]); ok {
 		t.Fatal("truncated payload accepted")
+	}
+}
+
+// TestFillCompresses checks what the fills are for: random does not
+// deflate, sparse deflates to about half, as game data does.
+func TestFillCompresses(t *testing.T) {
+	ratio := func(fill Fill) float64 {
+		var in, out int
+		for seq := range uint32(100) {
+			p := buildPayload(make([]byte, 200), fill, 3, 0, seq, 200)
+			var z bytes.Buffer
+			w, _ := flate.NewWriter(&z, flate.BestSpeed)
+			_, _ = w.Write(p)
+			_ = w.Close()
+			in, out = in+len(p), out+z.Len()
+		}
+		return float64(out) / float64(in)
+	}
+	if r := ratio(FillRandom); r < 0.98 {
+		t.Errorf("random fill deflates to %.2f, want incompressible", r)
+	}
+	if r := ratio(FillSparse); r < 0.35 || r > 0.75 {
+		t.Errorf("sparse fill deflates to %.2f, want about half", r)
+	}
+	for _, s := range []string{"random", "sparse"} {
+		if f, ok := ParseFill(s); !ok || f.String() != s {
+			t.Errorf("ParseFill(%q) = %v, %v", s, f, ok)
+		}
+	}
+	if _, ok := ParseFill("zeros"); ok {
+		t.Error("ParseFill accepted an unknown fill")
 	}
 }
 

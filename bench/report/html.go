@@ -53,7 +53,7 @@ code{font-size:12px;word-break:break-all}
 	u := func(v uint64) string { return strconv.FormatUint(v, 10) }
 	rows := [][2]string{
 		{"sessions", itoa(r.Connected) + " / " + itoa(r.Sessions) + " connected, " + itoa(r.SessionsDropped) + " dropped mid-run"},
-		{"load", itoa(r.Streams) + " streams, sizes " + r.Sizes + ", window " + itoa(r.Window) + ", " + bench.RateString(r.Rate, r.Burst) + map[bool]string{true: ", reliable", false: ", unreliable"}[r.Reliable]},
+		{"load", itoa(r.Streams) + " streams, sizes " + r.Sizes + ", window " + itoa(r.Window) + ", " + bench.RateString(r.Rate, r.Burst) + map[bool]string{true: ", reliable", false: ", unreliable"}[r.Reliable] + ", " + r.Fill + " fill"},
 		{"impairment", r.Impair.String()},
 		{"handshake", "p50 " + f(r.Handshake.P50Us/1e3, 2) + " ms, p99 " + f(r.Handshake.P99Us/1e3, 2) + " ms, max " + f(r.Handshake.MaxUs/1e3, 2) + " ms"},
 		{"messages", u(r.Sent) + " sent, " + u(r.Echoed) + " echoed, " + u(r.Lost) + " lost, " + u(r.Dup) + " dup, " + u(r.Corrupt) + " corrupt, " + u(r.Misorder) + " out of order in " + f(r.ElapsedS, 2) + " s"},

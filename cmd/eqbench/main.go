@@ -46,6 +46,7 @@ func run() int {
 		duration   = fs.Duration("duration", 10*time.Second, "sending time (unless -count)")
 		count      = fs.Int("count", 0, "messages per session (overrides -duration)")
 		reliable   = fs.Bool("reliable", true, "reliable packets; false sends unreliable ones (losses then count)")
+		fillName   = fs.String("fill", "random", "payload after its 12-byte header: random (incompressible) or sparse (deflates to about half, like game data)")
 		grace      = fs.Duration("grace", 2*time.Second, "wait this long for the last echoes")
 		perAddr    = fs.Int("per-addr", 200, "sessions per loopback source address; more sessions dial from 127.0.0.1, .2, ... (negative: never)")
 		dialPar    = fs.Int("dial-parallel", 64, "sessions connecting at once")
@@ -140,6 +141,12 @@ func run() int {
 	opt.Target = fs.Arg(0)
 	opt.Command = os.Args
 	opt.Unreliable = !*reliable
+	fill, ok := bench.ParseFill(*fillName)
+	if !ok {
+		fmt.Fprintf(os.Stderr, "eqbench: -fill %q: want random or sparse\n", *fillName)
+		return 2
+	}
+	opt.Fill = fill
 	opt.Grace, opt.PerAddr, opt.DialParallel, opt.Seed, opt.Interval = *grace, *perAddr, *dialPar, *seed, *interval
 	opt.Client.Shards = *cShards
 	v, ok := proto.ParseVariant(*variant)
