@@ -1,33 +1,35 @@
 package bench
 
-import "encoding/binary"
+import (
+	"bytes"
+	"encoding/binary"
+	"math"
+)
 
 // Payload layout (little endian):
 //
-//	0      magic: 0xEB random fill, 0xEC sparse fill (never 0x00, so no
+//	0      magic: 0xEB random fill, 0xEC game fill (never 0x00, so no
 //	       protocol opcode escape is involved)
 //	1      stream 0..3
 //	2..3   total length in bytes
 //	4..7   session index
 //	8..11  sequence number within (session, stream)
-//	12..   fill: splitmix64 stream seeded from bytes 0..11; sparse keeps
-//	       only the bytes of sparseMask of each 8-byte word
+//	12..   fill, from a splitmix64 stream seeded from bytes 0..11: random
+//	       takes its words as they come; game builds 48-byte records from
+//	       them (gameRecord)
 //
 // The magic names the fill, so an echo is checked without knowing the run's
 // options.
 const (
 	payloadMagic  = 0xEB
-	sparseMagic   = 0xEC
+	gameMagic     = 0xEC
 	headerSize    = 12
 	MinPayload    = headerSize
 	MaxPayload    = 65535
 	maxStreams    = 4
 	fillSeedSalt  = 0x9E3779B97F4A7C15
 	splitmixGamma = 0x9E3779B97F4A7C15
-	// sparseMask keeps 2 of 8 bytes: what game state looks like to deflate
-	// (small integers in 32-bit fields), so compressed
-	// encodings do real work. Its ratio is measured in bench/RESULTS.md.
-	sparseMask = 0x0000_00FF_0000_00FF
+	gameRecordLen = 48
 )
 
 // Fill is what a payload carries after its header.
@@ -37,9 +39,9 @@ const (
 	// FillRandom is incompressible: every compressed packet goes out raw
 	// (the 0xa5 fallback), so it measures the compressor's attempt.
 	FillRandom Fill = iota
-	// FillSparse deflates to about half (see sparseMask): it measures
-	// compression doing its job.
-	FillSparse
+	// FillGame is shaped like EQ zone traffic (gameRecord) and deflates
+	// to about 0.6 at 200 bytes: it measures compression doing its job.
+	FillGame
 )
 
 // ParseFill reads a -fill flag value.
@@ -47,32 +49,42 @@ func ParseFill(s string) (Fill, bool) {
 	switch s {
 	case "random", "":
 		return FillRandom, true
-	case "sparse":
-		return FillSparse, true
+	case "game":
+		return FillGame, true
 	}
 	return 0, false
 }
 
 func (f Fill) String() string {
-	if f == FillSparse {
-		return "sparse"
+	if f == FillGame {
+		return "game"
 	}
 	return "random"
 }
 
-func (f Fill) magic() byte {
-	if f == FillSparse {
-		return sparseMagic
-	}
-	return payloadMagic
-}
+var gameNames = [...]string{"Soandso", "Guard_Ilsin", "a_fire_beetle", "Fippy_Darkpaw", "a_gnoll_pup", "Captain_Tillin"}
 
-// mask is what the fill keeps of each splitmix word.
-func (f Fill) mask() uint64 {
-	if f == FillSparse {
-		return sparseMask
+// gameRecord writes the next record of a game fill: the spawn and position
+// structs of zone traffic, with an entity id, three quantized float32
+// coordinates, a heading, small counters, a name on one record in four and
+// zero padding. Two splitmix words per record decide its values.
+func gameRecord(st *uint64, rec *[gameRecordLen]byte) {
+	v1, v2 := splitmix(st), splitmix(st)
+	*rec = [gameRecordLen]byte{}
+	binary.LittleEndian.PutUint32(rec[0:], 1000+uint32(v1&0x3ff))
+	binary.LittleEndian.PutUint32(rec[4:], math.Float32bits(float32(int16(v1>>16))/16))
+	binary.LittleEndian.PutUint32(rec[8:], math.Float32bits(float32(int16(v1>>32))/16))
+	binary.LittleEndian.PutUint32(rec[12:], math.Float32bits(float32(int8(v1>>48))/8))
+	binary.LittleEndian.PutUint16(rec[16:], uint16(v2&511))
+	rec[18] = byte(v2 >> 9 & 3)
+	rec[20] = 100
+	if v2>>11&7 == 0 {
+		rec[20] = byte(v2 >> 14 % 100)
 	}
-	return ^uint64(0)
+	rec[21] = byte(1 + v2>>21%60)
+	if v2>>27&3 == 0 {
+		copy(rec[24:], gameNames[v2>>29%uint64(len(gameNames))])
+	}
 }
 
 type header struct {
@@ -100,19 +112,29 @@ func splitmix(x *uint64) uint64 {
 // into b[:n]; b must be at least n long and n in [MinPayload, MaxPayload].
 func buildPayload(b []byte, fill Fill, session uint32, stream int, seq uint32, n int) []byte {
 	b = b[:n]
-	b[0] = fill.magic()
+	b[0] = payloadMagic
+	if fill == FillGame {
+		b[0] = gameMagic
+	}
 	b[1] = byte(stream)
 	binary.LittleEndian.PutUint16(b[2:], uint16(n))
 	binary.LittleEndian.PutUint32(b[4:], session)
 	binary.LittleEndian.PutUint32(b[8:], seq)
 	st := fillSeed(session, stream, seq, n)
-	mask := fill.mask()
 	i := headerSize
+	if fill == FillGame {
+		var rec [gameRecordLen]byte
+		for ; i < n; i += gameRecordLen {
+			gameRecord(&st, &rec)
+			copy(b[i:], rec[:])
+		}
+		return b
+	}
 	for ; i+8 <= n; i += 8 {
-		binary.LittleEndian.PutUint64(b[i:], splitmix(&st)&mask)
+		binary.LittleEndian.PutUint64(b[i:], splitmix(&st))
 	}
 	if i < n {
-		v := splitmix(&st) & mask
+		v := splitmix(&st)
 		for ; i < n; i++ {
 			b[i] = byte(v)
 			v >>= 8
@@ -124,7 +146,7 @@ func buildPayload(b []byte, fill Fill, session uint32, stream int, seq uint32, n
 // parseHeader reads the header of an echo; false when it cannot be one of
 // ours (too short, wrong magic, stream out of range, length mismatch).
 func parseHeader(b []byte) (header, bool) {
-	if len(b) < headerSize || (b[0] != payloadMagic && b[0] != sparseMagic) || b[1] >= maxStreams {
+	if len(b) < headerSize || (b[0] != payloadMagic && b[0] != gameMagic) || b[1] >= maxStreams {
 		return header{}, false
 	}
 	h := header{
@@ -134,8 +156,8 @@ func parseHeader(b []byte) (header, bool) {
 		session: binary.LittleEndian.Uint32(b[4:]),
 		seq:     binary.LittleEndian.Uint32(b[8:]),
 	}
-	if b[0] == sparseMagic {
-		h.fill = FillSparse
+	if b[0] == gameMagic {
+		h.fill = FillGame
 	}
 	if h.length != len(b) {
 		return header{}, false
@@ -146,16 +168,25 @@ func parseHeader(b []byte) (header, bool) {
 // fillOK reports whether b's fill matches what its header implies.
 func fillOK(b []byte, h header) bool {
 	st := fillSeed(h.session, h.stream, h.seq, h.length)
-	mask := h.fill.mask()
 	n := len(b)
 	i := headerSize
+	if h.fill == FillGame {
+		var rec [gameRecordLen]byte
+		for ; i < n; i += gameRecordLen {
+			gameRecord(&st, &rec)
+			if !bytes.Equal(b[i:min(n, i+gameRecordLen)], rec[:min(n-i, gameRecordLen)]) {
+				return false
+			}
+		}
+		return true
+	}
 	for ; i+8 <= n; i += 8 {
-		if binary.LittleEndian.Uint64(b[i:]) != splitmix(&st)&mask {
+		if binary.LittleEndian.Uint64(b[i:]) != splitmix(&st) {
 			return false
 		}
 	}
 	if i < n {
-		v := splitmix(&st) & mask
+		v := splitmix(&st)
 		for ; i < n; i++ {
 			if b[i] != byte(v) {
 				return false

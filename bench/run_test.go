@@ -209,7 +209,7 @@ func TestRunClosesSessions(t *testing.T) {
 }
 
 // TestRunWireRatio checks the wire figures against a compressing server:
-// random payloads go out raw (the a5 fallback adds a byte), sparse ones
+// random payloads go out raw (the a5 fallback adds a byte), game ones
 // come back deflated, and the client's sockets count every byte.
 func TestRunWireRatio(t *testing.T) {
 	srv, err := eqgate.Listen("127.0.0.1:0", eqgate.Config{Shards: 1, Encoding: eqgate.EncodeCompress}, &echoHandler{})
@@ -218,7 +218,7 @@ func TestRunWireRatio(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = srv.Close() })
 	ratio := map[Fill]float64{}
-	for _, fill := range []Fill{FillRandom, FillSparse} {
+	for _, fill := range []Fill{FillRandom, FillGame} {
 		res := runOK(t, Options{Target: srv.Addr().String(), Sessions: 4, Count: 100, Window: 4, Fill: fill,
 			Sizes: Sizes{{200, 200, 1}}, Grace: 5 * time.Second})
 		if !res.OK() || res.Fill != fill.String() {
@@ -229,7 +229,7 @@ func TestRunWireRatio(t *testing.T) {
 		}
 		ratio[fill] = res.WireInPerByte
 	}
-	if ratio[FillRandom] < 1 || ratio[FillSparse] > 0.8 {
-		t.Fatalf("wire bytes per payload byte: random %.3f (want >= 1), sparse %.3f (want deflated)", ratio[FillRandom], ratio[FillSparse])
+	if ratio[FillRandom] < 1 || ratio[FillGame] > 0.8 {
+		t.Fatalf("wire bytes per payload byte: random %.3f (want >= 1), game %.3f (want deflated)", ratio[FillRandom], ratio[FillGame])
 	}
 }

@@ -71,7 +71,7 @@ func TestHistogramSub(t *testing.T) {
 }
 
 func TestPayloadDetectsEveryBitFlip(t *testing.T) {
-	for _, fill := range []Fill{FillRandom, FillSparse} {
+	for _, fill := range []Fill{FillRandom, FillGame} {
 		for _, n := range []int{MinPayload, 13, 19, 20, 64, 200} {
 			b := buildPayload(make([]byte, n), fill, 7, 2, 99, n)
 			h, ok := parseHeader(b)
@@ -95,7 +95,7 @@ func TestPayloadDetectsEveryBitFlip(t *testing.T) {
 }
 
 // TestFillCompresses checks what the fills are for: random does not
-// deflate, sparse deflates to about half, as game data does.
+// deflate, game deflates to 0.5-0.7.
 func TestFillCompresses(t *testing.T) {
 	ratio := func(fill Fill) float64 {
 		var in, out int
@@ -112,10 +112,10 @@ func TestFillCompresses(t *testing.T) {
 	if r := ratio(FillRandom); r < 0.98 {
 		t.Errorf("random fill deflates to %.2f, want incompressible", r)
 	}
-	if r := ratio(FillSparse); r < 0.35 || r > 0.75 {
-		t.Errorf("sparse fill deflates to %.2f, want about half", r)
+	if r := ratio(FillGame); r < 0.35 || r > 0.75 {
+		t.Errorf("game fill deflates to %.2f, want 0.35-0.75", r)
 	}
-	for _, s := range []string{"random", "sparse"} {
+	for _, s := range []string{"random", "game"} {
 		if f, ok := ParseFill(s); !ok || f.String() != s {
 			t.Errorf("ParseFill(%q) = %v, %v", s, f, ok)
 		}

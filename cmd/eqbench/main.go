@@ -46,7 +46,7 @@ func run() int {
 		duration   = fs.Duration("duration", 10*time.Second, "sending time (unless -count)")
 		count      = fs.Int("count", 0, "messages per session (overrides -duration)")
 		reliable   = fs.Bool("reliable", true, "reliable packets; false sends unreliable ones (losses then count)")
-		fillName   = fs.String("fill", "random", "payload after its 12-byte header: random (incompressible) or sparse (deflates to about half, like game data)")
+		fillName   = fs.String("fill", "random", "payload after its 12-byte header: random (incompressible) or game (records shaped like zone traffic; deflates to about 0.6)")
 		grace      = fs.Duration("grace", 2*time.Second, "wait this long for the last echoes")
 		perAddr    = fs.Int("per-addr", 200, "sessions per loopback source address; more sessions dial from 127.0.0.1, .2, ... (negative: never)")
 		dialPar    = fs.Int("dial-parallel", 64, "sessions connecting at once")
@@ -143,7 +143,7 @@ func run() int {
 	opt.Unreliable = !*reliable
 	fill, ok := bench.ParseFill(*fillName)
 	if !ok {
-		fmt.Fprintf(os.Stderr, "eqbench: -fill %q: want random or sparse\n", *fillName)
+		fmt.Fprintf(os.Stderr, "eqbench: -fill %q: want random or game\n", *fillName)
 		return 2
 	}
 	opt.Fill = fill
