@@ -34,6 +34,9 @@ const (
 	// (some 40-80 bytes) rarely pays, and building it costs more than
 	// the rest of the encoder (TestDeflateRatio, BenchmarkEncoding).
 	deflateDynamicMin = 384
+	// dynamicMinGain: a dynamic code is built when it should save at
+	// least 1/dynamicMinGain of the fixed-code block (dynamicWorthBuilding).
+	dynamicMinGain = 16
 	// zlibOverhead is the zlib header (2) and Adler-32 trailer (4).
 	zlibOverhead = 6
 )
@@ -167,7 +170,7 @@ func (d *deflater) deflate(region []byte) []byte {
 		d.out = make([]byte, size)
 	}
 	dynBits := fixedBits
-	if n >= deflateDynamicMin {
+	if n >= deflateDynamicMin && d.dynamicWorthBuilding(fixedBits) {
 		dynBits = d.buildDynamic()
 	}
 	if min(fixedBits, dynBits) > 8*budget {

@@ -288,3 +288,55 @@ func TestEncodingNoAllocs(t *testing.T) {
 		}
 	}
 }
+
+// TestDynamicGate checks the estimate that decides whether a dynamic code
+// is built against what building it actually saves: refused codes save
+// little, built ones save what the threshold asks, within the estimate's
+// error, on game and sparse regions of 384 B to 1 KiB.
+func TestDynamicGate(t *testing.T) {
+	var d deflater
+	built, refused := 0, 0
+	for _, kind := range []string{"game", "sparse"} {
+		for _, n := range []int{400, 512, 700, 1024} {
+			for seed := range uint64(4) {
+				in := benchPayload("random", n, seed)
+				if kind == "sparse" {
+					for i := range in {
+						if i%8 > 1 {
+							in[i] = 0
+						}
+					}
+				} else {
+					gameFill(in, seed)
+				}
+				fixed, ok := d.tokenize(in, n-1-zlibOverhead)
+				if !ok {
+					t.Fatalf("%s %d: no block", kind, n)
+				}
+				worth := d.dynamicWorthBuilding(fixed)
+				saved := float64(fixed-d.buildDynamic()) / float64(fixed)
+				if worth && saved < 1.0/32 || !worth && saved > 1.0/8 {
+					t.Errorf("%s %d seed %d: gate says %v, the code saves %.1f %%", kind, n, seed, worth, 100*saved)
+				}
+				if worth {
+					built++
+				} else {
+					refused++
+				}
+				// Whatever was chosen inflates back.
+				z := d.deflate(in)
+				if z == nil {
+					t.Fatalf("%s %d: not deflated", kind, n)
+				}
+				var f inflater
+				out := make([]byte, n)
+				if m, err := f.inflate(out, z); err != nil || m != n || !bytes.Equal(out, in) {
+					t.Fatalf("%s %d: round trip: %d %v", kind, n, m, err)
+				}
+			}
+		}
+	}
+	if built == 0 || refused == 0 {
+		t.Fatalf("gate built %d and refused %d codes: the inputs do not exercise both sides", built, refused)
+	}
+}
