@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"math"
+	"slices"
 )
 
 // Payload layout (little endian):
@@ -62,6 +63,9 @@ func (f Fill) String() string {
 	return "random"
 }
 
+// fillMagic is each fill's byte 0; parseHeader maps it back.
+var fillMagic = [...]byte{FillRandom: payloadMagic, FillGame: gameMagic}
+
 var gameNames = [...]string{"Soandso", "Guard_Ilsin", "a_fire_beetle", "Fippy_Darkpaw", "a_gnoll_pup", "Captain_Tillin"}
 
 // gameRecord writes the next record of a game fill: the spawn and position
@@ -112,10 +116,7 @@ func splitmix(x *uint64) uint64 {
 // into b[:n]; b must be at least n long and n in [MinPayload, MaxPayload].
 func buildPayload(b []byte, fill Fill, session uint32, stream int, seq uint32, n int) []byte {
 	b = b[:n]
-	b[0] = payloadMagic
-	if fill == FillGame {
-		b[0] = gameMagic
-	}
+	b[0] = fillMagic[fill]
 	b[1] = byte(stream)
 	binary.LittleEndian.PutUint16(b[2:], uint16(n))
 	binary.LittleEndian.PutUint32(b[4:], session)
@@ -146,18 +147,19 @@ func buildPayload(b []byte, fill Fill, session uint32, stream int, seq uint32, n
 // parseHeader reads the header of an echo; false when it cannot be one of
 // ours (too short, wrong magic, stream out of range, length mismatch).
 func parseHeader(b []byte) (header, bool) {
-	if len(b) < headerSize || (b[0] != payloadMagic && b[0] != gameMagic) || b[1] >= maxStreams {
+	if len(b) < headerSize || b[1] >= maxStreams {
+		return header{}, false
+	}
+	fill := slices.Index(fillMagic[:], b[0])
+	if fill < 0 {
 		return header{}, false
 	}
 	h := header{
-		fill:    FillRandom,
+		fill:    Fill(fill),
 		stream:  int(b[1]),
 		length:  int(binary.LittleEndian.Uint16(b[2:])),
 		session: binary.LittleEndian.Uint32(b[4:]),
 		seq:     binary.LittleEndian.Uint32(b[8:]),
-	}
-	if b[0] == gameMagic {
-		h.fill = FillGame
 	}
 	if h.length != len(b) {
 		return header{}, false

@@ -49,6 +49,7 @@ type deflater struct {
 
 	tokens    []uint32
 	extraBits int // length and distance extra bits of the tokens
+	matches   int // match tokens: the distance symbols counted
 	litFreq   [286]uint32
 	distFreq  [30]uint32
 	dyn       dynamicCode
@@ -245,7 +246,7 @@ func (d *deflater) tokenize(src []byte, budget int) (fixedBits int, ok bool) {
 	fixedBits = 3 + 7 // block header and end of block
 	matched := 0
 	dyn := n >= deflateDynamicMin
-	d.extraBits = 0
+	d.extraBits, d.matches = 0, 0
 	s, emit := 0, 0
 	for s+deflateMinMatch <= n {
 		cv := binary.LittleEndian.Uint32(src[s:])
@@ -276,6 +277,7 @@ func (d *deflater) tokenize(src []byte, budget int) (fixedBits int, ok bool) {
 		d.litFreq[257+int(li)]++
 		d.distFreq[ds]++
 		d.extraBits += int(lengthExtra[li]) + int(distExtra[ds])
+		d.matches++
 		fixedBits += int(fixedLen[l]>>24) + int(distCode(dist)>>24)
 		matched += l
 		s += l
