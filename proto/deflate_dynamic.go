@@ -1,9 +1,9 @@
 package proto
 
 import (
+	"encoding/binary"
 	"math"
 	"math/bits"
-	"slices"
 )
 
 // Dynamic Huffman blocks (RFC 1951 §3.2.7) for regions of deflateDynamicMin
@@ -77,40 +77,72 @@ type dynamicCode struct {
 	scratch  huffScratch
 }
 
+// huffBuckets is the number of counting-sort buckets of huffLengths.
+const huffBuckets = 64
+
 // huffScratch is the working space of huffLengths.
 type huffScratch struct {
-	keys   [286]uint32 // freq<<9 | symbol
+	used   [286 + 1]uint32 // freq<<9 | symbol, by symbol; a slot for an unused one
+	keys   [286]uint32     // the same, sorted
 	weight [2 * 286]uint32
 	parent [2 * 286]uint16
 	depth  [2 * 286]uint8
 }
 
-// huffLengths sets lens to the code lengths of a prefix code for freq,
-// limited to maxBits, with at least two codes (as C zlib does: a lone code
-// would be an incomplete code, which some inflaters refuse).
-func huffLengths(freq []uint32, lens []uint8, maxBits int, hs *huffScratch) {
+// huffCode sets lens and codes (packed like fixedLit) to a canonical prefix
+// code for freq, limited to maxBits, with at least two codes (as C zlib
+// does: a lone code would be an incomplete code, which some inflaters
+// refuse), and returns what the code spends on freq: Σ f·len bits. Codes of
+// unused symbols are left as they were: nothing writes them.
+func huffCode(freq []uint32, lens []uint8, codes []uint32, maxBits int, hs *huffScratch) (cost int) {
 	clear(lens)
+	// Sort the used symbols by frequency, then symbol: gather them
+	// (without a branch: about half are unused, in no predictable order),
+	// then a counting sort on min(freq, huffBuckets-1), which for packet-
+	// sized inputs leaves a handful of frequent symbols in the last bucket
+	// to sort by insertion. slices.Sort was 11 % of the encoder.
 	m := 0
 	for sym, f := range freq {
-		if f > 0 {
-			hs.keys[m] = f<<9 | uint32(sym)
-			m++
-		}
+		hs.used[m] = f<<9 | uint32(sym)
+		m += int((f | -f) >> 31) // f != 0
 	}
 	if m < 2 {
 		// One or no symbol in use: two codes of one bit, the used one
 		// and symbol 0 or 1.
-		lens[0], lens[1] = 1, 1
+		a, b := 0, 1
 		if m == 1 {
-			if sym := hs.keys[0] & 511; sym > 1 {
-				lens[1] = 0
-				lens[sym] = 1
+			switch sym := int(hs.used[0] & 511); sym {
+			case 0, 1:
+			default:
+				b = sym
 			}
+			cost = int(hs.used[0] >> 9)
 		}
-		return
+		lens[a], lens[b] = 1, 1
+		codes[a], codes[b] = 1<<24, 1|1<<24
+		return cost
+	}
+	used := hs.used[:m]
+	var bucket [huffBuckets]uint16
+	for _, k := range used {
+		bucket[min(k>>9, huffBuckets-1)]++
+	}
+	at := uint16(0)
+	for b := range bucket {
+		at, bucket[b] = at+bucket[b], at
 	}
 	keys := hs.keys[:m]
-	slices.Sort(keys)
+	for _, k := range used {
+		b := min(k>>9, huffBuckets-1)
+		keys[bucket[b]] = k
+		bucket[b]++
+	}
+	last := int(bucket[huffBuckets-2]) // where the last bucket starts
+	for i := last + 1; i < m; i++ {
+		for j := i; j > last && keys[j] < keys[j-1]; j-- {
+			keys[j], keys[j-1] = keys[j-1], keys[j]
+		}
+	}
 	// Huffman's construction with two queues: the sorted leaves and the
 	// internal nodes, which are made in nondecreasing weight.
 	for i, k := range keys {
@@ -161,43 +193,34 @@ func huffLengths(freq []uint32, lens []uint8, maxBits int, hs *huffScratch) {
 	for l := maxBits; l >= 1; l-- {
 		for range count[l] {
 			lens[keys[i]&511] = uint8(l)
+			cost += int(keys[i]>>9) * l
 			i++
 		}
 	}
-}
-
-// huffCodes assigns the canonical codes of lens (RFC 1951 §3.2.2), packed
-// like fixedLit.
-func huffCodes(lens []uint8, codes []uint32) {
-	var count [16]int
-	for _, l := range lens {
-		count[l]++
-	}
-	count[0] = 0
+	// Canonical codes (RFC 1951 §3.2.2): by length, then by symbol, which
+	// is the order of used; unused symbols take no time here.
 	var next [16]int
 	code := 0
-	for l := 1; l < 16; l++ {
+	count[0] = 0
+	for l := 1; l <= maxBits; l++ {
 		code = (code + count[l-1]) << 1
 		next[l] = code
 	}
-	for sym, l := range lens {
-		if l == 0 {
-			codes[sym] = 0
-			continue
-		}
+	for _, k := range used {
+		sym := k & 511
+		l := lens[sym]
 		codes[sym] = uint32(bits.Reverse16(uint16(next[l]))>>(16-l)) | uint32(l)<<24
 		next[l]++
 	}
+	return cost
 }
 
 // buildDynamic fits a dynamic code to the deflater's symbol counts and
 // returns the block's size in bits with it.
 func (d *deflater) buildDynamic() int {
 	c := &d.dyn
-	huffLengths(d.litFreq[:], c.litLens[:], 15, &c.scratch)
-	huffLengths(d.distFreq[:], c.distLens[:], 15, &c.scratch)
-	huffCodes(c.litLens[:], c.litCodes[:])
-	huffCodes(c.distLens[:], c.distCode[:])
+	size := huffCode(d.litFreq[:], c.litLens[:], c.litCodes[:], 15, &c.scratch)
+	size += huffCode(d.distFreq[:], c.distLens[:], c.distCode[:], 15, &c.scratch)
 	c.hlit = 286
 	for c.hlit > 257 && c.litLens[c.hlit-1] == 0 {
 		c.hlit--
@@ -243,27 +266,19 @@ func (d *deflater) buildDynamic() int {
 			emit(int(l), 0)
 		}
 	}
-	huffLengths(clenFreq[:], c.clenLens[:], 7, &c.scratch)
-	huffCodes(c.clenLens[:], c.clenCode[:])
+	size += huffCode(clenFreq[:], c.clenLens[:], c.clenCode[:], 7, &c.scratch)
 	c.hclen = 19
 	for c.hclen > 4 && c.clenLens[clenOrder[c.hclen-1]] == 0 {
 		c.hclen--
 	}
-	size := 3 + 5 + 5 + 4 + 3*c.hclen + d.extraBits
-	for sym, f := range clenFreq {
-		size += int(f) * int(c.clenLens[sym])
-	}
+	size += 3 + 5 + 5 + 4 + 3*c.hclen + d.extraBits
 	size += int(clenFreq[16])*2 + int(clenFreq[17])*3 + int(clenFreq[18])*7
-	for sym, f := range d.litFreq {
-		size += int(f) * int(c.litLens[sym])
-	}
-	for sym, f := range d.distFreq {
-		size += int(f) * int(c.distLens[sym])
-	}
 	return size
 }
 
-// writeDynamic writes the block built by buildDynamic.
+// writeDynamic writes the block built by buildDynamic. As in writeFixed,
+// the writer's state lives in locals through the token loop; a match goes
+// out as two codes with their extra bits, at most 20 and 28 bits.
 func (d *deflater) writeDynamic(w *bitWriter) {
 	c := &d.dyn
 	w.putBits(1|2<<1, 3) // BFINAL 1, BTYPE 10
@@ -274,23 +289,40 @@ func (d *deflater) writeDynamic(w *bitWriter) {
 	extraBits := [19]uint{16: 2, 17: 3, 18: 7}
 	for _, r := range c.rle[:c.nrle] {
 		sym := r & 0xff
-		w.put(c.clenCode[sym])
-		if n := extraBits[sym]; n > 0 {
-			w.putBits(uint64(r>>8), n)
-		}
+		e := c.clenCode[sym]
+		w.putBits(uint64(e&0xffffff)|uint64(r>>8)<<(e>>24), uint(e>>24)+extraBits[sym])
 	}
+	out, pos, acc, nb := w.out, w.pos, w.bits, w.n
+	lit, dist := &c.litCodes, &c.distCode
 	for _, t := range d.tokens {
 		if t < 256 {
-			w.put(c.litCodes[t])
-			continue
+			e := lit[t]
+			acc |= uint64(e&0xffffff) << nb
+			nb += uint(e >> 24)
+		} else {
+			l, dd := tokenMatch(t)
+			li := lengthIndex[l]
+			e := lit[257+int(li)]
+			acc |= (uint64(e&0xffffff) | uint64(l-int(lengthBase[li]))<<(e>>24)) << nb
+			nb += uint(e>>24) + uint(lengthExtra[li])
+			if nb >= 32 {
+				binary.LittleEndian.PutUint32(out[pos:], uint32(acc))
+				pos += 4
+				acc >>= 32
+				nb -= 32
+			}
+			ds := distSymbol(dd)
+			e = dist[ds]
+			acc |= (uint64(e&0xffffff) | uint64(dd-int(distBase[ds]))<<(e>>24)) << nb
+			nb += uint(e>>24) + uint(distExtra[ds])
 		}
-		l, dist := tokenMatch(t)
-		li := lengthIndex[l]
-		w.put(c.litCodes[257+int(li)])
-		w.putBits(uint64(l-int(lengthBase[li])), uint(lengthExtra[li]))
-		ds := distSymbol(dist)
-		w.put(c.distCode[ds])
-		w.putBits(uint64(dist-int(distBase[ds])), uint(distExtra[ds]))
+		if nb >= 32 {
+			binary.LittleEndian.PutUint32(out[pos:], uint32(acc))
+			pos += 4
+			acc >>= 32
+			nb -= 32
+		}
 	}
+	w.out, w.pos, w.bits, w.n = out, pos, acc, nb
 	w.put(c.litCodes[256])
 }
