@@ -29,6 +29,7 @@ type Config struct {
 	MaxPacketSize     int           // cap on the negotiated datagram size; 512
 	CRCBytes          int           // CRC trailer offered in SessionResponse: 0 means the default 2, -1 none, or 4
 	Encoding          Encoding      // encode passes offered; EncodeNone (EQEmu zones: EncodeCompress)
+	CompressLevel     CompressLevel // compression pass's CPU against bytes, for what this end sends; CompressDefault
 	KeepaliveDelay    time.Duration // a KeepAlive after this long with nothing sent; 9 s (negative: never)
 	ResendDelayBase   time.Duration // additive base of the resend delay; 30 ms (EQEmu world/zone: 100 ms)
 	ResendDelayFactor float64       // multiplier on the rolling ping; 1.25 (EQEmu world/zone: 1.5)
@@ -289,6 +290,8 @@ func (c *Config) validate() error {
 		return configError("must be -1 (none), 2 or 4", "CRCBytes")
 	case c.Encoding >= numEncodings:
 		return configError("unknown Encoding", "Encoding")
+	case c.CompressLevel > CompressSmall:
+		return configError("unknown CompressLevel", "CompressLevel")
 	case c.Shards < 1 || c.Shards > MaxShards:
 		return configError("out of range [1, 256]", "Shards")
 	case c.Batch < 1 || c.Batch > 1024:
@@ -357,6 +360,7 @@ func (c *Config) shardConfig(role shard.Role) shard.Config {
 	p.MaxPacketSize = c.MaxPacketSize
 	p.CRCBytes = max(c.CRCBytes, 0)
 	p.EncodePasses = c.Encoding.passes()
+	p.CompressLevel = c.CompressLevel
 	p.KeepAliveDelay = max(c.KeepaliveDelay, 0)
 	p.ResendDelayBase = c.ResendDelayBase
 	p.ResendDelayFactor = c.ResendDelayFactor

@@ -72,3 +72,18 @@ func (e *Encoding) UnmarshalText(b []byte) error {
 
 // passes is e on the wire; validate has refused anything out of range.
 func (e Encoding) passes() [2]proto.Pass { return encodings[e].passes }
+
+// CompressLevel trades the compression pass's CPU for its bytes, for what
+// this end sends; peers inflate every level (proto.CompressLevel, tuning.md
+// "Compression levels").
+type CompressLevel = proto.CompressLevel
+
+const (
+	CompressDefault = proto.CompressDefault // a dynamic Huffman code where it should save 1/16 of the block
+	CompressFast    = proto.CompressFast    // fixed Huffman codes only: about half the codec CPU, ~4 % more bytes
+	CompressSmall   = proto.CompressSmall   // a dynamic code wherever it is smaller, as C zlib does
+)
+
+// ErrBadCompressLevel is what proto.ParseCompressLevel (and the
+// -compress-level flag) returns for a name it does not know.
+var ErrBadCompressLevel = proto.ErrBadCompressLevel

@@ -20,6 +20,9 @@ type Config struct {
 	MaxPacketSize int     // max_packet_size: cap on the negotiated datagram size (512)
 	CRCBytes      int     // crc_length: 0, 2 or 4 (2)
 	EncodePasses  [2]Pass // encode_passes ([0,0]; zone [1,0])
+	// CompressLevel is the compression pass's CPU against its bytes, for
+	// what this end sends (CompressDefault); the peer inflates any level.
+	CompressLevel CompressLevel
 
 	// ProtocolVersion is what a client puts in its SessionRequest (3, SPEC §6.5).
 	ProtocolVersion uint32
@@ -219,6 +222,9 @@ func (c *Config) Validate() error {
 		c.ReorderWindow <= 0, c.ReorderBytes <= 0, c.MaxFragmentSize <= 0,
 		c.MaxUnackedBytes <= 0, c.MaxUnackedPackets <= 0,
 		c.MaxDepth <= 0, c.IdleRelease <= 0, c.OutgoingDataRate < 0, c.AckDelay < 0:
+		return ErrBadConfig
+	}
+	if c.CompressLevel >= numCompressLevels {
 		return ErrBadConfig
 	}
 	if err := c.validateVariant(); err != nil {

@@ -46,6 +46,7 @@ const (
 type deflater struct {
 	table [1 << deflateHashBits]int32
 	out   []byte
+	level CompressLevel
 
 	tokens    []uint32
 	extraBits int // length and distance extra bits of the tokens
@@ -171,7 +172,7 @@ func (d *deflater) deflate(region []byte) []byte {
 		d.out = make([]byte, size)
 	}
 	dynBits := fixedBits
-	if n >= deflateDynamicMin && d.dynamicWorthBuilding(fixedBits) {
+	if n >= deflateDynamicMin && d.level != CompressFast && (d.level == CompressSmall || d.dynamicWorthBuilding(fixedBits)) {
 		dynBits = d.buildDynamic()
 	}
 	if min(fixedBits, dynBits) > 8*budget {

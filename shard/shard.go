@@ -230,6 +230,7 @@ func newShard(g *Group, idx int, sock Socket) *Shard {
 	s.inboxBuf = make([]inboxItem, 64)
 	s.sink.s = s
 	s.ph.s = s
+	s.coder.SetCompressLevel(cfg.Proto.CompressLevel)
 	s.env = proto.Env{Coder: &s.coder, Sink: &s.sink, Handler: &s.ph, Alloc: &s.alloc, Rand: cfg.Rand, Budget: &s.budget}
 	s.budget.Limit = max(cfg.PeerBudget, 0)
 	if cfg.Role == RoleServer {

@@ -71,6 +71,7 @@ func run() int {
 		htmlFile   = fs.String("report", "", "write a self-contained HTML report with plots to this file")
 		quiet      = fs.Bool("q", false, "no report, only the summary line")
 		cpuProf    = fs.String("cpuprofile", "", "write eqbench's own CPU profile (pprof) to this file")
+		cLevel     = fs.String("compress-level", "default", "compression level of what the client sends on a compressed listener: default, fast or small")
 		variant    = fs.String("variant", "rs", "protocol variant of the client sessions: rs, legacy or eq2 (legacy and eq2 have one stream: -streams 1)")
 	)
 	fs.Usage = func() {
@@ -155,6 +156,12 @@ func run() int {
 		return 2
 	}
 	opt.Client.Variant = v
+	lvl, err := proto.ParseCompressLevel(*cLevel)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "eqbench: -compress-level %q: want default, fast or small\n", *cLevel)
+		return 2
+	}
+	opt.Client.CompressLevel = lvl
 	// Echoes are checked byte for byte: against a LEGACY chat listener the
 	// client's filler byte (SPEC §21.4) would come back inside them.
 	opt.Client.ChatNoFiller = true

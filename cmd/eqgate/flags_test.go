@@ -21,6 +21,8 @@ func sampleValue(t *testing.T, flagName string, def reflect.Value) string {
 		return "4"
 	case "encode":
 		return "compress+xor"
+	case "compress-level":
+		return "fast"
 	case "variant":
 		return "eq2"
 	case "handler-panic":

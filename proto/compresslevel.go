@@ -1,0 +1,74 @@
+package proto
+
+import "errors"
+
+// CompressLevel trades the compression pass's CPU for its bytes. Every
+// level writes zlib streams that EQ clients and C zlib inflate (SPEC §8);
+// they differ in when a region gets a dynamic Huffman code, which is most
+// of the codec's cost on regions of a few hundred bytes (tuning.md,
+// "Compression levels", has the figures).
+type CompressLevel uint8
+
+const (
+	// CompressDefault builds a dynamic code when the region's entropy
+	// says it saves at least 1/16 of the fixed-code block.
+	CompressDefault CompressLevel = iota
+	// CompressFast uses the fixed codes only: about half the CPU of
+	// CompressDefault on 400-byte game datagrams, for some 4 % more bytes.
+	CompressFast
+	// CompressSmall builds a dynamic code for every region of
+	// deflateDynamicMin bytes and more and keeps it when it is smaller, as
+	// C zlib does.
+	CompressSmall
+	numCompressLevels
+)
+
+var compressLevelNames = [numCompressLevels]string{"default", "fast", "small"}
+
+// ErrBadCompressLevel is what ParseCompressLevel returns for a name it does
+// not know.
+var ErrBadCompressLevel = errors.New("eqgate: compress level: want default, fast or small")
+
+// String returns the name ParseCompressLevel accepts.
+func (l CompressLevel) String() string {
+	if l < numCompressLevels {
+		return compressLevelNames[l]
+	}
+	return "unknown"
+}
+
+// ParseCompressLevel is the inverse of String.
+func ParseCompressLevel(s string) (CompressLevel, error) {
+	for l, n := range compressLevelNames {
+		if n == s {
+			return CompressLevel(l), nil
+		}
+	}
+	return 0, ErrBadCompressLevel
+}
+
+// MarshalText and UnmarshalText make a CompressLevel a flag.TextVar or a
+// config-file value under its String name.
+func (l CompressLevel) MarshalText() ([]byte, error) { return []byte(l.String()), nil }
+
+// UnmarshalText parses a name as ParseCompressLevel does.
+func (l *CompressLevel) UnmarshalText(b []byte) error {
+	v, err := ParseCompressLevel(string(b))
+	if err != nil {
+		return err
+	}
+	*l = v
+	return nil
+}
+
+// SetCompressLevel sets the level of every region the Coder deflates from
+// now on; a level out of range is CompressDefault.
+func (c *Coder) SetCompressLevel(l CompressLevel) {
+	if l >= numCompressLevels {
+		l = CompressDefault
+	}
+	c.def.level = l
+}
+
+// CompressLevel returns the level SetCompressLevel set.
+func (c *Coder) CompressLevel() CompressLevel { return c.def.level }
