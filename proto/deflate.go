@@ -44,7 +44,7 @@ const (
 // deflater holds the match table and the output scratch; reused across
 // calls, never cleared.
 type deflater struct {
-	table [1 << deflateHashBits]int32
+	table [1 << deflateHashBits]uint16 // region positions: regions are under 64 KiB (deflate)
 	out   []byte
 	level CompressLevel
 
@@ -160,7 +160,9 @@ func (w *bitWriter) putBits(v uint64, n uint) {
 func (d *deflater) deflate(region []byte) []byte {
 	n := len(region)
 	budget := n - 1 - zlibOverhead // deflate bytes that still save one
-	if budget <= 0 {
+	if budget <= 0 || n > 1<<16 {
+		// Over 64 KiB (no datagram is) positions would not fit the
+		// match table.
 		return nil
 	}
 	fixedBits, ok := d.tokenize(region, budget)
@@ -253,7 +255,7 @@ func (d *deflater) tokenize(src []byte, budget int) (fixedBits int, ok bool) {
 		cv := binary.LittleEndian.Uint32(src[s:])
 		h := (cv * 0x1e35a7bd) >> (32 - deflateHashBits)
 		cand := int(d.table[h])
-		d.table[h] = int32(s)
+		d.table[h] = uint16(s)
 		if cand >= s || s-cand > deflateWindow || binary.LittleEndian.Uint32(src[cand:]) != cv {
 			// No match: step faster the longer the run of literals, so
 			// incompressible input is scanned, not searched.
@@ -279,7 +281,7 @@ func (d *deflater) tokenize(src []byte, budget int) (fixedBits int, ok bool) {
 		d.distFreq[ds]++
 		d.extraBits += int(lengthExtra[li]) + int(distExtra[ds])
 		d.matches++
-		fixedBits += int(fixedLen[l]>>24) + int(distCode(dist)>>24)
+		fixedBits += int(fixedLen[l]>>24) + 5 + int(distExtra[ds])
 		matched += l
 		s += l
 		emit = s
@@ -287,7 +289,7 @@ func (d *deflater) tokenize(src []byte, budget int) (fixedBits int, ok bool) {
 			// Index the match's last position too: runs and repeated
 			// records then chain into each other.
 			p := s - 1
-			d.table[(binary.LittleEndian.Uint32(src[p:])*0x1e35a7bd)>>(32-deflateHashBits)] = int32(p)
+			d.table[(binary.LittleEndian.Uint32(src[p:])*0x1e35a7bd)>>(32-deflateHashBits)] = uint16(p)
 		}
 	}
 	if fixedBits+8*(n-emit) > bitsBudget && (!dyn || matched < n/8) {
