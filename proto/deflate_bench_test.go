@@ -46,8 +46,28 @@ func BenchmarkEncoding(b *testing.B) {
 }
 
 func benchmarkEncoding(b *testing.B, passes [2]int, payload []byte) {
+	benchmarkEncodingAt(b, passes, payload, CompressDefault)
+}
+
+// BenchmarkCompressLevels is BenchmarkEncoding's compress row at each
+// CompressLevel, on game messages around the datagram sizes eqbench's
+// 200-byte echo load produces (two messages a datagram).
+//
+//	go test ./proto -run '^$' -bench 'CompressLevels' -count 10
+func BenchmarkCompressLevels(b *testing.B) {
+	for l := range numCompressLevels {
+		for _, size := range []int{200, 420, 500} {
+			b.Run(fmt.Sprintf("%v/%d", l, size), func(b *testing.B) {
+				benchmarkEncodingAt(b, [2]int{1, 0}, benchPayload("game", size, 0), l)
+			})
+		}
+	}
+}
+
+func benchmarkEncodingAt(b *testing.B, passes [2]int, payload []byte, level CompressLevel) {
 	p := codecBenchParams(b, passes)
 	var c Coder
+	c.SetCompressLevel(level)
 	pkt := AppendPacket(nil, 0, 0x1234, payload)
 	out := make([]byte, 0, 2*len(pkt)+64)
 	rx := make([]byte, 0, cap(out))
