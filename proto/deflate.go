@@ -144,14 +144,18 @@ func (w *bitWriter) put(e uint32) { w.putBits(uint64(e&0xffffff), uint(e>>24)) }
 
 // putBits appends the low n bits of v; n <= 32.
 func (w *bitWriter) putBits(v uint64, n uint) {
-	w.bits |= v << w.n
-	w.n += n
-	if w.n >= 32 {
-		binary.LittleEndian.PutUint32(w.out[w.pos:], uint32(w.bits))
-		w.pos += 4
-		w.bits >>= 32
-		w.n -= 32
+	w.pos, w.bits, w.n = flush32(w.out, w.pos, w.bits|v<<w.n, w.n+n)
+}
+
+// flush32 writes the low 32 bits of acc at out[pos:] once it holds nb >= 32
+// of them, returning the writer's new state. The loops of writeFixed and
+// writeDynamic keep that state in locals and call it after every code.
+func flush32(out []byte, pos int, acc uint64, nb uint) (int, uint64, uint) {
+	if nb >= 32 {
+		binary.LittleEndian.PutUint32(out[pos:], uint32(acc))
+		return pos + 4, acc >> 32, nb - 32
 	}
+	return pos, acc, nb
 }
 
 // deflate returns region as a zlib stream in d.out, or nil when that stream
@@ -217,12 +221,7 @@ func (d *deflater) writeFixed(w bitWriter) bitWriter {
 		}
 		acc |= e << nb
 		nb += l
-		if nb >= 32 {
-			binary.LittleEndian.PutUint32(out[pos:], uint32(acc))
-			pos += 4
-			acc >>= 32
-			nb -= 32
-		}
+		pos, acc, nb = flush32(out, pos, acc, nb)
 	}
 	w.out, w.pos, w.bits, w.n = out, pos, acc, nb
 	w.put(7 << 24) // end of block: 256 is seven 0 bits

@@ -1,7 +1,6 @@
 package proto
 
 import (
-	"encoding/binary"
 	"math"
 	"math/bits"
 )
@@ -305,23 +304,13 @@ func (d *deflater) writeDynamic(w *bitWriter) {
 			e := lit[257+int(li)]
 			acc |= (uint64(e&0xffffff) | uint64(l-int(lengthBase[li]))<<(e>>24)) << nb
 			nb += uint(e>>24) + uint(lengthExtra[li])
-			if nb >= 32 {
-				binary.LittleEndian.PutUint32(out[pos:], uint32(acc))
-				pos += 4
-				acc >>= 32
-				nb -= 32
-			}
+			pos, acc, nb = flush32(out, pos, acc, nb)
 			ds := distSymbol(dd)
 			e = dist[ds]
 			acc |= (uint64(e&0xffffff) | uint64(dd-int(distBase[ds]))<<(e>>24)) << nb
 			nb += uint(e>>24) + uint(distExtra[ds])
 		}
-		if nb >= 32 {
-			binary.LittleEndian.PutUint32(out[pos:], uint32(acc))
-			pos += 4
-			acc >>= 32
-			nb -= 32
-		}
+		pos, acc, nb = flush32(out, pos, acc, nb)
 	}
 	w.out, w.pos, w.bits, w.n = out, pos, acc, nb
 	w.put(c.litCodes[256])
