@@ -232,24 +232,28 @@ func FuzzDeflate(f *testing.F) {
 	f.Add([]byte("<s0:k0:i1><s0:k0:i1><s0:k0:i1><s0:k0:i1>"))
 	f.Add(benchPayload("game", 200, 1))
 	f.Add(bytes.Repeat([]byte{0}, 300))
+	f.Add(benchPayload("game", 600, 2)) // dynamic at every level but fast
 	var d deflater
 	var fi inflater
 	out := make([]byte, MaxInflate+1)
 	f.Fuzz(func(t *testing.T, in []byte) {
-		z := d.deflate(in)
-		if z == nil {
-			return
-		}
-		if 1+len(z) > len(in) {
-			t.Fatalf("%d bytes deflated to %d", len(in), len(z))
-		}
-		if got := stdInflate(t, z); !bytes.Equal(got, in) {
-			t.Fatalf("compress/zlib inflates to %x, want %x", got, in)
-		}
-		if len(in) <= MaxInflate {
-			n, err := fi.inflate(out, z)
-			if err != nil || !bytes.Equal(out[:n], in) {
-				t.Fatalf("inflate gave %x, %v", out[:n], err)
+		for l := range numCompressLevels {
+			d.level = l
+			z := d.deflate(in)
+			if z == nil {
+				continue
+			}
+			if 1+len(z) > len(in) {
+				t.Fatalf("%v: %d bytes deflated to %d", l, len(in), len(z))
+			}
+			if got := stdInflate(t, z); !bytes.Equal(got, in) {
+				t.Fatalf("%v: compress/zlib inflates to %x, want %x", l, got, in)
+			}
+			if len(in) <= MaxInflate {
+				n, err := fi.inflate(out, z)
+				if err != nil || !bytes.Equal(out[:n], in) {
+					t.Fatalf("%v: inflate gave %x, %v", l, out[:n], err)
+				}
 			}
 		}
 	})
