@@ -17,8 +17,8 @@ const (
 	// CompressDefault on 400-byte game datagrams, for some 4 % more bytes.
 	CompressFast
 	// CompressSmall builds a dynamic code for every region of
-	// deflateDynamicMin bytes and more and keeps it when it is smaller, as
-	// C zlib does.
+	// deflateDynamicMin bytes and more and keeps it when it is smaller (C
+	// zlib tries one on every block).
 	CompressSmall
 	numCompressLevels
 )
