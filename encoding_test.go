@@ -44,3 +44,22 @@ func TestEncoding(t *testing.T) {
 		t.Errorf("Validate(Encoding out of range) = %v, want ErrBadConfig", err)
 	}
 }
+
+// TestCompressLevelConfig: Config.CompressLevel reaches the shards' proto
+// config, and a level out of range is refused naming the field.
+func TestCompressLevelConfig(t *testing.T) {
+	for _, l := range []CompressLevel{CompressDefault, CompressFast, CompressSmall} {
+		f := Config{Encoding: EncodeCompress, CompressLevel: l}.Filled()
+		if err := f.Validate(); err != nil {
+			t.Fatalf("%v: %v", l, err)
+		}
+		if got := f.shardConfig(shard.RoleServer).Proto.CompressLevel; got != l {
+			t.Errorf("CompressLevel %v: the shards get %v", l, got)
+		}
+	}
+	err := (Config{CompressLevel: CompressSmall + 1}).Validate()
+	var ce *ConfigError
+	if !errors.Is(err, ErrBadConfig) || !errors.As(err, &ce) || len(ce.Fields) == 0 || ce.Fields[0] != "CompressLevel" {
+		t.Errorf("Validate(CompressLevel out of range) = %v, want a ConfigError naming CompressLevel", err)
+	}
+}
