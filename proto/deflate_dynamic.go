@@ -76,10 +76,10 @@ type dynamicCode struct {
 	scratch  huffScratch
 }
 
-// huffBuckets is the number of counting-sort buckets of huffLengths.
+// huffBuckets is the number of counting-sort buckets of huffCode.
 const huffBuckets = 64
 
-// huffScratch is the working space of huffLengths.
+// huffScratch is the working space of huffCode.
 type huffScratch struct {
 	used   [286 + 1]uint32 // freq<<9 | symbol, by symbol; a slot for an unused one
 	keys   [286]uint32     // the same, sorted
