@@ -646,9 +646,15 @@ func TestRelayPendingCap(t *testing.T) {
 	g := newRig(t, eqgate.EncodeNone, eqgate.EncodeNone, Config{Backend: hole.LocalAddr().String(), MaxPending: 8 << 10})
 	p := newPlayer(1)
 	c := dial(t, g.relay.Server().Addr().String(), p)
+	// 16 KiB against an 8 KiB cap: the relay closes the session part way,
+	// and its SessionDisconnect may be in before the last sends, which are
+	// then refused as a closed session's.
 	for k := range 4 {
 		if err := c.Send(0, message(0, 0, k, 4096), true); err != nil {
-			t.Fatal(err)
+			if k < 2 || !errors.Is(err, eqgate.ErrNoSession) {
+				t.Fatalf("send %d: %v", k, err)
+			}
+			break
 		}
 	}
 	if r := await(t, p.closed, "the client's close"); r != eqgate.ClosePeer {
