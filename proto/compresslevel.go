@@ -32,7 +32,7 @@ var ErrBadCompressLevel = errors.New("eqgate: compress level: want default, fast
 
 // String returns the name ParseCompressLevel accepts.
 func (l CompressLevel) String() string {
-	if l < numCompressLevels {
+	if l.valid() {
 		return compressLevelNames[l]
 	}
 	return "unknown"
@@ -62,10 +62,14 @@ func (l *CompressLevel) UnmarshalText(b []byte) error {
 	return nil
 }
 
+// valid reports whether l is one of the levels (Config.Validate refuses
+// the rest).
+func (l CompressLevel) valid() bool { return l < numCompressLevels }
+
 // SetCompressLevel sets the level of every region the Coder deflates from
 // now on; a level out of range is CompressDefault.
 func (c *Coder) SetCompressLevel(l CompressLevel) {
-	if l >= numCompressLevels {
+	if !l.valid() {
 		l = CompressDefault
 	}
 	c.def.level = l

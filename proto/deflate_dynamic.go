@@ -110,9 +110,7 @@ func huffCode(freq []uint32, lens []uint8, codes []uint32, maxBits int, hs *huff
 		// and symbol 0 or 1.
 		a, b := 0, 1
 		if m == 1 {
-			switch sym := int(hs.used[0] & 511); sym {
-			case 0, 1:
-			default:
+			if sym := int(hs.used[0] & 511); sym > 1 {
 				b = sym
 			}
 			cost = int(hs.used[0] >> 9)

@@ -71,9 +71,10 @@ func run() int {
 		htmlFile   = fs.String("report", "", "write a self-contained HTML report with plots to this file")
 		quiet      = fs.Bool("q", false, "no report, only the summary line")
 		cpuProf    = fs.String("cpuprofile", "", "write eqbench's own CPU profile (pprof) to this file")
-		cLevel     = fs.String("compress-level", "default", "compression level of what the client sends on a compressed listener: default, fast or small")
 		variant    = fs.String("variant", "rs", "protocol variant of the client sessions: rs, legacy or eq2 (legacy and eq2 have one stream: -streams 1)")
 	)
+	var cLevel proto.CompressLevel
+	fs.TextVar(&cLevel, "compress-level", cLevel, "compression level of what the client sends on a compressed listener: default, fast or small")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "usage: eqbench [flags] HOST:PORT\n\n")
 		fs.PrintDefaults()
@@ -156,12 +157,7 @@ func run() int {
 		return 2
 	}
 	opt.Client.Variant = v
-	lvl, err := proto.ParseCompressLevel(*cLevel)
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "eqbench: -compress-level %q: want default, fast or small\n", *cLevel)
-		return 2
-	}
-	opt.Client.CompressLevel = lvl
+	opt.Client.CompressLevel = cLevel
 	// Echoes are checked byte for byte: against a LEGACY chat listener the
 	// client's filler byte (SPEC §21.4) would come back inside them.
 	opt.Client.ChatNoFiller = true
