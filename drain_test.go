@@ -125,6 +125,17 @@ func TestShutdownDeadline(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer c.Close()
+		// The server's session exists once the client's first datagram
+		// proves the key (stateless admission): one echo first, or a
+		// shutdown can beat that datagram and leave nothing to disconnect.
+		if err := c.Send(0, []byte{0x41, 0}, true); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case <-rec.got:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("client %d: no echo before the shutdown", len(recs))
+		}
 		if err := c.Send(1, make([]byte, 3000), true); err != nil { // fragmented, in flight
 			t.Fatal(err)
 		}
