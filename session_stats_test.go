@@ -44,10 +44,21 @@ func TestSessionStatsLive(t *testing.T) {
 	if err != nil || len(all) != 3 {
 		t.Fatalf("%d sessions, %v", len(all), err)
 	}
-	// Oldest first: the clients in dial order.
-	for k, s := range all {
-		if s.Remote.Port() != conns[k].LocalAddr().Port() || s.MessagesIn != uint64(k+1) || s.MessagesOut != uint64(k+1) {
-			t.Fatalf("session %d: %v in %d out %d, want %v and %d", k, s.Remote, s.MessagesIn, s.MessagesOut, conns[k].LocalAddr(), k+1)
+	// Oldest first. The clients dialled one after another, but their
+	// sessions live on two shards, each with its own loop clock, so ages a
+	// round trip apart may rank either way: check the order the query
+	// promises, and find each client's session by its port.
+	byPort := map[uint16]SessionStats{}
+	for i, s := range all {
+		if i > 0 && s.Age > all[i-1].Age {
+			t.Fatalf("session %d is %v old, after one of %v", i, s.Age, all[i-1].Age)
+		}
+		byPort[s.Remote.Port()] = s
+	}
+	for k, c := range conns {
+		s, ok := byPort[c.LocalAddr().Port()]
+		if !ok || s.MessagesIn != uint64(k+1) || s.MessagesOut != uint64(k+1) {
+			t.Fatalf("client %d (%v): session %v in %d out %d, want %d", k, c.LocalAddr(), s.Remote, s.MessagesIn, s.MessagesOut, k+1)
 		}
 		if s.MessageBytesIn != uint64(300*(k+1)) || s.State != "connected" || s.Age < s.Idle || s.BytesIn == 0 || s.DatagramsOut == 0 {
 			t.Fatalf("session %d: %+v", k, s)
@@ -56,12 +67,13 @@ func TestSessionStatsLive(t *testing.T) {
 			t.Fatalf("session %d: compression %v rtt %v/%v/%v", k, s.CompressionOut, s.RTTMin, s.RTTAvg, s.RTTMax)
 		}
 	}
-	one, err := srv.SessionStats(ctx, all[1].ID)
-	if err != nil || one.Remote != all[1].Remote || one.MessagesIn != 2 {
+	second := byPort[conns[1].LocalAddr().Port()]
+	one, err := srv.SessionStats(ctx, second.ID)
+	if err != nil || one.Remote != second.Remote || one.MessagesIn != 2 {
 		t.Fatalf("SessionStats: %+v %v", one, err)
 	}
 	top, err := srv.Sessions(ctx, SessionQuery{Order: ByAge, Limit: 1, IP: netip.MustParseAddr("127.0.0.1")})
-	if err != nil || len(top) != 1 || top[0].ID != all[0].ID {
+	if err != nil || len(top) != 1 || byPort[top[0].Remote.Port()].ID != top[0].ID {
 		t.Fatalf("top 1 of 127.0.0.1: %v %v", top, err)
 	}
 	none, err := srv.Sessions(ctx, SessionQuery{IP: netip.MustParseAddr("127.0.0.9")})
@@ -70,7 +82,7 @@ func TestSessionStatsLive(t *testing.T) {
 	}
 	// The session's own handle on its shard gives the same figures.
 	done := make(chan SessionStats, 1)
-	id := all[2].ID
+	id := byPort[conns[2].LocalAddr().Port()].ID
 	if err := srv.Post(id.Shard(), func() {
 		s, _ := srv.Session(id).Stats()
 		done <- s
