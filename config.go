@@ -290,7 +290,7 @@ func (c *Config) validate() error {
 		return configError("must be -1 (none), 2 or 4", "CRCBytes")
 	case c.Encoding >= numEncodings:
 		return configError("unknown Encoding", "Encoding")
-	case c.CompressLevel > CompressSmall:
+	case !c.CompressLevel.Valid():
 		return configError("unknown CompressLevel", "CompressLevel")
 	case c.Shards < 1 || c.Shards > MaxShards:
 		return configError("out of range [1, 256]", "Shards")

@@ -32,7 +32,7 @@ var ErrBadCompressLevel = errors.New("eqgate: compress level: want default, fast
 
 // String returns the name ParseCompressLevel accepts.
 func (l CompressLevel) String() string {
-	if l.valid() {
+	if l.Valid() {
 		return compressLevelNames[l]
 	}
 	return "unknown"
@@ -62,14 +62,14 @@ func (l *CompressLevel) UnmarshalText(b []byte) error {
 	return nil
 }
 
-// valid reports whether l is one of the levels (Config.Validate refuses
-// the rest).
-func (l CompressLevel) valid() bool { return l < numCompressLevels }
+// Valid reports whether l is one of the levels: the one range check that
+// Config.Validate, eqgate's Config and SetCompressLevel share.
+func (l CompressLevel) Valid() bool { return l < numCompressLevels }
 
 // SetCompressLevel sets the level of every region the Coder deflates from
 // now on; a level out of range is CompressDefault.
 func (c *Coder) SetCompressLevel(l CompressLevel) {
-	if !l.valid() {
+	if !l.Valid() {
 		l = CompressDefault
 	}
 	c.def.level = l

@@ -224,7 +224,7 @@ func (c *Config) Validate() error {
 		c.MaxDepth <= 0, c.IdleRelease <= 0, c.OutgoingDataRate < 0, c.AckDelay < 0:
 		return ErrBadConfig
 	}
-	if !c.CompressLevel.valid() {
+	if !c.CompressLevel.Valid() {
 		return ErrBadConfig
 	}
 	if err := c.validateVariant(); err != nil {
