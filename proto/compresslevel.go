@@ -27,7 +27,7 @@ const (
 var compressLevelNames = [numCompressLevels]string{"default", "fast", "small"}
 
 // ErrBadCompressLevel is what ParseCompressLevel returns for a name it does
-// not know.
+// not know, and SetCompressLevel for a level out of range.
 var ErrBadCompressLevel = errors.New("eqgate: compress level: want default, fast or small")
 
 // String returns the name ParseCompressLevel accepts.
@@ -62,17 +62,24 @@ func (l *CompressLevel) UnmarshalText(b []byte) error {
 	return nil
 }
 
+// Set parses a name as ParseCompressLevel does; with String it makes a
+// *CompressLevel a flag.Value whose zero value is the default level, so
+// flag's usage does not print "(default default)".
+func (l *CompressLevel) Set(s string) error { return l.UnmarshalText([]byte(s)) }
+
 // Valid reports whether l is one of the levels: the one range check that
 // Config.Validate, eqgate's Config and SetCompressLevel share.
 func (l CompressLevel) Valid() bool { return l < numCompressLevels }
 
 // SetCompressLevel sets the level of every region the Coder deflates from
-// now on; a level out of range is CompressDefault.
-func (c *Coder) SetCompressLevel(l CompressLevel) {
+// now on. A level out of range is refused with ErrBadCompressLevel and the
+// Coder keeps the level it had.
+func (c *Coder) SetCompressLevel(l CompressLevel) error {
 	if !l.Valid() {
-		l = CompressDefault
+		return ErrBadCompressLevel
 	}
 	c.def.level = l
+	return nil
 }
 
 // CompressLevel returns the level SetCompressLevel set.

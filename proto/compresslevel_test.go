@@ -14,7 +14,9 @@ import (
 func TestCompressLevels(t *testing.T) {
 	var coders [numCompressLevels]Coder
 	for l := range coders {
-		coders[l].SetCompressLevel(CompressLevel(l))
+		if err := coders[l].SetCompressLevel(CompressLevel(l)); err != nil {
+			t.Fatalf("SetCompressLevel(%v): %v", CompressLevel(l), err)
+		}
 		if got := coders[l].CompressLevel(); got != CompressLevel(l) {
 			t.Fatalf("SetCompressLevel(%v): level %v", CompressLevel(l), got)
 		}
@@ -79,9 +81,14 @@ func TestParseCompressLevel(t *testing.T) {
 		t.Errorf("ParseCompressLevel(best): %v, want ErrBadCompressLevel", err)
 	}
 	var c Coder
-	c.SetCompressLevel(numCompressLevels)
-	if c.CompressLevel() != CompressDefault {
-		t.Errorf("SetCompressLevel(out of range): %v, want default", c.CompressLevel())
+	if err := c.SetCompressLevel(CompressFast); err != nil {
+		t.Fatalf("SetCompressLevel(fast): %v", err)
+	}
+	if err := c.SetCompressLevel(numCompressLevels); !errors.Is(err, ErrBadCompressLevel) {
+		t.Errorf("SetCompressLevel(out of range): %v, want ErrBadCompressLevel", err)
+	}
+	if c.CompressLevel() != CompressFast {
+		t.Errorf("after a refused SetCompressLevel: %v, want the level it had (fast)", c.CompressLevel())
 	}
 	cfg := DefaultConfig()
 	cfg.CompressLevel = numCompressLevels

@@ -67,7 +67,9 @@ func BenchmarkCompressLevels(b *testing.B) {
 func benchmarkEncodingAt(b *testing.B, passes [2]int, payload []byte, level CompressLevel) {
 	p := codecBenchParams(b, passes)
 	var c Coder
-	c.SetCompressLevel(level)
+	if err := c.SetCompressLevel(level); err != nil {
+		b.Fatal(err)
+	}
 	pkt := AppendPacket(nil, 0, 0x1234, payload)
 	out := make([]byte, 0, 2*len(pkt)+64)
 	rx := make([]byte, 0, cap(out))

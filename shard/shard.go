@@ -230,7 +230,9 @@ func newShard(g *Group, idx int, sock Socket) *Shard {
 	s.inboxBuf = make([]inboxItem, 64)
 	s.sink.s = s
 	s.ph.s = s
-	s.coder.SetCompressLevel(cfg.Proto.CompressLevel)
+	if err := s.coder.SetCompressLevel(cfg.Proto.CompressLevel); err != nil {
+		panic(err) // unreachable: the group validated cfg.Proto
+	}
 	s.env = proto.Env{Coder: &s.coder, Sink: &s.sink, Handler: &s.ph, Alloc: &s.alloc, Rand: cfg.Rand, Budget: &s.budget}
 	s.budget.Limit = max(cfg.PeerBudget, 0)
 	if cfg.Role == RoleServer {

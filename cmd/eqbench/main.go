@@ -74,7 +74,7 @@ func run() int {
 		variant    = fs.String("variant", "rs", "protocol variant of the client sessions: rs, legacy or eq2 (legacy and eq2 have one stream: -streams 1)")
 	)
 	var cLevel proto.CompressLevel
-	fs.TextVar(&cLevel, "compress-level", cLevel, "compression level of what the client sends on a compressed listener: default, fast or small")
+	fs.Var(&cLevel, "compress-level", "compression `level` of what the client sends on a compressed listener: default (the default), fast or small")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "usage: eqbench [flags] HOST:PORT\n\n")
 		fs.PrintDefaults()

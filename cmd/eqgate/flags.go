@@ -152,7 +152,7 @@ func newFlagSet(o *options) *flag.FlagSet {
 	fs.IntVar(&c.MaxPacketSize, "max-packet", c.MaxPacketSize, "largest datagram in `bytes` offered in SessionResponse (64-65536)")
 	fs.Var((*crcFlag)(&c.CRCBytes), "crc-bytes", "CRC trailer `bytes` offered in SessionResponse: 0 (none), 2 or 4")
 	fs.TextVar(&c.Encoding, "encode", c.Encoding, "encode `passes` offered in SessionResponse, pass1+pass2 in that order: none, xor, compress, compress+xor or xor+compress")
-	fs.TextVar(&c.CompressLevel, "compress-level", c.CompressLevel, "compression pass's CPU against bytes, for what eqgate sends: default (a dynamic Huffman code where it should save 1/16), fast (fixed codes only: about 60 % of the CPU per message for ~3.5 % more bytes on the wire) or small (a dynamic code tried on every region of 384 bytes and more, kept where smaller)")
+	fs.Var(&c.CompressLevel, "compress-level", "compression `level` (CPU against bytes) of what eqgate sends: default (the default: a dynamic Huffman code where it should save 1/16), fast (fixed codes only: about 60 % of the CPU per message for ~3.5 % more bytes on the wire) or small (a dynamic code tried on every region of 384 bytes and more, kept where smaller)")
 	fs.DurationVar(&c.KeepaliveDelay, "keepalive", c.KeepaliveDelay, "send a KeepAlive after this long with nothing sent; negative: never")
 	fs.DurationVar(&c.ResendDelayBase, "resend-delay-base", c.ResendDelayBase, "additive base of the resend delay (EQEmu world/zone: 100ms)")
 	fs.Float64Var(&c.ResendDelayFactor, "resend-delay-factor", c.ResendDelayFactor, "resend delay = `factor` x rolling RTT + base (EQEmu world/zone: 1.5)")
