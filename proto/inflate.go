@@ -3,6 +3,7 @@ package proto
 import (
 	"encoding/binary"
 	"math/bits"
+	"slices"
 )
 
 // The compression pass's decoder (SPEC §8.2, receive): a zlib stream inflated
@@ -49,10 +50,24 @@ type huffman struct {
 // over-subscribed or incomplete code, except a single code of length 1; an
 // empty code is accepted and fails when used.
 func (h *huffman) init(lengths []uint8) bool {
-	h.count = [huffMaxBits + 1]uint16{}
-	for _, l := range lengths {
-		h.count[l]++
+	var count [huffMaxBits + 1]uint16
+	var used [288]uint16
+	n := 0
+	for sym, l := range lengths {
+		count[l]++
+		used[n] = uint16(sym)
+		n += int(uint8(-l) >> 7) // l != 0: no branch on symbols without a code
 	}
+	return h.build(lengths, 0, &count, used[:n])
+}
+
+// build is init given what readCodes learns while it reads the lengths:
+// count[l] is how many codes have length l (count[0] is ignored) and used
+// holds the symbols with a code, in increasing order, as positions in
+// lengths from base. Counting and scanning 286 lengths a second time, half
+// of them 0 in no order, was most of a dynamic block's table cost.
+func (h *huffman) build(lengths []uint8, base int, count *[huffMaxBits + 1]uint16, used []uint16) bool {
+	h.count = *count
 	h.count[0] = 0
 	maxLen := 0
 	left := 1
@@ -67,43 +82,41 @@ func (h *huffman) init(lengths []uint8) bool {
 	}
 	tb := min(maxLen, huffTableBits)
 	h.mask = 1<<tb - 1
-	table := h.table[:1<<tb]
-	if maxLen > tb || left > 0 {
-		// Entries of long codes' prefixes, and of no code at all, must
-		// send decode to its slow path; a complete short code fills all.
-		clear(table)
-	}
+	// Entries of no code, and of long codes' prefixes, stay 0 (noCode's
+	// length), which sends decode to its slow path.
+	h.table[0], h.table[1] = 0, 0
 	if maxLen == 0 {
 		return true
 	}
 	if left > 0 && !(maxLen == 1 && h.count[1] == 1) {
 		return false
 	}
+	// Symbols by code: ordered by length, then symbol (RFC 1951 §3.2.2).
 	var offs [huffMaxBits + 2]uint16
 	for l := 1; l <= huffMaxBits; l++ {
 		offs[l+1] = offs[l] + h.count[l]
 	}
-	var next [huffMaxBits + 1]int
-	code := 0
-	for l := 1; l <= huffMaxBits; l++ {
-		next[l] = code
-		code = (code + int(h.count[l])) << 1
-	}
-	for sym, l := range lengths {
-		if l == 0 {
-			continue
-		}
-		h.symbols[offs[l]] = uint16(sym)
+	first := offs // where each length's symbols start
+	for _, pos := range used {
+		l := lengths[pos]
+		h.symbols[offs[l]] = uint16(int(pos) - base)
 		offs[l]++
-		c := next[l]
-		next[l]++
-		if int(l) > tb {
-			continue
+	}
+	// The table by doubling: once the entries of every code up to l-1
+	// bits are in its first 2^(l-1), a copy of them is the next 2^(l-1)
+	// (an index's bit l-1 does not matter to a shorter code), and the
+	// codes of l bits go in one store each, in canonical order. Storing
+	// each short code at its every 2^l-th entry instead was half the cost.
+	code := 0
+	for l := 1; l <= tb; l++ {
+		if l > 1 {
+			copy(h.table[1<<(l-1):1<<l], h.table[:1<<(l-1)])
 		}
-		r := int(bits.Reverse16(uint16(c)) >> (16 - l))
-		for j := r; j < len(table); j += 1 << l {
-			table[j] = uint16(sym)<<4 | uint16(l)
+		for _, sym := range h.symbols[first[l]:first[l+1]] {
+			h.table[bits.Reverse16(uint16(code))>>(16-l)] = sym<<4 | uint16(l)
+			code++
 		}
+		code <<= 1
 	}
 	return true
 }
@@ -330,7 +343,12 @@ func (f *inflater) readCodes(r *bitReader) bool {
 	if !clen.init(cl[:]) {
 		return false
 	}
+	// Count the lengths of each code and list the symbols that have one
+	// as they are read, for build; a run of zeros costs one step.
 	lens := f.lens[:nlit+ndist]
+	var count [2][huffMaxBits + 1]uint16 // literal/length code, distance code
+	var used [286 + 30]uint16
+	nu := 0
 	for i := 0; i < len(lens); {
 		if r.n < 15+7 {
 			r.refill()
@@ -343,6 +361,9 @@ func (f *inflater) readCodes(r *bitReader) bool {
 			return false
 		case sym < 16:
 			lens[i] = uint8(sym)
+			count[b2i(i >= nlit)][sym]++
+			used[nu] = uint16(i)
+			nu += b2i(sym != 0)
 			i++
 			continue
 		case sym == 16:
@@ -355,13 +376,23 @@ func (f *inflater) readCodes(r *bitReader) bool {
 		default:
 			rep = 11 + int(r.bits(7))
 		}
-		if i+rep > len(lens) {
+		end := i + rep
+		if end > len(lens) {
 			return false
 		}
-		for range rep {
-			lens[i] = v
-			i++
+		if v == 0 {
+			clear(lens[i:end])
+		} else {
+			inLit := max(0, min(end, nlit)-i) // a run may cross into the distance lengths
+			count[0][v] += uint16(inLit)
+			count[1][v] += uint16(rep - inLit)
+			for j := i; j < end; j++ {
+				lens[j] = v
+				used[nu] = uint16(j)
+				nu++
+			}
 		}
+		i = end
 		if r.over > 8 {
 			return false
 		}
@@ -369,7 +400,18 @@ func (f *inflater) readCodes(r *bitReader) bool {
 	if r.truncated() {
 		return false
 	}
-	return f.lit.init(lens[:nlit]) && f.dist.init(lens[nlit:])
+	nuLit, _ := slices.BinarySearch(used[:nu], uint16(nlit))
+	return f.lit.build(lens[:nlit], 0, &count[0], used[:nuLit]) &&
+		f.dist.build(lens, nlit, &count[1], used[nuLit:nu])
+}
+
+// b2i is 1 for true, 0 for false, without a branch.
+func b2i(b bool) int {
+	var i int
+	if b {
+		i = 1
+	}
+	return i
 }
 
 // codes decodes one Huffman-coded block (§3.2.5) into out[w:limit]. The
