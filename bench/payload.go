@@ -112,6 +112,18 @@ func splitmix(x *uint64) uint64 {
 	return z ^ (z >> 31)
 }
 
+// Payload returns the n-byte message eqbench sends as seq on stream 0 of
+// session with fill, in b when it is long enough: the same bytes for
+// measurements outside eqbench (bench/zlibref). n is clamped to
+// [MinPayload, MaxPayload].
+func Payload(b []byte, fill Fill, session, seq uint32, n int) []byte {
+	n = min(max(n, MinPayload), MaxPayload)
+	if cap(b) < n {
+		b = make([]byte, n)
+	}
+	return buildPayload(b[:n], fill, session, 0, seq, n)
+}
+
 // buildPayload writes the payload for (session, stream, seq) of length n
 // into b[:n]; b must be at least n long and n in [MinPayload, MaxPayload].
 func buildPayload(b []byte, fill Fill, session uint32, stream int, seq uint32, n int) []byte {

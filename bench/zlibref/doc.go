@@ -1,0 +1,23 @@
+// Package zlibref measures eqgate's compression pass against the zlib calls
+// EQEmu's reliable stream makes for the same pass, in one process, on the
+// same datagrams: the reference the compressed-path goal of issue 15 is set
+// against, which no EQEmu server on the benchmark box can give.
+//
+// EQEmu's DaybreakConnection compresses each datagram with a fresh zlib
+// stream (deflateInit, deflate, deflateEnd) whose level is Z_FINISH, that is
+// 4, because deflateInit's second argument is the level; it sends 0x5a and
+// the stream for any region over 30 bytes, even when the stream is longer,
+// and 0xa5 and the region otherwise. It inflates each one with a fresh
+// stream too (inflateInit2 with 15 window bits, inflate, inflateEnd). This
+// package does exactly those calls through cgo against the system's C zlib;
+// the rest of EQEmu's packet handling (its buffer copies, libuv, the
+// session) is not in it, so its figures are what the codec alone costs.
+//
+// It needs cgo and zlib's headers, so it builds only with the zlibref tag:
+//
+//	apt-get install -y zlib1g-dev   # gcc and zlib.h
+//	go test -tags zlibref ./bench/zlibref                             # C zlib and the Coder inflate each other's datagrams
+//	go test -tags zlibref ./bench/zlibref -run '^$' -bench . -count 6 # the codec per datagram, both sides
+//
+// CI runs the tests (.ci/run); bench/RESULTS.md has the figures.
+package zlibref
