@@ -167,18 +167,6 @@ func (r *bitReader) truncated() bool { return int(r.n) < 8*r.over }
 // which every caller refuses, and length 0, so nothing is consumed.
 const noCode = 0xfff << 4
 
-// decode reads one symbol of h; -1 for a code h does not have. The buffer
-// holds at least 15 bits.
-func (r *bitReader) decode(h *huffman) int {
-	e := h.entry(r.buf)
-	if e == noCode {
-		return -1
-	}
-	r.buf >>= e & 15
-	r.n -= uint(e & 15)
-	return int(e >> 4)
-}
-
 // entry is the table entry (symbol<<4 | length) of the code at the bottom
 // of buf, which holds at least 15 bits: codes longer than the table are
 // found by walking the counts, and bits that start no code give noCode.
@@ -349,16 +337,28 @@ func (f *inflater) readCodes(r *bitReader) bool {
 	var count [2][huffMaxBits + 1]uint16 // literal/length code, distance code
 	var used [286 + 30]uint16
 	nu := 0
+	// The reader's state lives in locals through the loop, as in codes:
+	// through r, every store to lens, count or used would reload it.
+	buf, n := r.buf, r.n
 	for i := 0; i < len(lens); {
-		if r.n < 15+7 {
+		if n < 15+7 {
+			r.buf, r.n = buf, n
 			r.refill()
+			buf, n = r.buf, r.n
+			if r.over > 8 {
+				return false // past the end by more than the buffer holds
+			}
 		}
-		sym := r.decode(&clen)
+		e := clen.entry(buf)
+		if e == noCode {
+			return false
+		}
+		buf >>= e & 15
+		n -= uint(e & 15)
+		sym := int(e >> 4)
 		var v uint8
 		var rep int
 		switch {
-		case sym < 0:
-			return false
 		case sym < 16:
 			lens[i] = uint8(sym)
 			count[b2i(i >= nlit)][sym]++
@@ -370,11 +370,17 @@ func (f *inflater) readCodes(r *bitReader) bool {
 			if i == 0 {
 				return false
 			}
-			v, rep = lens[i-1], 3+int(r.bits(2))
+			v, rep = lens[i-1], 3+int(buf&3)
+			buf >>= 2
+			n -= 2
 		case sym == 17:
-			rep = 3 + int(r.bits(3))
+			rep = 3 + int(buf&7)
+			buf >>= 3
+			n -= 3
 		default:
-			rep = 11 + int(r.bits(7))
+			rep = 11 + int(buf&127)
+			buf >>= 7
+			n -= 7
 		}
 		end := i + rep
 		if end > len(lens) {
@@ -393,10 +399,8 @@ func (f *inflater) readCodes(r *bitReader) bool {
 			}
 		}
 		i = end
-		if r.over > 8 {
-			return false
-		}
 	}
+	r.buf, r.n = buf, n
 	if r.truncated() {
 		return false
 	}
