@@ -274,22 +274,27 @@ func (d *deflater) buildDynamic() int {
 }
 
 // writeDynamic writes the block built by buildDynamic. As in writeFixed,
-// the writer's state lives in locals through the token loop; a match goes
-// out as two codes with their extra bits, at most 20 and 28 bits.
+// the writer's state lives in locals through the description and token
+// loops; a match goes out as two codes with their extra bits, at most 20
+// and 28 bits.
 func (d *deflater) writeDynamic(w *bitWriter) {
 	c := &d.dyn
 	w.putBits(1|2<<1, 3) // BFINAL 1, BTYPE 10
 	w.putBits(uint64(c.hlit-257)|uint64(c.hdist-1)<<5|uint64(c.hclen-4)<<10, 14)
+	out, pos, acc, nb := w.out, w.pos, w.bits, w.n
 	for _, sym := range clenOrder[:c.hclen] {
-		w.putBits(uint64(c.clenLens[sym]), 3)
+		acc |= uint64(c.clenLens[sym]) << nb
+		nb += 3
+		pos, acc, nb = flush32(out, pos, acc, nb)
 	}
 	extraBits := [19]uint{16: 2, 17: 3, 18: 7}
 	for _, r := range c.rle[:c.nrle] {
 		sym := r & 0xff
 		e := c.clenCode[sym]
-		w.putBits(uint64(e&0xffffff)|uint64(r>>8)<<(e>>24), uint(e>>24)+extraBits[sym])
+		acc |= (uint64(e&0xffffff) | uint64(r>>8)<<(e>>24)) << nb
+		nb += uint(e>>24) + extraBits[sym]
+		pos, acc, nb = flush32(out, pos, acc, nb)
 	}
-	out, pos, acc, nb := w.out, w.pos, w.bits, w.n
 	lit, dist := &c.litCodes, &c.distCode
 	for _, t := range d.tokens {
 		if t < 256 {
