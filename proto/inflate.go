@@ -486,10 +486,19 @@ func (r *bitReader) codes(out []byte, w, limit int, lit, dist *huffman) (int, er
 			err = ErrInflateTooBig
 			break
 		}
-		// An overlapping match repeats the last d bytes: each copy
-		// takes everything written so far, doubling the run.
-		for k := 0; k < length; {
-			k += copy(out[w+k:w+length], out[w-d:w+k])
+		if d >= 8 && w+length+8 <= len(out) {
+			// Eight bytes at a time, past the end into the slack:
+			// each load lies before what it stores, d >= 8 behind.
+			// Matches are short here, and copy's call cost more.
+			for k := 0; k < length; k += 8 {
+				binary.LittleEndian.PutUint64(out[w+k:], binary.LittleEndian.Uint64(out[w+k-d:]))
+			}
+		} else {
+			// An overlapping match repeats the last d bytes: each copy
+			// takes everything written so far, doubling the run.
+			for k := 0; k < length; {
+				k += copy(out[w+k:w+length], out[w-d:w+k])
+			}
 		}
 		w += length
 	}
