@@ -17,7 +17,9 @@
 //
 //	apt-get install -y zlib1g-dev   # gcc and zlib.h
 //	go test -tags zlibref ./bench/zlibref                             # C zlib and the Coder inflate each other's datagrams
+//	go test -tags zlibref ./bench/zlibref -run '^$' -fuzz FuzzCZlibInflate # and agree on any stream
 //	go test -tags zlibref ./bench/zlibref -run '^$' -bench . -count 6 # the codec per datagram, both sides
 //
-// CI runs the tests (.ci/run); bench/RESULTS.md has the figures.
+// CI runs the tests and the fuzz target (.ci/run, .ci/fuzz); bench/RESULTS.md
+// has the figures.
 package zlibref

@@ -86,22 +86,22 @@ func Compress(dst, dgram []byte) (_ []byte, ok bool) {
 
 // Decompress appends to dst what EQEmu's Decompress makes of dgram (no CRC
 // trailer): the opcode bytes and the region inflated after 0x5a or copied
-// after 0xa5. ok is false when inflate failed or the flag is neither.
+// after 0xa5; with any other flag, or a region under two bytes, dgram as it
+// is, as EQEmu leaves it. ok is false when inflate failed.
 func Decompress(dst, dgram []byte) (_ []byte, ok bool) {
 	off := regionOffset(dgram)
-	if len(dgram) < off+2 {
-		return dst, false
+	if len(dgram) < off+2 || dgram[off] != 0xa5 && dgram[off] != 0x5a {
+		return append(dst, dgram...), true
 	}
 	dst = append(dst, dgram[:off]...)
 	switch region := dgram[off+1:]; dgram[off] {
 	case 0xa5:
 		return append(dst, region...), true
-	case 0x5a:
+	default:
 		start := len(dst)
 		dst = slices.Grow(dst, decompressBuf)[:start+decompressBuf]
 		n := C.eqemu_inflate((*C.uchar)(unsafe.Pointer(&region[0])), C.uint(len(region)),
 			(*C.uchar)(unsafe.Pointer(&dst[start])), decompressBuf)
 		return dst[:start+int(n)], n != 0
 	}
-	return dst, false
 }

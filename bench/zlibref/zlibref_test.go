@@ -203,3 +203,41 @@ func BenchmarkDecode(b *testing.B) {
 		})
 	}
 }
+
+// FuzzCZlibInflate: on any stream after the 0x5a flag, the Coder and C
+// zlib (EQEmu's Decompress, as EQ clients and servers inflate) agree. What
+// C zlib inflates, the Coder inflates to the same bytes, so no datagram a
+// real peer accepts is dropped here; what C zlib refuses, the Coder refuses,
+// except output past EQEmu's 4 KiB buffer, which the Coder takes up to
+// proto.MaxInflate.
+func FuzzCZlibInflate(f *testing.F) {
+	for _, fill := range fills {
+		for _, n := range []int{64, 420} {
+			for _, pkt := range packets(fill, n, 2) {
+				var c proto.Coder
+				p := params(f)
+				if wire := c.AppendEncode(&p, nil, pkt); wire[2] == 0x5a {
+					f.Add(wire[3:])
+				}
+				if wire, _ := Compress(nil, pkt); wire[2] == 0x5a {
+					f.Add(wire[3:])
+				}
+			}
+		}
+	}
+	p := params(f)
+	var c proto.Coder
+	f.Fuzz(func(t *testing.T, z []byte) {
+		dgram := append([]byte{0, byte(proto.OpPacket), 0x5a}, z...)
+		want, cOK := Decompress(nil, dgram)
+		got, err := c.Decode(&p, append([]byte(nil), dgram...))
+		switch {
+		case cOK && err != nil:
+			t.Fatalf("C zlib inflates %d bytes, the Coder refuses: %v", len(want)-2, err)
+		case cOK && !bytes.Equal(got, want):
+			t.Fatalf("C zlib and the Coder inflate different bytes (%d and %d)", len(want), len(got))
+		case !cOK && err == nil && len(got)-2 < decompressBuf:
+			t.Fatalf("C zlib refuses, the Coder inflates %d bytes", len(got)-2)
+		}
+	})
+}
