@@ -238,6 +238,7 @@ func buildFixedDecoders() (*huffman, *huffman) {
 // inflate inflates the zlib stream src into out, returning the length;
 // ErrInflateTooBig when the output would pass len(out) or MaxInflate bytes,
 // ErrInflate for anything else that is not a complete, checksummed stream.
+// All of out is scratch: match copies may write past the returned length.
 func (f *inflater) inflate(out, src []byte) (int, error) {
 	if len(src) < 2 || src[0]&0x0f != 8 || src[0]>>4 > 7 || (uint(src[0])<<8|uint(src[1]))%31 != 0 || src[1]&0x20 != 0 {
 		return 0, ErrInflate
