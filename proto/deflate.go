@@ -47,6 +47,9 @@ type deflater struct {
 	table [1 << deflateHashBits]uint16 // region positions: regions are under 64 KiB (deflate)
 	out   []byte
 	level CompressLevel
+	// window is the farthest a match may reach back; 0 is deflate's
+	// 32 KiB. EQ2's receivers keep 8 KiB (EQ2Window).
+	window int
 
 	tokens    []uint32
 	extraBits int // length and distance extra bits of the tokens
@@ -163,18 +166,59 @@ func flush32(out []byte, pos int, acc uint64, nb uint) (int, uint64, uint) {
 // 1 + len(D) <= n), in which case the caller sends the region raw.
 func (d *deflater) deflate(region []byte) []byte {
 	n := len(region)
-	budget := n - 1 - zlibOverhead // deflate bytes that still save one
-	if budget <= 0 || n > 1<<16 {
-		// Over 64 KiB (no datagram is) positions would not fit the
-		// match table.
-		return nil
-	}
-	fixedBits, ok := d.tokenize(region, budget)
+	w, ok := d.block(region, n-1-zlibOverhead, 2, 1) // deflate bytes that still save one
 	if !ok {
 		return nil
 	}
+	w.out[0], w.out[1] = 0x78, 0x01 // CM 8, 32 KiB window, FLEVEL 0 as C zlib writes for level 1
+	w.byteAlign()
+	return binary.BigEndian.AppendUint32(w.out[:w.pos], adler32Sum(region))
+}
+
+// appendSync appends region to dst as raw deflate blocks that leave the
+// stream open and byte-aligned: one block that is not final, with the
+// fixed or a dynamic code as the level decides (stored blocks when that
+// would not be shorter than the region), then a sync flush, the empty
+// stored block 00 00 ff ff. That is one payload of an
+// EQ2 session's deflate stream (SPEC §22.6), which the receiver inflates
+// with the stream's earlier output as its window; matches reach back no
+// further than d.window. Regions over 64 KiB are for another encoder.
+func (d *deflater) appendSync(dst, region []byte) []byte {
+	// Coded only when shorter than the region itself, as in deflate: a
+	// block within the stored blocks' 5 bytes of header would save next to
+	// nothing, and with that budget incompressible regions stop early.
+	if w, ok := d.block(region, len(region)-1, 0, 0); ok {
+		w.putBits(0, 3) // BFINAL 0, BTYPE 00: the sync flush's empty stored block
+		w.byteAlign()
+		dst = append(dst, w.out[:w.pos]...)
+	} else {
+		for len(region) > 0 {
+			c := region[:min(len(region), 0xffff)]
+			dst = append(dst, 0, byte(len(c)), byte(len(c)>>8), ^byte(len(c)), ^byte(len(c)>>8))
+			dst = append(dst, c...)
+			region = region[len(c):]
+		}
+		dst = append(dst, 0) // the sync flush's block header, byte-aligned already
+	}
+	return append(dst, 0, 0, 0xff, 0xff)
+}
+
+// block tokenizes region and writes it as one block, after start bytes of
+// d.out, with BFINAL set to final: the fixed code, or a dynamic one where
+// the level and the region call for it. ok is false when the block would
+// take more than budget bytes, or region is over 64 KiB (positions would
+// not fit the match table; no datagram is that long).
+func (d *deflater) block(region []byte, budget, start int, final uint64) (w bitWriter, ok bool) {
+	n := len(region)
+	if budget <= 0 || n > 1<<16 {
+		return w, false
+	}
+	fixedBits, ok := d.tokenize(region, budget)
+	if !ok {
+		return w, false
+	}
 	// Room for the worst case past the budget: literals at 9 bits each.
-	if size := n + n/8 + 64; cap(d.out) < size {
+	if size := start + n + n/8 + 64; cap(d.out) < size {
 		d.out = make([]byte, size)
 	}
 	dynBits := fixedBits
@@ -182,31 +226,36 @@ func (d *deflater) deflate(region []byte) []byte {
 		dynBits = d.buildDynamic()
 	}
 	if min(fixedBits, dynBits) > 8*budget {
-		return nil
+		return w, false
 	}
-	w := bitWriter{out: d.out[:cap(d.out)], pos: 2}
-	w.out[0], w.out[1] = 0x78, 0x01 // CM 8, 32 KiB window, FLEVEL 0 as C zlib writes for level 1
+	w = bitWriter{out: d.out[:cap(d.out)], pos: start}
 	if dynBits < fixedBits {
-		d.writeDynamic(&w)
+		d.writeDynamic(&w, final)
 	} else {
-		w = d.writeFixed(w)
+		w = d.writeFixed(w, final)
 	}
+	if w.pos+int(w.n+7)/8 > budget+start {
+		return w, false
+	}
+	return w, true
+}
+
+// byteAlign writes out the bits the writer holds, padding the last byte
+// with zeros.
+func (w *bitWriter) byteAlign() {
 	for ; w.n > 0; w.n -= min(w.n, 8) {
 		w.out[w.pos] = byte(w.bits)
 		w.pos++
 		w.bits >>= 8
 	}
-	if w.pos > budget+2 {
-		return nil
-	}
-	return binary.BigEndian.AppendUint32(w.out[:w.pos], adler32Sum(region))
 }
 
-// writeFixed writes the tokens as a fixed-code block. The writer's state
-// lives in locals through the loop (stores to out could alias it in memory).
-func (d *deflater) writeFixed(w bitWriter) bitWriter {
+// writeFixed writes the tokens as a fixed-code block, final or not. The
+// writer's state lives in locals through the loop (stores to out could
+// alias it in memory).
+func (d *deflater) writeFixed(w bitWriter, final uint64) bitWriter {
 	out, pos, acc, nb := w.out, w.pos, w.bits, w.n
-	acc |= 3 << nb // BFINAL 1, BTYPE 01 (fixed codes)
+	acc |= (final | 1<<1) << nb // BFINAL, BTYPE 01 (fixed codes)
 	nb += 3
 	for _, t := range d.tokens {
 		var e uint64
@@ -249,13 +298,17 @@ func (d *deflater) tokenize(src []byte, budget int) (fixedBits int, ok bool) {
 	matched := 0
 	dyn := n >= deflateDynamicMin
 	d.extraBits, d.matches = 0, 0
+	window := deflateWindow
+	if d.window > 0 {
+		window = d.window
+	}
 	s, emit := 0, 0
 	for s+deflateMinMatch <= n {
 		cv := binary.LittleEndian.Uint32(src[s:])
 		h := (cv * 0x1e35a7bd) >> (32 - deflateHashBits)
 		cand := int(d.table[h])
 		d.table[h] = uint16(s)
-		if cand >= s || s-cand > deflateWindow || binary.LittleEndian.Uint32(src[cand:]) != cv {
+		if cand >= s || s-cand > window || binary.LittleEndian.Uint32(src[cand:]) != cv {
 			// No match: step faster the longer the run of literals, so
 			// incompressible input is scanned, not searched.
 			s += 1 + (s-emit)>>5

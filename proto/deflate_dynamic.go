@@ -273,13 +273,13 @@ func (d *deflater) buildDynamic() int {
 	return size
 }
 
-// writeDynamic writes the block built by buildDynamic. As in writeFixed,
+// writeDynamic writes the block built by buildDynamic, final or not. As in writeFixed,
 // the writer's state lives in locals through the description and token
 // loops; a match goes out as two codes with their extra bits, at most 20
 // and 28 bits.
-func (d *deflater) writeDynamic(w *bitWriter) {
+func (d *deflater) writeDynamic(w *bitWriter, final uint64) {
 	c := &d.dyn
-	w.putBits(1|2<<1, 3) // BFINAL 1, BTYPE 10
+	w.putBits(final|2<<1, 3) // BFINAL, BTYPE 10
 	w.putBits(uint64(c.hlit-257)|uint64(c.hdist-1)<<5|uint64(c.hclen-4)<<10, 14)
 	out, pos, acc, nb := w.out, w.pos, w.bits, w.n
 	for _, sym := range clenOrder[:c.hclen] {

@@ -227,3 +227,41 @@ func TestEQ2CompressThreshold(t *testing.T) {
 		}
 	}
 }
+
+// TestEQ2DeflateLevel: an EQ2 session's deflate stream takes the level of
+// its Env's Coder (the listener's CompressLevel): fast writes only fixed-code
+// blocks, default a dynamic code where it pays, and both inflate with the
+// strict 8 KiB reference to the message; incompressible messages go as
+// stored blocks, each payload ending in the sync flush.
+func TestEQ2DeflateLevel(t *testing.T) {
+	game := benchPayload("game", 1024, 3)
+	random := benchPayload("random", 1024, 3)
+	for _, tc := range []struct {
+		level CompressLevel
+		btype byte // of the game message's first block
+	}{{CompressFast, 1}, {CompressDefault, 2}, {CompressSmall, 2}} {
+		var c Coder
+		if err := c.SetCompressLevel(tc.level); err != nil {
+			t.Fatal(err)
+		}
+		ec := newEQ2Coder(&Env{Coder: &c})
+		ref := &refInflater{window: EQ2Window}
+		for _, m := range [][]byte{game, random} {
+			z := ec.deflate(nil, m, false, nil)
+			if !bytes.HasSuffix(z, eq2SyncFlush[:]) {
+				t.Fatalf("%v: payload does not end in a sync flush", tc.level)
+			}
+			btype, want := z[0]>>1&3, tc.btype
+			if &m[0] == &random[0] {
+				want = 0 // stored
+			}
+			if btype != want {
+				t.Errorf("%v: first block type %d, want %d", tc.level, btype, want)
+			}
+			got, err := ref.packet(z)
+			if err != nil || !bytes.Equal(got, m) {
+				t.Fatalf("%v: strict 8 KiB inflate: %v", tc.level, err)
+			}
+		}
+	}
+}

@@ -27,10 +27,21 @@ func (e *eq2Events) EQ2Deliver(app []byte) {
 	s.deliver(s.vs.evEnv, 0, app)
 }
 
+// newEQ2Coder makes env's EQ2Coder. Its deflate stream is EQ2's
+// compression pass, so it takes the level of env's Coder, which holds the
+// listener's CompressLevel.
+func newEQ2Coder(env *Env) *EQ2Coder {
+	c := &EQ2Coder{Alloc: env.Alloc}
+	if env.Coder != nil {
+		c.def.level = env.Coder.CompressLevel()
+	}
+	return c
+}
+
 // eq2 readies the per-call context and returns the EQ2App's arguments.
 func (s *Session) eq2(env *Env, now Nanotime) (*EQ2Coder, EQ2Events) {
 	if env.EQ2 == nil {
-		env.EQ2 = &EQ2Coder{Alloc: env.Alloc}
+		env.EQ2 = newEQ2Coder(env)
 	}
 	if s.vs.pickK64 {
 		// InitClient has no Env; the key is drawn from env.Random at the
