@@ -3,15 +3,18 @@
 // same datagrams: the reference the compressed-path goal of issue 15 is set
 // against, which no EQEmu server on the benchmark box can give.
 //
-// EQEmu's DaybreakConnection compresses each datagram with a fresh zlib
-// stream (deflateInit, deflate, deflateEnd) whose level is Z_FINISH, that is
-// 4, because deflateInit's second argument is the level; it sends 0x5a and
-// the stream for any region over 30 bytes, even when the stream is longer,
-// and 0xa5 and the region otherwise. It inflates each one with a fresh
-// stream too (inflateInit2 with 15 window bits, inflate, inflateEnd). This
-// package does exactly those calls through cgo against the system's C zlib;
-// the rest of EQEmu's packet handling (its buffer copies, libuv, the
-// session) is not in it, so its figures are what the codec alone costs.
+// EQEmu's reliable stream (ReliableStreamConnection) compresses each
+// datagram with a fresh zlib stream at level 1 (deflateInit, deflate,
+// deflateEnd), and sends 0x5a and the stream for a region over 30 bytes
+// when the stream is shorter, 0xa5 and the region otherwise (SPEC §8.2). It
+// inflates each one with a fresh stream too (inflateInit2 with 15 window
+// bits, inflate, inflateEnd). The older DaybreakConnection, like LEGACY
+// (SPEC §21.3), passed Z_FINISH where the level belongs, so deflated at
+// level 4, and sent 0x5a even when the stream came out longer:
+// CompressLegacy. This package makes exactly those calls through cgo
+// against the system's C zlib. The rest of EQEmu's packet handling (its
+// buffer copies, libuv, the session) is not in it, so its figures are what
+// the codec alone costs.
 //
 // It needs cgo and zlib's headers, so it builds only with the zlibref tag:
 //

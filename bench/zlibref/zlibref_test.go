@@ -70,11 +70,11 @@ func TestEQEmuInflatesCoder(t *testing.T) {
 	t.Logf("%d deflated datagrams inflated in C zlib", deflated)
 }
 
-// TestCoderInflatesEQEmu: what EQEmu's Compress sends (C zlib level 4:
-// lazy matches, dynamic blocks, and a 0x5a stream longer than the region
-// for incompressible ones) the Coder decodes to the packet. C zlib's
-// dynamic blocks must be among them, or the Coder's dynamic decoder was
-// not tried.
+// TestCoderInflatesEQEmu: what EQEmu's Compress sends, the reliable
+// stream's (C zlib level 1, 0x5a only when shorter) and the older level-4
+// one (lazy matches, and 0x5a streams longer than the region for
+// incompressible ones), the Coder decodes to the packet. C zlib's dynamic
+// blocks must be among them, or the Coder's dynamic decoder was not tried.
 func TestCoderInflatesEQEmu(t *testing.T) {
 	p := params(t)
 	var c proto.Coder
@@ -82,16 +82,18 @@ func TestCoderInflatesEQEmu(t *testing.T) {
 	for _, fill := range fills {
 		for _, n := range sizes {
 			for _, pkt := range packets(fill, n, 16) {
-				wire, ok := Compress(nil, pkt)
+				legacy, ok := CompressLegacy(nil, pkt)
 				if !ok {
 					t.Fatalf("%v %d B: C zlib failed", fill, n)
 				}
-				if wire[2] == 0x5a {
-					blockTypes[wire[5]>>1&3]++ // first block's BTYPE, after the zlib header
-				}
-				got, err := c.Decode(&p, wire)
-				if err != nil || !bytes.Equal(got, pkt) {
-					t.Fatalf("%v %d B: Decode of EQEmu's datagram: %v, %d bytes back of %d", fill, n, err, len(got), len(pkt))
+				for _, wire := range [][]byte{Compress(nil, pkt), legacy} {
+					if wire[2] == 0x5a {
+						blockTypes[wire[5]>>1&3]++ // first block's BTYPE, after the zlib header
+					}
+					got, err := c.Decode(&p, wire)
+					if err != nil || !bytes.Equal(got, pkt) {
+						t.Fatalf("%v %d B: Decode of EQEmu's datagram: %v, %d bytes back of %d", fill, n, err, len(got), len(pkt))
+					}
 				}
 			}
 		}
@@ -105,7 +107,8 @@ func TestCoderInflatesEQEmu(t *testing.T) {
 // BenchmarkCodec is one datagram's compress pass on both halves of an echo:
 // the sender compresses it, the receiver decompresses it (the datagram
 // copied in first, as from a socket). eqgate is the Coder at each level;
-// eqemu is DaybreakConnection's calls into C zlib. The 16 messages cycled
+// eqemu is the reliable stream's calls into C zlib (level 1), eqemu-legacy
+// the older level-4 ones. The 16 messages cycled
 // are eqbench's payloads; "ratio" is wire bytes over the packet's bytes.
 //
 //	go test -tags zlibref ./bench/zlibref -run '^$' -bench Codec -count 6
@@ -138,28 +141,38 @@ func BenchmarkCodec(b *testing.B) {
 					b.ReportMetric(1+float64(wire)/float64(i*len(pkts[0])), "ratio")
 				})
 			}
-			b.Run(fmt.Sprintf("%v/%d/eqemu", fill, n), func(b *testing.B) {
-				out := make([]byte, 0, 2*n+compressBuf)
-				rx := make([]byte, 0, cap(out))
-				back := make([]byte, 0, decompressBuf+64)
-				wire, i := 0, 0
-				b.ReportAllocs()
-				for b.Loop() {
-					pkt := pkts[i%len(pkts)]
-					var ok bool
-					if out, ok = Compress(out[:0], pkt); !ok {
-						b.Fatal("deflate failed")
-					}
-					rx = append(rx[:0], out...)
-					got, ok := Decompress(back[:0], rx)
-					if !ok || len(got) != len(pkt) {
-						b.Fatal(len(got), ok)
-					}
-					wire += len(out) - len(pkt)
-					i++
+			for _, legacy := range []bool{false, true} {
+				name := "eqemu"
+				if legacy {
+					name = "eqemu-legacy"
 				}
-				b.ReportMetric(1+float64(wire)/float64(i*len(pkts[0])), "ratio")
-			})
+				b.Run(fmt.Sprintf("%v/%d/%s", fill, n, name), func(b *testing.B) {
+					out := make([]byte, 0, 2*n+legacyBuf)
+					rx := make([]byte, 0, cap(out))
+					back := make([]byte, 0, decompressBuf+64)
+					wire, i := 0, 0
+					b.ReportAllocs()
+					for b.Loop() {
+						pkt := pkts[i%len(pkts)]
+						if legacy {
+							var ok bool
+							if out, ok = CompressLegacy(out[:0], pkt); !ok {
+								b.Fatal("deflate failed")
+							}
+						} else {
+							out = Compress(out[:0], pkt)
+						}
+						rx = append(rx[:0], out...)
+						got, ok := Decompress(back[:0], rx)
+						if !ok || len(got) != len(pkt) {
+							b.Fatal(len(got), ok)
+						}
+						wire += len(out) - len(pkt)
+						i++
+					}
+					b.ReportMetric(1+float64(wire)/float64(i*len(pkts[0])), "ratio")
+				})
+			}
 		}
 	}
 }
@@ -219,7 +232,10 @@ func FuzzCZlibInflate(f *testing.F) {
 				if wire := c.AppendEncode(&p, nil, pkt); wire[2] == 0x5a {
 					f.Add(wire[3:])
 				}
-				if wire, _ := Compress(nil, pkt); wire[2] == 0x5a {
+				if wire := Compress(nil, pkt); wire[2] == 0x5a {
+					f.Add(wire[3:])
+				}
+				if wire, _ := CompressLegacy(nil, pkt); wire[2] == 0x5a {
 					f.Add(wire[3:])
 				}
 			}
