@@ -47,9 +47,6 @@ type deflater struct {
 	table [1 << deflateHashBits]uint16 // region positions: regions are under 64 KiB (deflate)
 	out   []byte
 	level CompressLevel
-	// window is the farthest a match may reach back; 0 is deflate's
-	// 32 KiB. EQ2's receivers keep 8 KiB (EQ2Window).
-	window int
 
 	tokens    []uint32
 	extraBits int // length and distance extra bits of the tokens
@@ -166,7 +163,7 @@ func flush32(out []byte, pos int, acc uint64, nb uint) (int, uint64, uint) {
 // 1 + len(D) <= n), in which case the caller sends the region raw.
 func (d *deflater) deflate(region []byte) []byte {
 	n := len(region)
-	w, ok := d.block(region, n-1-zlibOverhead, 2, 1) // deflate bytes that still save one
+	w, ok := d.block(region, n-1-zlibOverhead, deflateWindow, 2, 1) // deflate bytes that still save one
 	if !ok {
 		return nil
 	}
@@ -182,12 +179,12 @@ func (d *deflater) deflate(region []byte) []byte {
 // stored block 00 00 ff ff. That is one payload of an
 // EQ2 session's deflate stream (SPEC §22.6), which the receiver inflates
 // with the stream's earlier output as its window; matches reach back no
-// further than d.window. Regions over 64 KiB are for another encoder.
-func (d *deflater) appendSync(dst, region []byte) []byte {
+// further than window bytes. Regions over 64 KiB are for another encoder.
+func (d *deflater) appendSync(dst, region []byte, window int) []byte {
 	// Coded only when shorter than the region itself, as in deflate: a
 	// block within the stored blocks' 5 bytes of header would save next to
 	// nothing, and with that budget incompressible regions stop early.
-	if w, ok := d.block(region, len(region)-1, 0, 0); ok {
+	if w, ok := d.block(region, len(region)-1, window, 0, 0); ok {
 		w.putBits(0, 3) // BFINAL 0, BTYPE 00: the sync flush's empty stored block
 		w.byteAlign()
 		dst = append(dst, w.out[:w.pos]...)
@@ -203,17 +200,18 @@ func (d *deflater) appendSync(dst, region []byte) []byte {
 	return append(dst, 0, 0, 0xff, 0xff)
 }
 
-// block tokenizes region and writes it as one block, after start bytes of
-// d.out, with BFINAL set to final: the fixed code, or a dynamic one where
-// the level and the region call for it. ok is false when the block would
-// take more than budget bytes, or region is over 64 KiB (positions would
-// not fit the match table; no datagram is that long).
-func (d *deflater) block(region []byte, budget, start int, final uint64) (w bitWriter, ok bool) {
+// block tokenizes region, with matches at most window bytes back, and
+// writes it as one block, after start bytes of d.out, with BFINAL set to
+// final: the fixed code, or a dynamic one where the level and the region
+// call for it. ok is false when the block would take more than budget
+// bytes, or region is over 64 KiB (positions would not fit the match
+// table; no datagram is that long).
+func (d *deflater) block(region []byte, budget, window, start int, final uint64) (w bitWriter, ok bool) {
 	n := len(region)
 	if budget <= 0 || n > 1<<16 {
 		return w, false
 	}
-	fixedBits, ok := d.tokenize(region, budget)
+	fixedBits, ok := d.tokenize(region, budget, window)
 	if !ok {
 		return w, false
 	}
@@ -285,10 +283,11 @@ func tokenMatch(t uint32) (length, dist int) {
 	return int(t>>15&0x1ff) + 3, int(t&0x7fff) + 1
 }
 
-// tokenize matches region greedily into d.tokens and counts the symbols in
-// d.litFreq and d.distFreq; it returns the block's cost in bits with the
-// fixed codes, or false when no block can save a byte.
-func (d *deflater) tokenize(src []byte, budget int) (fixedBits int, ok bool) {
+// tokenize matches region greedily, no further than window bytes back,
+// into d.tokens and counts the symbols in d.litFreq and d.distFreq; it
+// returns the block's cost in bits with the fixed codes, or false when no
+// block can save a byte.
+func (d *deflater) tokenize(src []byte, budget, window int) (fixedBits int, ok bool) {
 	n := len(src)
 	toks := d.tokens[:0] // a local: appends through d would reload it
 	d.litFreq = [286]uint32{}
@@ -298,10 +297,6 @@ func (d *deflater) tokenize(src []byte, budget int) (fixedBits int, ok bool) {
 	matched := 0
 	dyn := n >= deflateDynamicMin
 	d.extraBits, d.matches = 0, 0
-	window := deflateWindow
-	if d.window > 0 {
-		window = d.window
-	}
 	s, emit := 0, 0
 	for s+deflateMinMatch <= n {
 		cv := binary.LittleEndian.Uint32(src[s:])

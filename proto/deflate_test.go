@@ -318,7 +318,7 @@ func TestDynamicGate(t *testing.T) {
 				} else {
 					gameFill(in, seed)
 				}
-				fixed, ok := d.tokenize(in, n-1-zlibOverhead)
+				fixed, ok := d.tokenize(in, n-1-zlibOverhead, deflateWindow)
 				if !ok {
 					t.Fatalf("%s %d: no block", kind, n)
 				}

@@ -39,12 +39,13 @@ import (
 //
 // The session-long deflate stream: eqgate's server writes one zlib stream
 // per session (header 58 c3, declaring an 8 KiB window, on the first
-// compressed payload; a sync flush after every payload) with
-// klauspost/compress's fixed-window encoder, limited to 8 KiB distances, so
-// any receiver of the stream inflates it, including one with window bits
-// 13 (the stdlib's and klauspost's level-9 writers use 32 KiB and would
-// not do). The encoder is shared by the shard and restarted for every
-// payload, instead of costing each session what C zlib's deflate does at
+// compressed payload; a sync flush after every payload) with the
+// compression pass's encoder at the listener's CompressLevel (klauspost/
+// compress's fixed-window one for payloads primed with a dictionary or over
+// 64 KiB), limited to 8 KiB distances, so any receiver of the stream
+// inflates it, including one with window bits 13 (the stdlib's and
+// klauspost's level-9 writers use 32 KiB and would not do). The encoder is
+// shared by the shard and restarted for every payload, instead of costing each session what C zlib's deflate does at
 // window bits 13 and memLevel 9: (1<<15) + (1<<18) bytes, 288 KiB (zlib.h). By default a payload is compressed on its own; with
 // EQ2Config.DeflateHistory the encoder is primed with the session's last
 // deflated bytes, so payloads refer to earlier ones as C zlib's do, for

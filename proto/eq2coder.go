@@ -17,7 +17,7 @@ type EQ2Coder struct {
 	// (combine queue, inflate history); nil = make and the GC.
 	Alloc Allocator
 
-	def  deflater      // payloads without a dictionary, up to 64 KiB (window EQ2Window)
+	def  deflater      // payloads without a dictionary, up to 64 KiB
 	zw   *flate.Writer // 8 KiB-window encoder, Reset per payload: the others
 	zout sliceWriter
 	zr   io.ReadCloser // raw inflater, Reset per payload with the session's history
@@ -51,15 +51,16 @@ func (c *EQ2Coder) put(b []byte) {
 // no match reaches further back than 8 KiB: a receiver with window bits 13
 // inflates it (TestEQ2DeflateWindow).
 func (c *EQ2Coder) deflate(dst, app []byte, header bool, dict []byte) []byte {
+	if header {
+		// CMF 58: deflate, 2^(5+8) = 8 KiB window. FLG c3: level 9, no
+		// dictionary, FCHECK so that 0x58c3 is a multiple of 31 (RFC 1950).
+		dst = append(dst, 0x58, 0xc3)
+	}
 	if len(dict) == 0 && len(app) <= 1<<16 {
 		// The compression pass's encoder, at the listener's level: 2-7x
 		// less CPU than flate.Writer's Reset, Write and Flush on 300 B to
 		// 4 KiB payloads, for 0.6-8 % more bytes (bench/RESULTS.md).
-		if header {
-			dst = append(dst, 0x58, 0xc3) // as below
-		}
-		c.def.window = EQ2Window
-		return c.def.appendSync(dst, app)
+		return c.def.appendSync(dst, app, EQ2Window)
 	}
 	if c.zw == nil {
 		zw, err := flate.NewWriterWindow(&c.zout, EQ2Window)
@@ -69,11 +70,6 @@ func (c *EQ2Coder) deflate(dst, app []byte, header bool, dict []byte) []byte {
 		c.zw = zw
 	}
 	c.zout.b = dst
-	if header {
-		// CMF 58: deflate, 2^(5+8) = 8 KiB window. FLG c3: level 9, no
-		// dictionary, FCHECK so that 0x58c3 is a multiple of 31 (RFC 1950).
-		c.zout.b = append(c.zout.b, 0x58, 0xc3)
-	}
 	// ResetDict even without a dictionary: the Writer keeps the last
 	// dictionary it was given and a plain Reset would prime it with another
 	// session's bytes.

@@ -56,7 +56,7 @@ func (h *huffman) init(lengths []uint8) bool {
 	for sym, l := range lengths {
 		count[l]++
 		used[n] = uint16(sym)
-		n += int(uint8(-l) >> 7) // l != 0: no branch on symbols without a code
+		n += b2i(l != 0) // no branch on symbols without a code
 	}
 	return h.build(lengths, 0, &count, used[:n])
 }
