@@ -124,13 +124,21 @@ func distSymbol(d int) int {
 }
 
 // distCode returns the fixed code of distance d (1..32768) with its extra
-// bits, packed like fixedLit.
+// bits, packed like fixedLit. It inlines: the encoders call it per match.
 func distCode(d int) uint32 {
 	sym := distSymbol(d)
-	nextra := uint32(distExtra[sym])
-	extra := uint32(d-int(distBase[sym])) & (1<<nextra - 1)
-	return uint32(bits.Reverse8(uint8(sym))>>3) | extra<<5 | (5+nextra)<<24
+	return fixedDist[sym] | uint32(d-int(distBase[sym]))<<5 // the extra bits fit their count
 }
+
+// fixedDist[sym] is distance code sym's fixed code, bit-reversed, with the
+// length of code and extra bits in the top 8 (the extra bits themselves
+// are distCode's).
+var fixedDist = func() (t [30]uint32) {
+	for sym := range t {
+		t[sym] = uint32(bits.Reverse8(uint8(sym))>>3) | (5+uint32(distExtra[sym]))<<24
+	}
+	return t
+}()
 
 // bitWriter packs codes LSB-first into out, four bytes at a time.
 type bitWriter struct {
@@ -211,16 +219,19 @@ func (d *deflater) block(region []byte, budget, window, start int, final uint64)
 	if budget <= 0 || n > 1<<16 {
 		return w, false
 	}
-	fixedBits, ok := d.tokenize(region, budget, window)
-	if !ok {
-		return w, false
-	}
 	// Room for the worst case past the budget: literals at 9 bits each.
 	if size := start + n + n/8 + 64; cap(d.out) < size {
 		d.out = make([]byte, size)
 	}
+	if n < deflateDynamicMin || d.level == CompressFast {
+		return d.fixedBlock(region, budget, window, start, final)
+	}
+	fixedBits, ok := d.tokenize(region, budget, window)
+	if !ok {
+		return w, false
+	}
 	dynBits := fixedBits
-	if n >= deflateDynamicMin && d.level != CompressFast && (d.level == CompressSmall || d.dynamicWorthBuilding(fixedBits)) {
+	if d.level == CompressSmall || d.dynamicWorthBuilding(fixedBits) {
 		dynBits = d.buildDynamic()
 	}
 	if min(fixedBits, dynBits) > 8*budget {
@@ -275,6 +286,79 @@ func (d *deflater) writeFixed(w bitWriter, final uint64) bitWriter {
 	return w
 }
 
+// fixedBlock is block for a region that gets the fixed codes whatever it
+// holds (under deflateDynamicMin bytes, or at CompressFast): the codes are
+// written as the matches are found, with no tokens or symbol counts kept
+// for a dynamic code. The bytes are writeFixed's of tokenize's tokens.
+func (d *deflater) fixedBlock(src []byte, budget, window, start int, final uint64) (bitWriter, bool) {
+	n := len(src)
+	out := d.out[:cap(d.out)]
+	pos, acc, nb := start, (final | 1<<1), uint(3) // BFINAL, BTYPE 01 (fixed codes)
+	limit := 8 * (start + budget)                  // bits the block may end at
+	s, emit := 0, 0
+	for s+deflateMinMatch <= n {
+		cv := binary.LittleEndian.Uint32(src[s:])
+		cand := d.probe(src, s, cv, window)
+		if cand < 0 {
+			s += 1 + (s-emit)>>5 // as in tokenize
+			continue
+		}
+		// Literals take at least 8 bits each.
+		if 8*pos+int(nb)+8*(s-emit) > limit {
+			return bitWriter{}, false
+		}
+		for _, v := range src[emit:s] {
+			c := fixedLit[v]
+			acc |= uint64(c&0xffffff) << nb
+			nb += uint(c >> 24)
+			pos, acc, nb = flush32(out, pos, acc, nb)
+		}
+		l := deflateMinMatch + matchLen(src[s+deflateMinMatch:min(n, s+deflateMaxMatch)], src[cand+deflateMinMatch:])
+		c, dc := fixedLen[l], distCode(s-cand)
+		acc |= (uint64(c&0xffffff) | uint64(dc&0xffffff)<<(c>>24)) << nb
+		nb += uint(c>>24 + dc>>24)
+		pos, acc, nb = flush32(out, pos, acc, nb)
+		s += l
+		emit = s
+		d.indexLast(src, s)
+	}
+	if 8*pos+int(nb)+8*(n-emit)+7 > limit {
+		return bitWriter{}, false
+	}
+	for _, v := range src[emit:] {
+		c := fixedLit[v]
+		acc |= uint64(c&0xffffff) << nb
+		nb += uint(c >> 24)
+		pos, acc, nb = flush32(out, pos, acc, nb)
+	}
+	w := bitWriter{out: out, pos: pos, bits: acc, n: nb}
+	w.put(7 << 24) // end of block: 256 is seven 0 bits
+	return w, w.pos+int(w.n+7)/8 <= budget+start
+}
+
+// probe files position s, whose first four bytes are cv, in the match
+// table and returns the position it held when that is an earlier one, at
+// most window back, with the same four bytes; -1 otherwise. Stale entries
+// from earlier regions fail the comparison.
+func (d *deflater) probe(src []byte, s int, cv uint32, window int) int {
+	h := (cv * 0x1e35a7bd) >> (32 - deflateHashBits)
+	cand := int(d.table[h])
+	d.table[h] = uint16(s)
+	if cand >= s || s-cand > window || binary.LittleEndian.Uint32(src[cand:]) != cv {
+		return -1
+	}
+	return cand
+}
+
+// indexLast files the last position of a match ending at s, so runs and
+// repeated records chain into each other.
+func (d *deflater) indexLast(src []byte, s int) {
+	if s+deflateMinMatch <= len(src) {
+		p := s - 1
+		d.table[(binary.LittleEndian.Uint32(src[p:])*0x1e35a7bd)>>(32-deflateHashBits)] = uint16(p)
+	}
+}
+
 // A token is a literal byte (< 256) or a match: tokenFlag | (length-3)<<15
 // | (distance-1).
 const tokenFlag = 1 << 31
@@ -300,10 +384,8 @@ func (d *deflater) tokenize(src []byte, budget, window int) (fixedBits int, ok b
 	s, emit := 0, 0
 	for s+deflateMinMatch <= n {
 		cv := binary.LittleEndian.Uint32(src[s:])
-		h := (cv * 0x1e35a7bd) >> (32 - deflateHashBits)
-		cand := int(d.table[h])
-		d.table[h] = uint16(s)
-		if cand >= s || s-cand > window || binary.LittleEndian.Uint32(src[cand:]) != cv {
+		cand := d.probe(src, s, cv, window)
+		if cand < 0 {
 			// No match: step faster the longer the run of literals, so
 			// incompressible input is scanned, not searched.
 			s += 1 + (s-emit)>>5
@@ -332,12 +414,7 @@ func (d *deflater) tokenize(src []byte, budget, window int) (fixedBits int, ok b
 		matched += l
 		s += l
 		emit = s
-		if s+deflateMinMatch <= n {
-			// Index the match's last position too: runs and repeated
-			// records then chain into each other.
-			p := s - 1
-			d.table[(binary.LittleEndian.Uint32(src[p:])*0x1e35a7bd)>>(32-deflateHashBits)] = uint16(p)
-		}
+		d.indexLast(src, s)
 	}
 	if fixedBits+8*(n-emit) > bitsBudget && (!dyn || matched < n/8) {
 		d.tokens = toks

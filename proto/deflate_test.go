@@ -349,3 +349,64 @@ func TestDynamicGate(t *testing.T) {
 		t.Fatalf("gate built %d and refused %d codes: the inputs do not exercise both sides", built, refused)
 	}
 }
+
+// TestFixedBlockIsWriteFixed: the fused fixed-code path (fixedBlock, for
+// small regions and CompressFast) writes the very bytes, and refuses the
+// very regions, that tokenize and writeFixed do, on game, sparse, random
+// and run-length regions of every size up to 600 bytes, in both windows
+// and both budgets the encoders use.
+func TestFixedBlockIsWriteFixed(t *testing.T) {
+	var fused, split deflater
+	fused.out, split.out = make([]byte, 1024), make([]byte, 1024)
+	checked := 0
+	for _, kind := range []string{"game", "sparse", "random", "runs"} {
+		for n := 1; n <= 600; n += 1 + n/40 {
+			in := benchPayload("random", n, uint64(n))
+			switch kind {
+			case "game":
+				if n >= 2 {
+					gameFill(in, uint64(n))
+				}
+			case "sparse":
+				for i := range in {
+					if i%8 > 1 {
+						in[i] = 0
+					}
+				}
+			case "runs":
+				for i := range in {
+					in[i] = byte(i / 37)
+				}
+			}
+			for _, window := range []int{deflateWindow, EQ2Window} {
+				for _, budget := range []int{n - 1 - zlibOverhead, n - 1} {
+					w1, ok1 := fused.fixedBlock(in, budget, window, 2, 1)
+					var want []byte
+					fixedBits, ok2 := split.tokenize(in, budget, window)
+					if ok2 && fixedBits <= 8*budget {
+						w2 := split.writeFixed(bitWriter{out: split.out, pos: 2}, 1)
+						ok2 = w2.pos+int(w2.n+7)/8 <= budget+2
+						w2.byteAlign()
+						want = w2.out[2:w2.pos]
+					} else {
+						ok2 = false
+					}
+					if ok1 != ok2 {
+						t.Fatalf("%s %d window %d budget %d: fixedBlock ok %v, tokenize+writeFixed %v", kind, n, window, budget, ok1, ok2)
+					}
+					if !ok1 {
+						continue
+					}
+					w1.byteAlign()
+					if got := w1.out[2:w1.pos]; !bytes.Equal(got, want) {
+						t.Fatalf("%s %d window %d budget %d: bytes differ\n got %x\nwant %x", kind, n, window, budget, got, want)
+					}
+					checked++
+				}
+			}
+		}
+	}
+	if checked < 400 {
+		t.Fatalf("only %d blocks compared", checked)
+	}
+}

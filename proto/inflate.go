@@ -442,9 +442,9 @@ func (r *bitReader) codes(out []byte, w, limit int, lit, dist *huffman) (int, er
 				}
 			}
 		}
-		e := lit.entry(buf)
+		e := uint(lit.entry(buf)) // a uint: as uint16 it was kept on the stack
 		buf >>= e & 15
-		n -= uint(e & 15)
+		n -= e & 15
 		sym := int(e >> 4)
 		if sym < 256 {
 			if w >= limit {
@@ -467,9 +467,9 @@ func (r *bitReader) codes(out []byte, w, limit int, lit, dist *huffman) (int, er
 		length := int(lengthBase[i]) + int(buf&(1<<nb-1))
 		buf >>= nb
 		n -= nb
-		e = dist.entry(buf)
+		e = uint(dist.entry(buf))
 		buf >>= e & 15
-		n -= uint(e & 15)
+		n -= e & 15
 		ds := int(e >> 4)
 		if ds >= 30 { // noCode too
 			err = ErrInflate
