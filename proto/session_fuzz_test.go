@@ -24,6 +24,7 @@ func FuzzSessionReceive(f *testing.F) {
 		p := newPeer()
 		p.env.Coder = coder
 		p.h.echo = true
+		p.h.backOff = true               // a flood of messages the fuzzer never acks fills the send queue
 		budget := Budget{Limit: 1 << 12} // small: refusals are explored too
 		p.env.Budget = &budget
 		if err := p.s.InitServer(c, 0x12345678, 0); err != nil {

@@ -3,6 +3,7 @@ package proto
 import (
 	"bytes"
 	"encoding/hex"
+	"errors"
 	"testing"
 
 	"github.com/eqgate/eqgate/pool"
@@ -35,7 +36,9 @@ type delivery struct {
 }
 
 // recHandler records callbacks; echo makes it send every app back reliably
-// on its stream (or 0).
+// on its stream (or 0). With backOff, a Send refused with ErrSendQueueFull
+// (the documented back-pressure of a peer that does not ack) is counted in
+// full; any other refusal panics.
 type recHandler struct {
 	env      *Env
 	now      *Nanotime
@@ -43,6 +46,8 @@ type recHandler struct {
 	closed   []CloseReason
 	got      []delivery
 	echo     bool
+	backOff  bool
+	full     int
 	keepData bool
 }
 
@@ -53,7 +58,12 @@ func (h *recHandler) Deliver(s *Session, stream int, app []byte) {
 	}
 	if h.echo {
 		st := max(stream, 0)
-		if err := s.Send(h.env, *h.now, st, app, true); err != nil {
+		err := s.Send(h.env, *h.now, st, app, true)
+		switch {
+		case err == nil:
+		case h.backOff && errors.Is(err, ErrSendQueueFull):
+			h.full++
+		default:
 			panic(err)
 		}
 	}
