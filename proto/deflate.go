@@ -270,12 +270,10 @@ func (d *deflater) writeFixed(w bitWriter, final uint64) bitWriter {
 		var e uint64
 		var l uint
 		if t < 256 {
-			c := fixedLit[t]
-			e, l = uint64(c&0xffffff), uint(c>>24)
+			e, l = fixedLitCode(byte(t))
 		} else {
 			ml, dist := tokenMatch(t)
-			c, dc := fixedLen[ml], distCode(dist)
-			e, l = uint64(c&0xffffff)|uint64(dc&0xffffff)<<(c>>24), uint(c>>24+dc>>24)
+			e, l = joinCodes(fixedLen[ml], distCode(dist))
 		}
 		acc |= e << nb
 		nb += l
@@ -284,6 +282,18 @@ func (d *deflater) writeFixed(w bitWriter, final uint64) bitWriter {
 	w.out, w.pos, w.bits, w.n = out, pos, acc, nb
 	w.put(7 << 24) // end of block: 256 is seven 0 bits
 	return w
+}
+
+// fixedLitCode is literal v's fixed code and its length in bits.
+func fixedLitCode(v byte) (uint64, uint) {
+	c := fixedLit[v]
+	return uint64(c & 0xffffff), uint(c >> 24)
+}
+
+// joinCodes is code a then code b, both packed like fixedLit, and their
+// length in bits: a match's length and distance codes (at most 31 bits).
+func joinCodes(a, b uint32) (uint64, uint) {
+	return uint64(a&0xffffff) | uint64(b&0xffffff)<<(a>>24), uint(a>>24 + b>>24)
 }
 
 // fixedBlock is block for a region that gets the fixed codes whatever it
@@ -308,15 +318,15 @@ func (d *deflater) fixedBlock(src []byte, budget, window, start int, final uint6
 			return bitWriter{}, false
 		}
 		for _, v := range src[emit:s] {
-			c := fixedLit[v]
-			acc |= uint64(c&0xffffff) << nb
-			nb += uint(c >> 24)
+			e, l := fixedLitCode(v)
+			acc |= e << nb
+			nb += l
 			pos, acc, nb = flush32(out, pos, acc, nb)
 		}
 		l := deflateMinMatch + matchLen(src[s+deflateMinMatch:min(n, s+deflateMaxMatch)], src[cand+deflateMinMatch:])
-		c, dc := fixedLen[l], distCode(s-cand)
-		acc |= (uint64(c&0xffffff) | uint64(dc&0xffffff)<<(c>>24)) << nb
-		nb += uint(c>>24 + dc>>24)
+		e, el := joinCodes(fixedLen[l], distCode(s-cand))
+		acc |= e << nb
+		nb += el
 		pos, acc, nb = flush32(out, pos, acc, nb)
 		s += l
 		emit = s
@@ -326,9 +336,9 @@ func (d *deflater) fixedBlock(src []byte, budget, window, start int, final uint6
 		return bitWriter{}, false
 	}
 	for _, v := range src[emit:] {
-		c := fixedLit[v]
-		acc |= uint64(c&0xffffff) << nb
-		nb += uint(c >> 24)
+		e, l := fixedLitCode(v)
+		acc |= e << nb
+		nb += l
 		pos, acc, nb = flush32(out, pos, acc, nb)
 	}
 	w := bitWriter{out: out, pos: pos, bits: acc, n: nb}
@@ -368,7 +378,8 @@ func tokenMatch(t uint32) (length, dist int) {
 }
 
 // tokenize matches region greedily, no further than window bytes back,
-// into d.tokens and counts the symbols in d.litFreq and d.distFreq; it
+// into d.tokens and counts the symbols in d.litFreq and d.distFreq, for a
+// region that may get a dynamic code (the others go to fixedBlock); it
 // returns the block's cost in bits with the fixed codes, or false when no
 // block can save a byte.
 func (d *deflater) tokenize(src []byte, budget, window int) (fixedBits int, ok bool) {
@@ -379,7 +390,6 @@ func (d *deflater) tokenize(src []byte, budget, window int) (fixedBits int, ok b
 	bitsBudget := 8 * budget
 	fixedBits = 3 + 7 // block header and end of block
 	matched := 0
-	dyn := n >= deflateDynamicMin
 	d.extraBits, d.matches = 0, 0
 	s, emit := 0, 0
 	for s+deflateMinMatch <= n {
@@ -393,7 +403,7 @@ func (d *deflater) tokenize(src []byte, budget, window int) (fixedBits int, ok b
 		}
 		// Literals cost at least 8 bits with the fixed codes; with
 		// few matches a dynamic code cannot make up for that either.
-		if fixedBits+8*(s-emit) > bitsBudget && (!dyn || matched < n/8) {
+		if fixedBits+8*(s-emit) > bitsBudget && matched < n/8 {
 			d.tokens = toks // keep what it has grown to
 			return 0, false
 		}
@@ -416,7 +426,7 @@ func (d *deflater) tokenize(src []byte, budget, window int) (fixedBits int, ok b
 		emit = s
 		d.indexLast(src, s)
 	}
-	if fixedBits+8*(n-emit) > bitsBudget && (!dyn || matched < n/8) {
+	if fixedBits+8*(n-emit) > bitsBudget && matched < n/8 {
 		d.tokens = toks
 		return 0, false // what is left is literals
 	}
@@ -427,7 +437,7 @@ func (d *deflater) tokenize(src []byte, budget, window int) (fixedBits int, ok b
 	}
 	d.tokens = toks
 	d.litFreq[256] = 1
-	return fixedBits, fixedBits <= bitsBudget || dyn
+	return fixedBits, true // a dynamic code may still fit the budget
 }
 
 // matchLen returns how many leading bytes of a equal those of b; b is at

@@ -45,11 +45,13 @@ import (
 // 64 KiB), limited to 8 KiB distances, so any receiver of the stream
 // inflates it, including one with window bits 13 (the stdlib's and
 // klauspost's level-9 writers use 32 KiB and would not do). The encoder is
-// shared by the shard and restarted for every payload, instead of costing each session what C zlib's deflate does at
-// window bits 13 and memLevel 9: (1<<15) + (1<<18) bytes, 288 KiB (zlib.h). By default a payload is compressed on its own; with
-// EQ2Config.DeflateHistory the encoder is primed with the session's last
-// deflated bytes, so payloads refer to earlier ones as C zlib's do, for
-// that many bytes per session and the CPU to prime it. SPEC §22.6 leaves
+// shared by the shard and restarted for every payload, instead of costing
+// each session what C zlib's deflate does at window bits 13 and memLevel 9:
+// (1<<15) + (1<<18) bytes, 288 KiB (zlib.h). By default a payload is
+// compressed on its own; with EQ2Config.DeflateHistory the encoder is
+// primed with the session's last deflated bytes, so payloads refer to
+// earlier ones as C zlib's do, for that many bytes per session and the CPU
+// to prime it. SPEC §22.6 leaves
 // the choice to the encoder: its bytes need not match C zlib's.
 
 // Sizes of the EQ2 application layer (SPEC §22.6, §22.7).
