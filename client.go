@@ -200,11 +200,22 @@ func (c *Client) Collector() *Collector {
 	return newCollector(c.g, c.guard, prometheus.Labels{"listen": "client:" + c.label})
 }
 
-// Sockets is the number of session sockets still open.
+// Sockets is the number of sessions still holding a socket (their own or
+// a share of one, Config.ShareSockets).
 func (c *Client) Sockets() int {
 	n := 0
 	for i := range c.g.Len() {
 		n += c.g.Shard(i).Sockets()
+	}
+	return n
+}
+
+// FDs is the number of socket descriptors the sessions hold: Sockets, less
+// what Config.ShareSockets saves.
+func (c *Client) FDs() int {
+	n := 0
+	for i := range c.g.Len() {
+		n += c.g.Shard(i).SocketFDs()
 	}
 	return n
 }

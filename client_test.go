@@ -22,18 +22,22 @@ func TestClientManySessions(t *testing.T) {
 		name              string
 		clientShards      int
 		sessions, perStrm int
+		share             bool
 	}{
 		{name: "1shard", clientShards: 1, sessions: 300, perStrm: 3},
 		{name: "2shards", clientShards: 2, sessions: 120, perStrm: 3},
+		{name: "2shards-shared", clientShards: 2, sessions: 120, perStrm: 3, share: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			defer checkLeaks(t)()
-			testClient(t, tc.clientShards, tc.sessions, tc.perStrm)
+			testClient(t, tc.clientShards, tc.sessions, tc.perStrm, tc.share)
 		})
 	}
 }
 
-func testClient(t *testing.T, clientShards, sessions, perStream int) {
+// testClient: with share, the sessions come from 60 addresses, two from
+// each, on Config.ShareSockets: a few shared sockets instead of one each.
+func testClient(t *testing.T, clientShards, sessions, perStream int, share bool) {
 	seed := uint64(time.Now().UnixNano())
 	t.Logf("seed %d", seed)
 	rng := rand.New(rand.NewPCG(seed, 2))
@@ -50,7 +54,7 @@ func testClient(t *testing.T, clientShards, sessions, perStream int) {
 	defer srv.Close()
 	addr := srv.Addr().String()
 
-	cl, err := NewClient("127.0.0.1", Config{Shards: clientShards, RecvBuffer: 256 << 10, SendBuffer: 256 << 10})
+	cl, err := NewClient("127.0.0.1", Config{Shards: clientShards, RecvBuffer: 256 << 10, SendBuffer: 256 << 10, ShareSockets: share})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,6 +67,12 @@ func testClient(t *testing.T, clientShards, sessions, perStream int) {
 	}
 	ss := make([]*sess, sessions)
 	from := []netip.Addr{netip.MustParseAddr("127.0.0.1"), netip.MustParseAddr("127.0.0.2")}
+	if share {
+		from = nil
+		for k := range 60 {
+			from = append(from, netip.AddrFrom4([4]byte{127, 0, 1, byte(1 + k)}))
+		}
+	}
 	// Start every dial, then wait for each: one round trip for all.
 	for i := range ss {
 		s := &sess{col: &collector{want: 4 * perStream, done: make(chan struct{})}}
@@ -71,7 +81,7 @@ func testClient(t *testing.T, clientShards, sessions, perStream int) {
 				s.sent[st] = append(s.sent[st], payload(i, st, k, sizes[rng.IntN(len(sizes))]))
 			}
 		}
-		s.conn, err = cl.StartDial(from[i%2], addr, s.col)
+		s.conn, err = cl.StartDial(from[i%len(from)], addr, s.col)
 		if err != nil {
 			t.Fatalf("session %d: %v", i, err)
 		}
@@ -83,8 +93,8 @@ func testClient(t *testing.T, clientShards, sessions, perStream int) {
 			t.Fatalf("session %d: %v", i, err)
 		}
 		la := s.conn.LocalAddr()
-		if la.Addr() != from[i%2] || locals[la] {
-			t.Fatalf("session %d: local address %v (want %v, unique)", i, la, from[i%2])
+		if la.Addr() != from[i%len(from)] || locals[la] {
+			t.Fatalf("session %d: local address %v (want %v, unique)", i, la, from[i%len(from)])
 		}
 		locals[la] = true
 		if s.conn.RemoteAddr() != srv.Addr() {
@@ -123,6 +133,10 @@ func testClient(t *testing.T, clientShards, sessions, perStream int) {
 		}
 		s.col.mu.Unlock()
 	}
+	// Two sessions per address need two shared sockets at most per shard.
+	if fds := cl.FDs(); share && (fds < clientShards || fds > 2*clientShards) || !share && fds != sessions {
+		t.Errorf("%d fds for %d sessions (sharing %v)", fds, sessions, share)
+	}
 	if st := cl.Stats(); st.Total.SessionsOpen != int64(sessions) || len(st.Shards) != clientShards {
 		t.Fatalf("client stats: %d sessions open over %d shards, want %d over %d", st.Total.SessionsOpen, len(st.Shards), sessions, clientShards)
 	}
@@ -152,8 +166,8 @@ func testClient(t *testing.T, clientShards, sessions, perStream int) {
 	if err := cl.Close(); err != nil {
 		t.Error(err)
 	}
-	if got := cl.Sockets(); got != 0 {
-		t.Errorf("%d sockets open after Client.Close", got)
+	if got, fds := cl.Sockets(), cl.FDs(); got != 0 || fds != 0 {
+		t.Errorf("%d sockets, %d fds open after Client.Close", got, fds)
 	}
 	if _, err := cl.StartDial(netip.Addr{}, addr, &collector{}); !errors.Is(err, ErrClosed) {
 		t.Errorf("StartDial after Close: %v, want ErrClosed", err)

@@ -135,6 +135,17 @@ type Config struct {
 	Steering bool
 	// GSO coalesces runs of datagrams to one peer with UDP_SEGMENT.
 	GSO bool
+	// ShareSockets (client, Linux) lets sessions dialled from a specific
+	// local address (NewClient's, or DialFrom's) share sockets: one wildcard
+	// socket on one port carries a session per local address, read and
+	// written in batches over all of them, so a Client with sessions from
+	// many addresses (a load generator on 127.0.0.0/8, a bot host with an
+	// address per bot) holds a few fds instead of one per session. A
+	// session's endpoint is its address and the shared socket's port; a
+	// second session from one address goes on another shared socket. Each
+	// shared socket asks for 4 MiB buffers. Sessions from the unspecified
+	// address always get a socket of their own.
+	ShareSockets bool
 	// MaxSessions caps sessions over all shards; 0 means 1<<20.
 	MaxSessions int
 	// MaxSessionsPerShard caps sessions in one shard; 0 means MaxSessions.
@@ -388,6 +399,7 @@ func (c *Config) shardConfig(role shard.Role) shard.Config {
 		SendBuffer:          c.SendBuffer,
 		Steering:            c.Steering,
 		GSO:                 c.GSO,
+		ShareSockets:        c.ShareSockets,
 		MaxSessions:         c.MaxSessions,
 		MaxSessionsPerShard: c.MaxSessionsPerShard,
 		MaxSessionsPerIP:    c.MaxSessionsPerIP,

@@ -77,6 +77,7 @@ func (s *Set) Open(local netip.AddrPort) (uint32, netip.AddrPort, error) {
 	}
 	s.socks[id-1] = uc
 	s.count.members.Add(1)
+	s.count.fds.Add(1)
 	go s.reader(uc, id)
 	ap := uc.LocalAddr().(*net.UDPAddr).AddrPort()
 	return id, netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()), nil
@@ -112,6 +113,7 @@ func (s *Set) CloseMember(id uint32) {
 	s.socks[id-1] = nil
 	s.free = append(s.free, id)
 	s.count.members.Add(-1)
+	s.count.fds.Add(-1)
 }
 
 // CloseMembers closes every member.

@@ -59,8 +59,9 @@ type Set struct {
 	sleeps   atomic.Uint64 // parks on epoll (members present); single writer (the owner)
 
 	// Members, owner only: id-1 indexes socks; free ids are reused LIFO.
-	socks []member
-	free  []uint32
+	socks  []member
+	free   []uint32
+	shared []sharedSock // SetOptions.Share; index k is epoll tag sharedTag(k)
 
 	// scratch carries the shared per-batch headers for member I/O.
 	scratch Conn
@@ -69,8 +70,10 @@ type Set struct {
 }
 
 type member struct {
-	fd int32 // -1: free
-	v6 bool
+	fd     int32 // -1: free; a shared member's is its shared socket's
+	v6     bool
+	shared int32      // 0: a socket of its own; k+1: on shared socket k
+	local  netip.Addr // a shared member's address: its sends' source
 }
 
 // NewSet returns a Set over main (nil for a Set of members only).
@@ -133,6 +136,10 @@ func (s *Set) initEpoll() error {
 // Open binds a new member socket to local (port 0 for an ephemeral port,
 // never SO_REUSEPORT: a port the member shares would share its traffic)
 // and returns its id (never 0) and bound address. Owner only.
+//
+// With SetOptions.Share, a member asked for on a specific address and port
+// 0 joins a shared socket instead (see openShared), and its bound address
+// is that address with the shared socket's port.
 func (s *Set) Open(local netip.AddrPort) (uint32, netip.AddrPort, error) {
 	if s.closed.Load() {
 		return 0, netip.AddrPort{}, net.ErrClosed
@@ -145,8 +152,33 @@ func (s *Set) Open(local netip.AddrPort) (uint32, netip.AddrPort, error) {
 			return 0, netip.AddrPort{}, err
 		}
 	}
+	// A zoned (link-local) address stays on a socket of its own: packet
+	// info reports no zone, so a shared socket could not match it.
+	if ip := local.Addr(); s.opt.Share && local.Port() == 0 && ip.IsValid() && !ip.IsUnspecified() && ip.Zone() == "" {
+		return s.openShared(ip.Unmap())
+	}
+	fd, v6, bound, err := bindSocket(local, s.opt.RecvBuffer, s.opt.SendBuffer, false)
+	if err != nil {
+		return 0, netip.AddrPort{}, err
+	}
+	id := s.newID()
+	if err := unix.EpollCtl(s.epfd, unix.EPOLL_CTL_ADD, fd, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(id)}); err != nil {
+		s.free = append(s.free, id)
+		unix.Close(fd)
+		return 0, netip.AddrPort{}, os.NewSyscallError("epoll_ctl", err)
+	}
+	s.socks[id-1] = member{fd: int32(fd), v6: v6}
+	s.count.members.Add(1)
+	s.count.fds.Add(1)
+	return id, bound, nil
+}
+
+// bindSocket makes a non-blocking datagram socket bound to local, with the
+// buffer requests and, if pktinfo, packet info on; it returns the bound
+// address (the port the kernel chose for port 0).
+func bindSocket(local netip.AddrPort, rbuf, sbuf int, pktinfo bool) (fd int, v6 bool, bound netip.AddrPort, err error) {
 	ip := local.Addr()
-	v6 := ip.Is6() && !ip.Is4In6()
+	v6 = ip.Is6() && !ip.Is4In6()
 	// As4 panics on an IPv6 address: build each family's address only on
 	// its own branch.
 	var (
@@ -160,45 +192,150 @@ func (s *Set) Open(local netip.AddrPort) (uint32, netip.AddrPort, error) {
 		family = unix.AF_INET
 		sa = &unix.SockaddrInet4{Port: int(local.Port()), Addr: ip.Unmap().As4()}
 	}
-	fd, err := unix.Socket(family, unix.SOCK_DGRAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+	fd, err = unix.Socket(family, unix.SOCK_DGRAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
-		return 0, netip.AddrPort{}, os.NewSyscallError("socket", err)
+		return -1, v6, netip.AddrPort{}, os.NewSyscallError("socket", err)
 	}
-	fail := func(op string, err error) (uint32, netip.AddrPort, error) {
+	fail := func(err error) (int, bool, netip.AddrPort, error) {
 		unix.Close(fd)
-		return 0, netip.AddrPort{}, os.NewSyscallError(op, err)
+		return -1, v6, netip.AddrPort{}, err
 	}
-	setBuffer(fd, unix.SO_RCVBUFFORCE, unix.SO_RCVBUF, s.opt.RecvBuffer)
-	setBuffer(fd, unix.SO_SNDBUFFORCE, unix.SO_SNDBUF, s.opt.SendBuffer)
+	setBuffer(fd, unix.SO_RCVBUFFORCE, unix.SO_RCVBUF, rbuf)
+	setBuffer(fd, unix.SO_SNDBUFFORCE, unix.SO_SNDBUF, sbuf)
+	if pktinfo {
+		if err := enablePacketInfo(fd, v6); err != nil {
+			return fail(err)
+		}
+	}
 	if err := unix.Bind(fd, sa); err != nil {
-		return fail("bind", err)
+		return fail(os.NewSyscallError("bind", err))
 	}
 	got, err := unix.Getsockname(fd)
 	if err != nil {
-		return fail("getsockname", err)
+		return fail(os.NewSyscallError("getsockname", err))
 	}
-	bound := local
+	bound = local
 	switch a := got.(type) {
 	case *unix.SockaddrInet4:
 		bound = netip.AddrPortFrom(netip.AddrFrom4(a.Addr), uint16(a.Port))
 	case *unix.SockaddrInet6:
 		bound = netip.AddrPortFrom(netip.AddrFrom16(a.Addr).Unmap(), uint16(a.Port))
 	}
-	var id uint32
+	return fd, v6, bound, nil
+}
+
+// newID takes a member id (a free one first) whose slot the caller fills.
+func (s *Set) newID() uint32 {
 	if k := len(s.free); k > 0 {
-		id = s.free[k-1]
+		id := s.free[k-1]
 		s.free = s.free[:k-1]
-	} else {
-		s.socks = append(s.socks, member{fd: -1})
-		id = uint32(len(s.socks))
+		return id
 	}
-	if err := unix.EpollCtl(s.epfd, unix.EPOLL_CTL_ADD, fd, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(id)}); err != nil {
-		s.free = append(s.free, id)
-		return fail("epoll_ctl", err)
+	s.socks = append(s.socks, member{fd: -1})
+	return uint32(len(s.socks))
+}
+
+// Shared sockets (SetOptions.Share). A member that only needs to be its own
+// endpoint to its peer does not need a socket of its own when it has an
+// address of its own: a wildcard socket on one port, with packet info on,
+// carries any number of members bound to different local addresses
+// (127.0.0.0/8 is all local, so a load generator has 16 million). Each
+// received datagram goes to the member whose address it was sent to, each
+// send names its member's address as the source, and a batch over many
+// members is one recvmmsg and one sendmmsg instead of one per member: an fd
+// per socket, not per member.
+
+// sharedSock is one shared socket; members maps each local address to the
+// member that has it here (one per address per socket: the endpoint is the
+// address and the socket's port).
+type sharedSock struct {
+	fd      int32 // -1: closed, the slot free
+	v6      bool
+	port    uint16
+	members map[netip.Addr]uint32
+}
+
+// sharedTag is the epoll data of shared socket k (members carry ids > 0,
+// the main Conn 0).
+func sharedTag(k int) int32 { return -int32(k) - 1 }
+
+// openShared makes a member on ip: on the first shared socket of ip's
+// family where ip is free, or on a new one. ip must be an address of this
+// host: a probe bind to ip:0 checks it first, so a bad address fails here
+// with bind's error, as it does without sharing.
+func (s *Set) openShared(ip netip.Addr) (uint32, netip.AddrPort, error) {
+	v6 := ip.Is6()
+	family := unix.AF_INET
+	if v6 {
+		family = unix.AF_INET6
 	}
-	s.socks[id-1] = member{fd: int32(fd), v6: v6}
+	if _, err := probeBind(family, ip, 0, 0); err != nil {
+		return 0, netip.AddrPort{}, err
+	}
+	k := -1
+	for i := range s.shared {
+		sh := &s.shared[i]
+		if sh.fd >= 0 && sh.v6 == v6 {
+			if _, taken := sh.members[ip]; !taken {
+				k = i
+				break
+			}
+		}
+	}
+	if k < 0 {
+		var err error
+		if k, err = s.newShared(v6); err != nil {
+			return 0, netip.AddrPort{}, err
+		}
+	}
+	sh := &s.shared[k]
+	id := s.newID()
+	s.socks[id-1] = member{fd: sh.fd, v6: v6, shared: int32(k) + 1, local: ip}
+	sh.members[ip] = id
 	s.count.members.Add(1)
-	return id, bound, nil
+	return id, netip.AddrPortFrom(ip, sh.port), nil
+}
+
+// newShared opens a shared socket of the family, in a free slot, and
+// returns its index.
+func (s *Set) newShared(v6 bool) (int, error) {
+	wild := netip.IPv4Unspecified()
+	if v6 {
+		wild = netip.IPv6Unspecified()
+	}
+	buf := s.opt.ShareBuffer
+	if buf == 0 {
+		buf = DefaultShareBuffer
+	}
+	fd, _, bound, err := bindSocket(netip.AddrPortFrom(wild, 0), buf, buf, true)
+	if err != nil {
+		return 0, err
+	}
+	k := len(s.shared)
+	for i := range s.shared {
+		if s.shared[i].fd < 0 {
+			k = i
+			break
+		}
+	}
+	if err := unix.EpollCtl(s.epfd, unix.EPOLL_CTL_ADD, fd, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: sharedTag(k)}); err != nil {
+		unix.Close(fd)
+		return 0, os.NewSyscallError("epoll_ctl", err)
+	}
+	if k == len(s.shared) {
+		s.shared = append(s.shared, sharedSock{})
+	}
+	s.shared[k] = sharedSock{fd: int32(fd), v6: v6, port: bound.Port(), members: make(map[netip.Addr]uint32)}
+	if s.scratch.rcmsg == nil {
+		// Shared reads need the packet info; a member's own socket sends
+		// none, so its reads find none and report no Local, as before.
+		s.scratch.rcmsg = make([]rcmsgSpace, len(s.scratch.rhdr))
+		for i := range s.scratch.rhdr {
+			s.scratch.rhdr[i].Hdr.Control = (*byte)(unsafe.Pointer(&s.scratch.rcmsg[i]))
+		}
+	}
+	s.count.fds.Add(1)
+	return k, nil
 }
 
 // CloseMember closes member id; later reads never return it, and writes
@@ -208,10 +345,22 @@ func (s *Set) CloseMember(id uint32) {
 	if m == nil {
 		return
 	}
-	// Closing the fd removes it from the epoll set (no other descriptor
-	// refers to its file).
-	unix.Close(int(m.fd))
-	m.fd = -1
+	if m.shared != 0 {
+		// The last member closes its shared socket.
+		sh := &s.shared[m.shared-1]
+		delete(sh.members, m.local)
+		if len(sh.members) == 0 {
+			unix.Close(int(sh.fd))
+			sh.fd, sh.members = -1, nil
+			s.count.fds.Add(-1)
+		}
+	} else {
+		// Closing the fd removes it from the epoll set (no other
+		// descriptor refers to its file).
+		unix.Close(int(m.fd))
+		s.count.fds.Add(-1)
+	}
+	*m = member{fd: -1}
 	s.free = append(s.free, id)
 	s.count.members.Add(-1)
 }
@@ -263,6 +412,10 @@ func (s *Set) readReady(msgs []Message) (int, error) {
 		if got == len(msgs) {
 			break // the rest stay ready (level-triggered) for the next call
 		}
+		if ev.Fd < 0 {
+			got += s.readShared(int(-ev.Fd-1), msgs[got:])
+			continue
+		}
 		id := uint32(ev.Fd)
 		if id == mainTag {
 			n, err := s.main.readReady(msgs[got:])
@@ -290,6 +443,29 @@ func (s *Set) readReady(msgs []Message) (int, error) {
 		got += c.rn
 	}
 	return got, nil
+}
+
+// readShared reads shared socket k once into msgs and names each
+// datagram's member by the address it was sent to (NoMember for none).
+func (s *Set) readShared(k int, msgs []Message) int {
+	sh := &s.shared[k]
+	if sh.fd < 0 {
+		return 0
+	}
+	c := &s.scratch
+	c.rwant = c.prepRead(msgs)
+	c.rn, c.rerr = 0, 0
+	c.recv(uintptr(sh.fd))
+	if c.rerr != 0 {
+		return 0 // a peer's ICMP, as on a member's own socket
+	}
+	c.finishRead(msgs, NoMember)
+	for i := range c.rn {
+		if id, ok := sh.members[msgs[i].Local]; ok {
+			msgs[i].Sock = id
+		}
+	}
+	return c.rn
 }
 
 // epollWait is one non-blocking epoll_wait (RawSyscall: it cannot block,
@@ -346,10 +522,11 @@ func (s *Set) sleep(deadline time.Time) error {
 }
 
 // WriteBatch has Conn's contract: messages with Sock 0 go out on the main
-// Conn, the others from their member, each run of one member in one
-// sendmmsg. A member whose send buffer is full (EAGAIN) drops the run,
-// counted in the *DropError, rather than block the owner: the protocol
-// above resends.
+// Conn, the others from their member, each run on one socket in one
+// sendmmsg (a shared socket's run may span many members; WriteBatch sets
+// each one's Local to its member's address). A member whose send buffer is
+// full (EAGAIN) drops the run, counted in the *DropError, rather than block
+// the owner: the protocol above resends.
 func (s *Set) WriteBatch(msgs []Message) (int, error) {
 	if s.Len() == 0 && s.main != nil {
 		return s.main.WriteBatch(msgs)
@@ -357,13 +534,19 @@ func (s *Set) WriteBatch(msgs []Message) (int, error) {
 	sent, dropped := 0, 0
 	var first error
 	for i := 0; i < len(msgs); {
+		r := s.route(&msgs[i])
 		j := i + 1
-		for j < len(msgs) && msgs[j].Sock == msgs[i].Sock {
+		for j < len(msgs) && s.route(&msgs[j]) == r {
 			j++
 		}
 		run := msgs[i:j]
 		i = j
-		if run[0].Sock == 0 {
+		var (
+			n, d int
+			err  error
+		)
+		switch {
+		case r == 0:
 			if s.main == nil {
 				dropped += len(run)
 				if first == nil {
@@ -371,21 +554,24 @@ func (s *Set) WriteBatch(msgs []Message) (int, error) {
 				}
 				continue
 			}
-			n, err := s.main.WriteBatch(run)
-			sent += n
+			n, err = s.main.WriteBatch(run)
 			if err != nil {
-				if de, ok := err.(*DropError); ok {
-					dropped += de.Dropped
-					if first == nil {
-						first = de.Err
-					}
-					continue
+				de, ok := err.(*DropError)
+				if !ok {
+					return sent + n, err
 				}
-				return sent, err
+				d, err = de.Dropped, de.Err
 			}
-			continue
+		case r < 0:
+			sh := &s.shared[-r-1]
+			n, d, err = s.writeFD(int(sh.fd), sh.v6, run)
+		default:
+			if m := s.member(run[0].Sock); m != nil {
+				n, d, err = s.writeFD(int(m.fd), m.v6, run)
+			} else {
+				d, err = len(run), errNoSocket
+			}
 		}
-		n, d, err := s.writeMember(run)
 		sent += n
 		dropped += d
 		if err != nil && first == nil {
@@ -399,25 +585,35 @@ func (s *Set) WriteBatch(msgs []Message) (int, error) {
 	return sent, nil
 }
 
+// route names the socket a message goes out on: 0 the main Conn, a member
+// id its own socket (or a closed one), sharedTag(k) shared socket k, whose
+// members' messages it gives their source address.
+func (s *Set) route(m *Message) int64 {
+	if m.Sock == 0 {
+		return 0
+	}
+	if mb := s.member(m.Sock); mb != nil && mb.shared != 0 {
+		m.Local = mb.local
+		return int64(sharedTag(int(mb.shared - 1)))
+	}
+	return int64(m.Sock)
+}
+
 // errNoSocket: a datagram named a member that is closed (a session's
 // last datagrams after its socket went) or a main Conn the Set lacks.
 var errNoSocket = os.NewSyscallError("sendmmsg", unix.EBADF)
 
-// writeMember sends msgs (all from one member) and reports sent, dropped
-// and the first drop's cause.
-func (s *Set) writeMember(msgs []Message) (sent, dropped int, first error) {
-	m := s.member(msgs[0].Sock)
-	if m == nil {
-		return 0, len(msgs), errNoSocket
-	}
+// writeFD sends msgs (all on the socket fd) and reports sent, dropped and
+// the first drop's cause.
+func (s *Set) writeFD(fd int, v6 bool, msgs []Message) (sent, dropped int, first error) {
 	c := &s.scratch
-	c.v6 = m.v6
+	c.v6 = v6
 	for len(msgs) > 0 {
 		chunk := msgs[:min(len(msgs), c.batch)]
 		c.wend = planRuns(chunk, s.gso, gsoMaxSegments, gsoMaxBytes, gsoMaxSegment, c.runs)
 		c.fillWrite(chunk)
 		c.wi, c.werr = 0, 0
-		if !c.writeOnce(uintptr(m.fd)) {
+		if !c.writeOnce(uintptr(fd)) {
 			c.werr = unix.EAGAIN // full send buffer: drop what is left
 		}
 		done := 0

@@ -137,6 +137,7 @@ type Result struct {
 	ClientCPUNsPerMsg float64       `json:"client_cpu_ns_per_msg"`
 
 	SourceAddrs      int    `json:"source_addrs"`       // distinct client source addresses
+	ClientFDs        int    `json:"client_fds"`         // session sockets the client held once connected (Client.FDs)
 	ClientQueueDrops uint64 `json:"client_queue_drops"` // datagrams the client engine dropped (all drop outcomes)
 
 	Env     Env                `json:"env"`   // where it was measured
@@ -266,6 +267,7 @@ func (r *Result) Summary() string {
 		kv("flood_silent", u(r.Flood.Silent))
 	}
 	kv("sources", strconv.Itoa(r.SourceAddrs))
+	kv("client_fds", strconv.Itoa(r.ClientFDs))
 	kv("client_queue_drops", u(r.ClientQueueDrops))
 	kv("relay", strconv.FormatBool(r.Relay))
 	kv("ok", strconv.FormatBool(r.OK()))

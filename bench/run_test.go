@@ -69,6 +69,7 @@ func TestRunClean(t *testing.T) {
 		{"impaired", Options{Sessions: 20, Count: 200, Window: 16, Streams: 2, Seed: 7,
 			Impair: impair.Impairment{Loss: 0.03, Dup: 0.03, Reorder: 0.03, Corrupt: 0.01, Delay: time.Millisecond, Jitter: time.Millisecond}}},
 		{"spread", Options{Sessions: 12, PerAddr: 5, Count: 50, Window: 4}},
+		{"shared", Options{Sessions: 12, PerAddr: 5, Count: 50, Window: 4, Client: eqgate.Config{Shards: 2, ShareSockets: true}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -100,12 +101,22 @@ func TestRunClean(t *testing.T) {
 					t.Fatalf("no client resends under loss")
 				}
 			}
-			if opt.PerAddr > 0 && opt.Sessions > opt.PerAddr {
+			if opt.PerAddr > 0 && opt.Sessions > opt.PerAddr && !opt.Client.ShareSockets {
 				// Spread directly over 127.0.0.x, no relay hop.
 				want := (opt.Sessions + opt.PerAddr - 1) / opt.PerAddr
 				if res.Relay || res.SourceAddrs != want {
 					t.Fatalf("sessions not spread: relay %v, %d source addresses, want %d", res.Relay, res.SourceAddrs, want)
 				}
+			}
+			switch {
+			case opt.Client.ShareSockets:
+				// Spread: an address per session, one shared socket per
+				// client shard.
+				if res.Relay || res.SourceAddrs != opt.Sessions || res.ClientFDs != opt.Client.Shards {
+					t.Fatalf("shared: %d source addresses, %d client fds; want %d and %d", res.SourceAddrs, res.ClientFDs, opt.Sessions, opt.Client.Shards)
+				}
+			case res.ClientFDs != opt.Sessions:
+				t.Fatalf("%d client fds for %d sessions", res.ClientFDs, opt.Sessions)
 			}
 		})
 	}

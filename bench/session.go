@@ -180,7 +180,9 @@ func (s *session) pumpAt(now int64) {
 		p := buildPayload(s.buf, o.Fill, s.idx, st, seq, size)
 		if err := s.sess.Send(st, p, !o.Unreliable); err != nil {
 			s.c.sendErrors.Add(1)
-			s.wantTick.Store(true)
+			if !s.wantTick.Swap(true) {
+				s.r.wantTicks.Add(1)
+			}
 			break
 		}
 		s.nextStream = (st + 1) % len(s.streams)

@@ -282,3 +282,54 @@ func TestResultEnv(t *testing.T) {
 		}
 	}
 }
+
+// TestBurstSlots: rate mode's scheduler pumps each session once per period,
+// never before its burst is due and at most a slot (plus the caller's lag)
+// after; a caller that falls several periods behind pumps each session once,
+// not once per missed period.
+func TestBurstSlots(t *testing.T) {
+	for _, period := range []int64{int64(time.Second / 3), int64(5 * time.Second), int64(300 * time.Microsecond)} {
+		rng := rand.New(rand.NewPCG(uint64(period), 3))
+		conns := make([]*session, 997)
+		for i := range conns {
+			conns[i] = &session{phase: rng.Int64N(period)}
+		}
+		const t0 = int64(12345)
+		b := newBurstSlots(conns, period, t0)
+		var pumps [][]int64 // per session: the times it was pumped
+		pumps = make([][]int64, len(conns))
+		now := t0
+		step := func(now int64) {
+			b.due(now, func(i int32) { pumps[i] = append(pumps[i], now) })
+		}
+		const revs = 4
+		lag := min(int64(time.Millisecond), period/4) // the caller's ticks
+		for now < t0+revs*period {
+			now += rng.Int64N(lag) + 1
+			step(now)
+		}
+		for i, ps := range pumps {
+			due := t0 + conns[i].phase
+			if len(ps) < revs-1 || len(ps) > revs+1 {
+				t.Fatalf("period %v: session %d pumped %d times in %d periods", time.Duration(period), i, len(ps), revs)
+			}
+			for j, at := range ps {
+				want := due + int64(j)*period
+				if at < want || at > want+b.tick+lag {
+					t.Fatalf("period %v: session %d pump %d at %d, due %d (slot %d ns)", time.Duration(period), i, j, at, want, b.tick)
+				}
+			}
+		}
+		// Ten periods late: one pump each.
+		for i := range pumps {
+			pumps[i] = pumps[i][:0]
+		}
+		now += 10 * period
+		step(now)
+		for i, ps := range pumps {
+			if len(ps) != 1 {
+				t.Fatalf("period %v: ten periods late, session %d pumped %d times, want 1", time.Duration(period), i, len(ps))
+			}
+		}
+	}
+}

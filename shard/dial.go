@@ -17,8 +17,14 @@ import (
 // from member k goes straight to the session that owns k, with no lookup by
 // address and no handoff between shards.
 //
+// With Config.ShareSockets, sessions dialled from specific addresses share
+// the Set's wildcard sockets instead (one per port, a session per address):
+// the Set names each datagram's member by the address it was sent to, so
+// the shard sees the same Message.Sock either way, and a datagram to an
+// address no session has comes as batchio.NoMember, which names no slot.
+//
 // Cost at scale (100k dialled sessions on a few shards): one fd and a kernel
-// socket (~1 KiB plus what is queued) per session; in user space a slab slot
+// socket (~1 KiB plus what is queued) per session, or per shared socket; in user space a slab slot
 // and 8 bytes of socket table; no goroutine, runtime timer or buffer per
 // session; one epoll instance per shard, parked in the netpoller, so a
 // batch of datagrams over any number of sockets is one wake-up.
@@ -30,7 +36,8 @@ type Opener interface {
 	Socket
 	Open(local netip.AddrPort) (sock uint32, bound netip.AddrPort, err error)
 	CloseMember(sock uint32)
-	Len() int
+	Len() int // members open
+	FDs() int // sockets they hold (shared ones count once)
 }
 
 var _ Opener = (*batchio.Set)(nil)
@@ -213,6 +220,15 @@ func (s *Shard) Sockets() int {
 		return 0
 	}
 	return s.opener.Len()
+}
+
+// SocketFDs is the number of sockets the dialled sessions hold: Sockets,
+// less what sharing saves (any goroutine).
+func (s *Shard) SocketFDs() int {
+	if s.opener == nil {
+		return 0
+	}
+	return s.opener.FDs()
 }
 
 // GroupHandler is the Handler the shard's group was built with, so the

@@ -76,6 +76,7 @@ func (m *memSet) Open(local netip.AddrPort) (uint32, netip.AddrPort, error) {
 
 func (m *memSet) CloseMember(sock uint32) { delete(m.members, sock) }
 func (m *memSet) Len() int                { return len(m.members) }
+func (m *memSet) FDs() int                { return len(m.members) }
 
 var _ Opener = (*memSet)(nil)
 
@@ -269,6 +270,12 @@ func TestRelayDialFromHandler(t *testing.T) {
 	step(s)
 	if got := s.Counters().Outcomes[OutcomeDropUnknown].Load(); got != 1 {
 		t.Errorf("stranger on a dialled socket: %d unknown-endpoint drops, want 1", got)
+	}
+	// A shared socket's datagram for no member's address names no slot.
+	set.push([]byte{0, 9, 1, 2}, backendAddr, batchio.NoMember)
+	step(s)
+	if got := s.Counters().Outcomes[OutcomeDropUnknown].Load(); got != 2 {
+		t.Errorf("datagram for no member: %d unknown-endpoint drops, want 2", got)
 	}
 
 	var legID ID

@@ -23,6 +23,7 @@ type Config struct {
 	SendBuffer     int  // SO_SNDBUF request (Open only)
 	Steering       bool // reuseport steering program (Open only)
 	GSO            bool // UDP_SEGMENT (Open only)
+	ShareSockets   bool // dialled sessions on a specific address share sockets (batchio.SetOptions.Share)
 
 	MaxSessions         int // over the group
 	MaxSessionsPerShard int
@@ -174,7 +175,7 @@ func Open(addr netip.AddrPort, shards int, cfg Config, h Handler) (*Group, error
 	sets := make([]*batchio.Set, bg.Len())
 	socks := make([]Socket, bg.Len())
 	for i := range socks {
-		sets[i] = batchio.NewSet(bg.Conn(i), batchio.SetOptions{Batch: cfg.Batch, GSO: cfg.GSO})
+		sets[i] = batchio.NewSet(bg.Conn(i), batchio.SetOptions{Batch: cfg.Batch, GSO: cfg.GSO, Share: cfg.ShareSockets})
 		socks[i] = sets[i]
 	}
 	g, err := NewGroup(cfg, socks, h)
@@ -199,7 +200,7 @@ func NewClientGroup(n int, cfg Config, h Handler) (*Group, error) {
 	sets := make([]*batchio.Set, n)
 	socks := make([]Socket, n)
 	for i := range socks {
-		sets[i] = batchio.NewSet(nil, batchio.SetOptions{Batch: cfg.Batch, RecvBuffer: cfg.RecvBuffer, SendBuffer: cfg.SendBuffer, GSO: cfg.GSO})
+		sets[i] = batchio.NewSet(nil, batchio.SetOptions{Batch: cfg.Batch, RecvBuffer: cfg.RecvBuffer, SendBuffer: cfg.SendBuffer, GSO: cfg.GSO, Share: cfg.ShareSockets})
 		socks[i] = sets[i]
 	}
 	g, err := NewGroup(cfg, socks, h)

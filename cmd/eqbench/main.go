@@ -49,6 +49,7 @@ func run() int {
 		fillName   = fs.String("fill", "random", "payload after its 12-byte header: random (incompressible) or game (records shaped like zone traffic; deflates to about 0.6)")
 		grace      = fs.Duration("grace", 2*time.Second, "wait this long for the last echoes")
 		perAddr    = fs.Int("per-addr", 200, "sessions per loopback source address; more sessions dial from 127.0.0.1, .2, ... (negative: never)")
+		share      = fs.Bool("share", true, "when more than -per-addr sessions spread over loopback addresses, give each its own and let them share one socket per client shard (eqgate Config.ShareSockets): a few fds for any number of sessions, reads and writes batched over all of them")
 		dialPar    = fs.Int("dial-parallel", 64, "sessions connecting at once")
 		cShards    = fs.Int("client-shards", 0, "shard goroutines of the client engine all sessions share (0: "+strconv.Itoa(bench.DefaultClientShards())+")")
 		seed       = fs.Int64("seed", 1, "seed for sizes, phases and impairments")
@@ -151,6 +152,7 @@ func run() int {
 	opt.Fill = fill
 	opt.Grace, opt.PerAddr, opt.DialParallel, opt.Seed, opt.Interval = *grace, *perAddr, *dialPar, *seed, *interval
 	opt.Client.Shards = *cShards
+	opt.Client.ShareSockets = *share
 	v, ok := proto.ParseVariant(*variant)
 	if !ok {
 		fmt.Fprintf(os.Stderr, "eqbench: -variant %q: want rs, legacy or eq2\n", *variant)

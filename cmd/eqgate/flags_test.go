@@ -45,6 +45,8 @@ func sampleValue(t *testing.T, flagName string, def reflect.Value) string {
 // notFlags lists the Config fields that deliberately have no flag, and why.
 var notFlags = map[string]string{
 	"Rand": "a function, for embedding code replaying captures; an operator has nothing to set",
+	"ShareSockets": "applies to sessions dialled from a specific address; the relay's backend legs dial " +
+		"from any address, so a flag would change nothing (eqbench's -share sets it for its client)",
 }
 
 // TestEveryConfigFieldHasAFlag walks eqgate.Config by reflection: every
