@@ -22,7 +22,9 @@ import (
 // reads and writes itself, batched, alongside all its other sessions'.
 //
 // Cost per session at scale (100k sessions on a few shards): one fd and a
-// kernel socket (raise RLIMIT_NOFILE's hard limit; Go lifts the soft one),
+// kernel socket (raise RLIMIT_NOFILE's hard limit; Go lifts the soft one;
+// or, with Config.ShareSockets and an address per session, one fd per
+// shared socket),
 // a slab slot (the protocol state, ~1 KiB) and a few bytes of socket table;
 // no goroutine, no runtime timer and no buffer of its own: timers are the
 // shard's wheel, buffers the shard's pools. Each shard sleeps in one epoll
@@ -103,7 +105,8 @@ func (c *Client) DialContext(ctx context.Context, addr string, h Handler) (*Conn
 }
 
 // DialFrom is Dial from the source address local (for example one of
-// 127.0.0.0/8, to stay under a server's sessions-per-address cap).
+// 127.0.0.0/8, to stay under a server's sessions-per-address cap; with
+// Config.ShareSockets, sessions from different addresses share a socket).
 func (c *Client) DialFrom(local netip.Addr, addr string, h Handler) (*Conn, error) {
 	return c.dialWait(context.Background(), local, addr, h)
 }

@@ -8,9 +8,10 @@
 // both, Config for every knob (zero values are the documented defaults;
 // Config.Filled lists them), Collector and BuildInfoCollector for
 // Prometheus. The engine underneath is package shard; dialled sessions run
-// on it exactly as accepted ones do, each with a socket of its own that its
-// shard reads and writes batched with its others, so a Client hosting many
-// sessions costs one goroutine per shard, not one per session.
+// on it exactly as accepted ones do, each with a socket of its own (or, with
+// Config.ShareSockets, a share of one) that its shard reads and writes
+// batched with its others, so a Client hosting many sessions costs one
+// goroutine per shard, not one per session.
 //
 // Handlers run on the owning shard's goroutine and must not block it; other
 // goroutines reach a session through the shard's inbox (Server.Send,
