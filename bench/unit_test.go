@@ -296,8 +296,7 @@ func TestBurstSlots(t *testing.T) {
 		}
 		const t0 = int64(12345)
 		b := newBurstSlots(conns, period, t0)
-		var pumps [][]int64 // per session: the times it was pumped
-		pumps = make([][]int64, len(conns))
+		pumps := make([][]int64, len(conns)) // per session: the times it was pumped
 		now := t0
 		step := func(now int64) {
 			b.due(now, func(i int32) { pumps[i] = append(pumps[i], now) })
