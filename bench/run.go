@@ -357,7 +357,8 @@ func Run(ctx context.Context, opt Options) (*Result, error) {
 	if proxy != nil {
 		proxy.Calm() // the disconnects must reach the server (impair.Proxy.Calm)
 	}
-	_ = client.Close() // every session: SessionDisconnect, then the sockets
+	r.closeAll(conns)
+	_ = client.Close() // the engine: what closeAll left (none), then the sockets
 	if proxy != nil {
 		if err := proxy.Settle(int(cst.Total.SessionsOpen), settleTimeout+opt.Impair.Delay+opt.Impair.Jitter+impair.ReorderHold); err != nil {
 			res.SettleError = err.Error()
@@ -585,6 +586,39 @@ func (b *burstSlots) due(now int64, post func(int32)) {
 		}
 		if b.cur++; b.cur == len(b.start)-1 {
 			b.cur, b.rev = 0, b.rev+1
+		}
+	}
+}
+
+// closeRate bounds the SessionDisconnects closeAll sends per second. When
+// Client.Close ended 100,000 sessions at once, their disconnects overflowed
+// the server's 4 MiB receive buffer (about 5,000 small datagrams) and the
+// 47,987 it dropped stayed open on the server until its stale timeout.
+const closeRate = 100_000
+
+// closeChunk is how many sessions closeAll closes between two ticks.
+const closeChunk = 1000
+
+// closeAll closes the sessions closeChunk at a time, closeRate a second: a
+// run of 100,000 sessions takes a second to end, one of closeChunk or fewer
+// no time at all.
+func (r *runner) closeAll(conns []*session) {
+	t := time.NewTicker(time.Second * closeChunk / closeRate)
+	defer t.Stop()
+	closeChunks(len(conns), func() { <-t.C }, func(i int) {
+		_ = conns[i].conn.Close() // an error: the engine is closing, and ends the session itself
+	})
+}
+
+// closeChunks calls close(0..n-1), closeChunk calls at once and each later
+// chunk after a wait.
+func closeChunks(n int, wait func(), close func(int)) {
+	for i := 0; i < n; i += closeChunk {
+		if i > 0 {
+			wait()
+		}
+		for k := i; k < min(i+closeChunk, n); k++ {
+			close(k)
 		}
 	}
 }

@@ -332,3 +332,27 @@ func TestBurstSlots(t *testing.T) {
 		}
 	}
 }
+
+// TestCloseChunks: the end of a run closes closeChunk sessions per tick,
+// every one exactly once, so the server's socket never gets every
+// SessionDisconnect at once.
+func TestCloseChunks(t *testing.T) {
+	const n = 2*closeChunk + closeChunk/2
+	var closed [n]int
+	count := 0
+	var atWait []int // sessions closed when each wait began
+	closeChunks(n, func() { atWait = append(atWait, count) }, func(i int) { closed[i]++; count++ })
+	if !slices.Equal(atWait, []int{closeChunk, 2 * closeChunk}) {
+		t.Fatalf("closed before each wait: %v, want [%d %d]", atWait, closeChunk, 2*closeChunk)
+	}
+	for i, c := range closed {
+		if c != 1 {
+			t.Fatalf("session %d closed %d times", i, c)
+		}
+	}
+	atWait = nil
+	closeChunks(closeChunk, func() { atWait = append(atWait, count) }, func(int) {})
+	if len(atWait) != 0 {
+		t.Fatalf("a run of %d sessions waited %d times", closeChunk, len(atWait))
+	}
+}
