@@ -24,15 +24,47 @@ func FuzzShardAdmission(f *testing.F) {
 	f.Add([]byte{1, 2, 2, 0, 6, 1, 2, 6, 0, 9, 0, 0, 1, 2})
 	f.Add([]byte{2, 2, 4, 0, 0x15, 0, 5, 2, 2, 2, 0, 5, 2, 3, 1, 70, 2, 2, 2, 0, 6})
 	f.Add([]byte{3, 0, 5, 0, 9, 0, 0, 1, 3, 0, 8, 0, 5, 1, 2, 3, 4, 5, 6})
+	// Raw proofs the oracle once missed (CI, d690d67: "endpoint 12 has a
+	// session without a proof"): one under the key of a max packet size an
+	// earlier raw request negotiated, one read by the shard only after the
+	// clock moved to the epoch whose key it carries.
+	g, _ := memGroup(f, 1, RoleServer, &echo{})
+	small := proto.SessionRequest{ProtocolVersion: 3, ConnectCode: 9, MaxPacketSize: 300}.AppendTo(nil)
+	seed := append([]byte{4, 0, byte(len(small))}, small...)
+	p := rawProof(g.Shard(0), 0, 4, 300)
+	f.Add(append(append(seed, 4, 0, byte(len(p))), p...))
+	p = rawProof(g.Shard(0), 1, 5, 0)
+	f.Add(append([]byte{5, 0, byte(len(p))}, append(p, 5, 3, 1, 60)...))
 	f.Fuzz(func(t *testing.T, script []byte) {
 		g, socks := memGroup(t, 1, RoleServer, &echo{})
 		s, sock := g.Shard(0), socks[0]
 		sock.keep = true
-		addr := func(e byte) netip.AddrPort {
-			return netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 7, 0, e & 15}), 6000+uint16(e&15))
-		}
+		addr := fuzzAddr
 		var in, requests [16]int
 		proved := [16]bool{}
+		// Raw datagrams are judged when the shard has read them, at its
+		// clock then and against every max packet size the endpoint
+		// negotiated so far: a trailer forged under a key the shard would
+		// accept at that moment is a proof, whatever the clock or the
+		// hints were when the record was read.
+		var raw []memDgram
+		var mps [16][]int
+		flush := func() {
+			step(s)
+			if len(sock.in) != 0 {
+				t.Fatalf("a step left %d datagrams unread", len(sock.in))
+			}
+			for _, r := range raw {
+				e := r.addr.Addr().As4()[3] & 15
+				ep := endpointOf(r.addr)
+				for _, mp := range append(mps[e], 0) {
+					if _, ok := s.adm.adm.Verify(s.now, &ep.addr, ep.port, mp, r.b); ok {
+						proved[e] = true
+					}
+				}
+			}
+			raw = raw[:0]
+		}
 		for len(script) >= 3 {
 			var e, kind byte
 			var body []byte
@@ -42,13 +74,10 @@ func FuzzShardAdmission(f *testing.F) {
 			switch kind {
 			case 0:
 				d = append([]byte(nil), body...)
-				// A 2-byte CRC is forged by chance 2 times in 65,536
-				// (tuning.md): the fuzzer finds such trailers, and they
-				// are proofs like any other.
-				ep := endpointOf(addr(e))
-				for _, mp := range []int{0, s.cfg.Proto.MaxPacketSize} {
-					if _, ok := s.adm.adm.Verify(s.clock(), &ep.addr, ep.port, mp, d); ok {
-						proved[e] = true
+				raw = append(raw, memDgram{d, addr(e)})
+				if len(d) >= proto.SessionRequestLen && d[0] == 0 && proto.Opcode(d[1]) == proto.OpSessionRequest {
+					if r, err := proto.ParseSessionRequest(d); err == nil {
+						mps[e] = append(mps[e], proto.NegotiatedMaxPacket(&s.cfg.Proto, r.MaxPacketSize))
 					}
 				}
 			case 1:
@@ -68,16 +97,16 @@ func FuzzShardAdmission(f *testing.F) {
 				if len(body) > 0 {
 					advance(s, time.Duration(body[0])*time.Second)
 				}
-				step(s)
+				flush()
 				continue
 			}
 			in[e] += len(d)
 			sock.in = append(sock.in, memDgram{d, addr(e)})
 			if len(sock.in) == 8 {
-				step(s)
+				flush()
 			}
 		}
-		step(s)
+		flush()
 		step(s)
 		assertOutcomes(t, s)
 		if s.live > 16 {
@@ -98,6 +127,27 @@ func FuzzShardAdmission(f *testing.F) {
 			}
 		}
 	})
+}
+
+// fuzzAddr is the address of FuzzShardAdmission's endpoint e (one of 16).
+func fuzzAddr(e byte) netip.AddrPort {
+	return netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 7, 0, e & 15}), 6000+uint16(e&15))
+}
+
+// rawProof is a keepalive from fuzzAddr(e) encoded under the key s offers
+// it in epoch for max packet size mp (0: the configured one).
+func rawProof(s *Shard, epoch uint64, e byte, mp int) []byte {
+	pc := &s.cfg.Proto
+	if mp == 0 {
+		mp = pc.MaxPacketSize
+	}
+	ep := endpointOf(fuzzAddr(e))
+	p, err := proto.NewParams(s.adm.adm.Key(epoch, &ep.addr, ep.port, mp), pc.CRCBytes, pc.EncodePasses, mp)
+	if err != nil {
+		panic(err)
+	}
+	var c proto.Coder
+	return c.AppendEncode(&p, nil, []byte{0, 6})
 }
 
 // nextRecord splits the first record off a fuzz script (at least 3 bytes):
