@@ -45,11 +45,13 @@ func (st *stream) release(env *Env, all bool) int {
 		for i := range st.sent {
 			env.put(st.sent[i].buf)
 		}
+		env.rings.put(st.sent)
 		st.sent = nil
 		st.base = st.out
 		return st.releaseRecv(env)
 	}
 	if st.base == st.out {
+		env.rings.put(st.sent)
 		st.sent = nil
 	}
 	if st.reorderN == 0 {
@@ -130,7 +132,7 @@ func (s *Session) store(env *Env, now Nanotime, stream int, app []byte, esc bool
 		b := env.get(SeqHeaderLen + n)
 		b = appendSeqHeader(b[:0], OpPacket, stream, str.out)
 		b = appendEscapedRange(b, app, esc, 0, n)
-		s.pushSent(now, str, b, delay)
+		s.pushSent(env, now, str, b, delay)
 		s.holdSequenced(env, now, b)
 		return
 	}
@@ -171,7 +173,7 @@ func (s *Session) storeFragments(env *Env, now Nanotime, stream int, app []byte,
 			b = appendEscapedRange(b, app, esc, pos, pos+k)
 			pos += k
 		}
-		s.pushSent(now, str, b, delay)
+		s.pushSent(env, now, str, b, delay)
 		s.holdSequenced(env, now, b)
 	}
 }
@@ -218,9 +220,9 @@ func clampMS(d int64, c *Config) int64 {
 	return min(max(d, ms(c.ResendDelayMin)), ms(c.ResendDelayMax))
 }
 
-func (s *Session) pushSent(now Nanotime, str *stream, b []byte, delay Nanotime) {
+func (s *Session) pushSent(env *Env, now Nanotime, str *stream, b []byte, delay Nanotime) {
 	if n := str.inflight(); n >= len(str.sent) {
-		str.growSent(max(8, 2*len(str.sent)))
+		str.growSent(env, max(1<<ringMinShift, 2*len(str.sent)))
 	}
 	str.sent[int(str.out)&(len(str.sent)-1)] = sentEntry{buf: b, firstSent: now, lastSent: now, delay: delay}
 	str.out++
@@ -228,13 +230,14 @@ func (s *Session) pushSent(now Nanotime, str *stream, b []byte, delay Nanotime) 
 	s.nextResend = min(s.nextResend, now+delay+1)
 }
 
-func (st *stream) growSent(n int) {
-	ring := make([]sentEntry, n)
+func (st *stream) growSent(env *Env, n int) {
+	ring := env.rings.get(n)
 	if len(st.sent) > 0 {
 		om, nm := len(st.sent)-1, n-1
 		for q := st.base; q != st.out; q++ {
 			ring[int(q)&nm] = st.sent[int(q)&om]
 		}
+		env.rings.put(st.sent)
 	}
 	st.sent = ring
 }
