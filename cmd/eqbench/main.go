@@ -72,6 +72,7 @@ func run() int {
 		htmlFile   = fs.String("report", "", "write a self-contained HTML report with plots to this file")
 		quiet      = fs.Bool("q", false, "no report, only the summary line")
 		cpuProf    = fs.String("cpuprofile", "", "write eqbench's own CPU profile (pprof) to this file")
+		memProf    = fs.String("memprofile", "", "write eqbench's own allocation profile (pprof: every allocation since start, sampled) to this file at the end of the run")
 		variant    = fs.String("variant", "rs", "protocol variant of the client sessions: rs, legacy or eq2 (legacy and eq2 have one stream: -streams 1)")
 	)
 	var cLevel proto.CompressLevel
@@ -140,6 +141,19 @@ func run() int {
 			return 2
 		}
 		defer pprof.StopCPUProfile()
+	}
+	if *memProf != "" {
+		f, err := os.Create(*memProf)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "eqbench:", err)
+			return 2
+		}
+		defer func() {
+			if err := pprof.Lookup("allocs").WriteTo(f, 0); err != nil {
+				fmt.Fprintln(os.Stderr, "eqbench:", err)
+			}
+			f.Close()
+		}()
 	}
 	opt.Target = fs.Arg(0)
 	opt.Command = os.Args
