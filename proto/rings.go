@@ -5,30 +5,30 @@ import (
 	"unsafe"
 )
 
-// sentRings is an Env's free lists of sent rings, one per power-of-two
-// length from 8 to 4096 entries. A session hands its empty ring back when
-// it idles (Config.IdleRelease) and takes one again with its next reliable
-// send; without the lists, a session that sends every few seconds (past
-// IdleRelease each time) allocated a ring per message on both ends, which
-// at 100,000 such sessions was 10 MB/s of garbage. Like pool.Sized's, each
-// list is capped (about ringKeep bytes), so an Env whose sessions all went
-// idle keeps at most that per length; the rest go to the collector.
-type sentRings struct {
-	free [ringClasses][][]sentEntry
+// rings is an Env's free lists of one kind of ring, one list per
+// power-of-two length from 8 to 8192 entries (maxRing). A session hands its empty
+// rings back when it idles (Config.IdleRelease) and takes them again with
+// its next reliable send or out-of-order packet; without the lists, a
+// session that sends every few seconds (past IdleRelease each time)
+// allocated a sent ring per message on both ends, which at 100,000 such
+// sessions was 10 MB/s of garbage. Like pool.Sized's, each list is capped
+// (about ringKeep bytes), so an Env whose sessions all went idle keeps at
+// most that per length; the rest go to the collector.
+type rings[T any] struct {
+	free [ringClasses][][]T
 }
 
 const (
-	ringMinShift = 3 // 8 entries: growSent's first length
-	ringClasses  = 10
+	ringMinShift = 3  // 8 entries
+	ringClasses  = 11 // to maxRing
 	ringKeep     = 8 << 20
-	sentSize     = int(unsafe.Sizeof(sentEntry{}))
 )
 
 // ringClass is the list of a ring of n entries (a power of two ≥ 8).
 func ringClass(n int) int { return bits.Len(uint(n-1)) - ringMinShift }
 
 // get returns a zeroed ring of n entries (n a power of two ≥ 8).
-func (r *sentRings) get(n int) []sentEntry {
+func (r *rings[T]) get(n int) []T {
 	if c := ringClass(n); c < ringClasses {
 		if l := r.free[c]; len(l) > 0 {
 			ring := l[len(l)-1]
@@ -37,29 +37,34 @@ func (r *sentRings) get(n int) []sentEntry {
 			return ring
 		}
 	}
-	return make([]sentEntry, n)
+	return make([]T, n)
 }
 
-// put takes back a ring nobody indexes any more (its buffers already
-// returned), zeroing it so it pins none of them.
-func (r *sentRings) put(ring []sentEntry) {
+// put takes back a ring nobody indexes any more (whatever it pointed to
+// already returned), zeroing it so it pins nothing.
+func (r *rings[T]) put(ring []T) {
 	n := len(ring)
 	if n < 1<<ringMinShift || n&(n-1) != 0 {
 		return
 	}
 	c := ringClass(n)
-	if c >= ringClasses || len(r.free[c]) >= max(16, ringKeep/(n*sentSize)) {
+	if c >= ringClasses || len(r.free[c]) >= max(16, ringKeep/(n*r.entry())) {
 		return
 	}
 	clear(ring)
 	r.free[c] = append(r.free[c], ring)
 }
 
+func (r *rings[T]) entry() int {
+	var t T
+	return int(unsafe.Sizeof(t))
+}
+
 // held reports how many rings the lists keep, and their bytes.
-func (r *sentRings) held() (rings, bytes int) {
+func (r *rings[T]) held() (n, bytes int) {
 	for c, l := range r.free {
-		rings += len(l)
-		bytes += len(l) << (c + ringMinShift) * sentSize
+		n += len(l)
+		bytes += len(l) << (c + ringMinShift) * r.entry()
 	}
 	return
 }

@@ -49,9 +49,9 @@ package proto
 // valid only during the call. Send copies app. Stored packets, reorder
 // copies, fragment reassembly and the hold buffer come from Env.Alloc (a
 // shard's pool.Sized) and go back to it when acked, delivered or idle
-// (Config.IdleRelease), so an idle session holds only its struct. Its sent
-// ring goes to Env's own free lists, so a session that idles between
-// messages allocates nothing either.
+// (Config.IdleRelease), so an idle session holds only its struct. Its sent and
+// reorder rings go to Env's own free lists, so a session that idles
+// between messages allocates nothing either.
 //
 // Timing: Tick's return value folds every deadline (connect retry and
 // stale, keepalive, stale, per-packet resend and resend timeout, close

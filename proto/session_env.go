@@ -66,8 +66,9 @@ type Env struct {
 	// by an EQ2 session).
 	EQ2 *EQ2Coder
 
-	ctl   [64]byte // scratch for control packets and escaped unreliable sends
-	rings sentRings
+	ctl     [64]byte // scratch for control packets and escaped unreliable sends
+	sent    rings[sentEntry]
+	reorder rings[[]byte]
 }
 
 // Random returns a uniformly random u32 for a session key or connect code

@@ -45,17 +45,18 @@ func (st *stream) release(env *Env, all bool) int {
 		for i := range st.sent {
 			env.put(st.sent[i].buf)
 		}
-		env.rings.put(st.sent)
+		env.sent.put(st.sent)
 		st.sent = nil
 		st.base = st.out
 		return st.releaseRecv(env)
 	}
 	if st.base == st.out {
-		env.rings.put(st.sent)
+		env.sent.put(st.sent)
 		st.sent = nil
 	}
 	if st.reorderN == 0 {
 		n := len(st.reorder) * sliceBytes
+		env.reorder.put(st.reorder)
 		st.reorder = nil
 		return n
 	}
@@ -70,6 +71,7 @@ func (st *stream) releaseRecv(env *Env) int {
 		env.put(b)
 	}
 	env.put(st.frag)
+	env.reorder.put(st.reorder)
 	st.reorder, st.frag = nil, nil
 	st.reorderN, st.reorderBytes = 0, 0
 	st.fragActive, st.fragDiscard = false, false
@@ -231,13 +233,13 @@ func (s *Session) pushSent(env *Env, now Nanotime, str *stream, b []byte, delay 
 }
 
 func (st *stream) growSent(env *Env, n int) {
-	ring := env.rings.get(n)
+	ring := env.sent.get(n)
 	if len(st.sent) > 0 {
 		om, nm := len(st.sent)-1, n-1
 		for q := st.base; q != st.out; q++ {
 			ring[int(q)&nm] = st.sent[int(q)&om]
 		}
-		env.rings.put(st.sent)
+		env.sent.put(st.sent)
 	}
 	st.sent = ring
 }
@@ -525,7 +527,7 @@ func (s *Session) queueFuture(env *Env, str *stream, q Seq, p []byte) {
 	}
 	if ring > len(str.reorder) {
 		s.held(env, (ring-len(str.reorder))*sliceBytes)
-		str.growReorder(ring)
+		str.growReorder(env, ring)
 	}
 	b := env.get(len(p))
 	copy(b, p)
@@ -538,13 +540,14 @@ func (s *Session) queueFuture(env *Env, str *stream, q Seq, p []byte) {
 // ringFor is the reorder ring length that holds d future packets.
 func (st *stream) ringFor(d int) int { return max(ringSize(d), 16, 2*len(st.reorder)) }
 
-func (st *stream) growReorder(n int) {
-	ring := make([][]byte, n)
+func (st *stream) growReorder(env *Env, n int) {
+	ring := env.reorder.get(n)
 	for _, b := range st.reorder {
 		if b != nil {
 			ring[int(binary.BigEndian.Uint16(b[2:]))&(n-1)] = b
 		}
 	}
+	env.reorder.put(st.reorder)
 	st.reorder = ring
 }
 
