@@ -11,11 +11,13 @@ import (
 // its next reliable send or out-of-order packet; without the lists, a
 // session that sends every few seconds (past IdleRelease each time)
 // allocated a sent ring per message on both ends, which at 100,000 such
-// sessions was 10 MB/s of garbage. Like pool.Sized's, each list is capped
-// (about ringKeep bytes), so an Env whose sessions all went idle keeps at
-// most that per length; the rest go to the collector.
+// sessions was 10 MB/s of garbage. The lists of one kind keep at most
+// ringKeep bytes together, so an Env whose sessions all went idle (or a
+// peer that made them grow reorder rings and then fell silent) pins at
+// most that beyond what sessions hold; the rest go to the collector.
 type rings[T any] struct {
-	free [ringClasses][][]T
+	free  [ringClasses][][]T
+	bytes int // of the rings in free
 }
 
 const (
@@ -34,6 +36,7 @@ func (r *rings[T]) get(n int) []T {
 			ring := l[len(l)-1]
 			l[len(l)-1] = nil
 			r.free[c] = l[:len(l)-1]
+			r.bytes -= n * r.entry()
 			return ring
 		}
 	}
@@ -48,11 +51,12 @@ func (r *rings[T]) put(ring []T) {
 		return
 	}
 	c := ringClass(n)
-	if c >= ringClasses || len(r.free[c]) >= max(16, ringKeep/(n*r.entry())) {
+	if c >= ringClasses || r.bytes+n*r.entry() > ringKeep {
 		return
 	}
 	clear(ring)
 	r.free[c] = append(r.free[c], ring)
+	r.bytes += n * r.entry()
 }
 
 func (r *rings[T]) entry() int {

@@ -35,12 +35,18 @@ func TestRings(t *testing.T) {
 		t.Fatalf("kept %d rings, want only the maxRing one", n)
 	}
 	r.get(maxRing)
-	keep := ringKeep / (8 * size)
-	for range keep + 10 {
-		r.put(make([]sentEntry, 8))
+	if n, by := r.held(); n != 0 || by != 0 || r.bytes != 0 {
+		t.Fatalf("held %d rings, %d bytes (counted %d) after taking all back", n, by, r.bytes)
 	}
-	if n, by := r.held(); n != keep || by > ringKeep {
-		t.Fatalf("held %d rings (%d bytes), want the cap %d", n, by, keep)
+	// The cap is on all lengths together: 16-entry rings fill it, and then
+	// not even an 8-entry one is kept.
+	keep := ringKeep / (16 * size)
+	for range keep + 10 {
+		r.put(make([]sentEntry, 16))
+	}
+	r.put(make([]sentEntry, 8))
+	if n, by := r.held(); n != keep || by > ringKeep || by != r.bytes {
+		t.Fatalf("held %d rings (%d bytes, counted %d), want the cap's %d", n, by, r.bytes, keep)
 	}
 }
 
