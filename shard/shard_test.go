@@ -292,3 +292,72 @@ func BenchmarkCounterAdd(b *testing.B) {
 }
 
 var sinkU64 uint64
+
+// TestIdleEchoNoAllocs is TestEchoNoAllocs for a session that idles past
+// IdleRelease between messages (a message every few seconds): the server
+// hands its rings and hold buffer back while idle and takes them again for
+// the next echo, allocating nothing.
+func TestIdleEchoNoAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector allocates")
+	}
+	g, socks := memGroup(t, 1, RoleServer, &echo{})
+	s, sock := g.Shard(0), socks[0]
+	p := newPeer(t, sock, netip.MustParseAddrPort("10.0.0.1:4000"))
+	connect(t, s, sock, p)
+	msg := make([]byte, 64)
+	for i := range msg {
+		msg[i] = byte(i + 1)
+	}
+	// What the peer sends goes to the shard through reused buffers, so
+	// only the shard's and the peer's sessions are measured.
+	var out [4][]byte
+	n := 0
+	p.env.Sink = sinkFunc(func(b []byte) {
+		out[n] = append(out[n][:0], b...)
+		n++
+	})
+	var now proto.Nanotime
+	rbuf := make([]byte, proto.MaxDatagram)
+	sock.onOut = func(b []byte, to netip.AddrPort) { p.recv(rbuf[:copy(rbuf, b)], now) }
+	deliver := func() {
+		sock.in = sock.in[:0]
+		for k := range n {
+			sock.in = append(sock.in, memDgram{out[k], p.addr})
+		}
+		n = 0
+		step(s)
+	}
+	idle := proto.DefaultConfig().IdleRelease + time.Second
+	echoes := p.got
+	released := 0 // buffers the server's idle step handed back to its pool
+	cycle := func() {
+		_ = p.sess.Send(&p.env, now, 0, msg, true)
+		p.sess.Flush(&p.env, now)
+		deliver() // the message in; the echo out to the peer
+		p.sess.Flush(&p.env, now)
+		deliver() // the peer's ack of the echo
+		now += proto.Nanotime(idle)
+		advance(s, idle)
+		before, _ := s.alloc.Held()
+		step(s) // the server, idle past IdleRelease, hands back
+		after, _ := s.alloc.Held()
+		released = after - before
+		p.sess.Tick(&p.env, now) // and so does the peer
+		deliver()
+	}
+	for range 4 {
+		cycle()
+	}
+	if p.got-echoes != 4 {
+		t.Fatalf("%d echoes for 4 messages", p.got-echoes)
+	}
+	// The hold buffer goes back to the pool only on an idle release:
+	// seeing it there proves the cycle covers the release.
+	if released <= 0 {
+		t.Fatalf("the idle step handed %d buffers back: nothing was released", released)
+	}
+	if a := testing.AllocsPerRun(200, cycle); a != 0 {
+		t.Fatalf("an idle-then-echo cycle allocates %.1f times", a)
+	}
+}
