@@ -357,7 +357,11 @@ func Run(ctx context.Context, opt Options) (*Result, error) {
 	if proxy != nil {
 		proxy.Calm() // the disconnects must reach the server (impair.Proxy.Calm)
 	}
-	r.closeAll(conns)
+	rate := closeRate
+	if proxy != nil {
+		rate = proxyCloseRate
+	}
+	r.closeAll(conns, rate)
 	_ = client.Close() // the engine: what closeAll left (none), then the sockets
 	if proxy != nil {
 		if err := proxy.Settle(int(cst.Total.SessionsOpen), settleTimeout+opt.Impair.Delay+opt.Impair.Jitter+impair.ReorderHold); err != nil {
@@ -596,28 +600,34 @@ func (b *burstSlots) due(now int64, post func(int32)) {
 // 47,987 it dropped stayed open on the server until its stale timeout.
 const closeRate = 100_000
 
-// closeChunk is how many sessions closeAll closes between two ticks.
-const closeChunk = 1000
+// proxyCloseRate is closeRate through the impairment relay, whose one
+// goroutine reads every client's datagrams from one socket: 1,000
+// disconnects at once overflowed it (7,233 of 8,000 sessions stayed open
+// on the server) where the kernel keeps its buffer small (rmem_max).
+const proxyCloseRate = 10_000
 
-// closeAll closes the sessions closeChunk at a time, closeRate a second: a
-// run of 100,000 sessions takes a second to end, one of closeChunk or fewer
-// no time at all.
-func (r *runner) closeAll(conns []*session) {
-	t := time.NewTicker(time.Second * closeChunk / closeRate)
+// closeTick is the interval between two chunks of closeAll.
+const closeTick = 10 * time.Millisecond
+
+// closeAll closes the sessions a chunk per closeTick, rate a second: a run
+// of 100,000 sessions takes a second to end (ten through the relay), one
+// of a chunk or fewer no time at all.
+func (r *runner) closeAll(conns []*session, rate int) {
+	t := time.NewTicker(closeTick)
 	defer t.Stop()
-	closeChunks(len(conns), func() { <-t.C }, func(i int) {
+	closeChunks(len(conns), rate*int(closeTick)/int(time.Second), func() { <-t.C }, func(i int) {
 		_ = conns[i].conn.Close() // an error: the engine is closing, and ends the session itself
 	})
 }
 
-// closeChunks calls close(0..n-1), closeChunk calls at once and each later
+// closeChunks calls close(0..n-1), chunk calls at once and each later
 // chunk after a wait.
-func closeChunks(n int, wait func(), close func(int)) {
-	for i := 0; i < n; i += closeChunk {
+func closeChunks(n, chunk int, wait func(), close func(int)) {
+	for i := 0; i < n; i += chunk {
 		if i > 0 {
 			wait()
 		}
-		for k := i; k < min(i+closeChunk, n); k++ {
+		for k := i; k < min(i+chunk, n); k++ {
 			close(k)
 		}
 	}

@@ -333,17 +333,18 @@ func TestBurstSlots(t *testing.T) {
 	}
 }
 
-// TestCloseChunks: the end of a run closes closeChunk sessions per tick,
+// TestCloseChunks: the end of a run closes a chunk of sessions per tick,
 // every one exactly once, so the server's socket never gets every
 // SessionDisconnect at once.
 func TestCloseChunks(t *testing.T) {
-	const n = 2*closeChunk + closeChunk/2
+	const chunk = closeRate * int(closeTick) / int(time.Second)
+	const n = 2*chunk + chunk/2
 	var closed [n]int
 	count := 0
 	var atWait []int // sessions closed when each wait began
-	closeChunks(n, func() { atWait = append(atWait, count) }, func(i int) { closed[i]++; count++ })
-	if !slices.Equal(atWait, []int{closeChunk, 2 * closeChunk}) {
-		t.Fatalf("closed before each wait: %v, want [%d %d]", atWait, closeChunk, 2*closeChunk)
+	closeChunks(n, chunk, func() { atWait = append(atWait, count) }, func(i int) { closed[i]++; count++ })
+	if !slices.Equal(atWait, []int{chunk, 2 * chunk}) {
+		t.Fatalf("closed before each wait: %v, want [%d %d]", atWait, chunk, 2*chunk)
 	}
 	for i, c := range closed {
 		if c != 1 {
@@ -351,8 +352,8 @@ func TestCloseChunks(t *testing.T) {
 		}
 	}
 	atWait = nil
-	closeChunks(closeChunk, func() { atWait = append(atWait, count) }, func(int) {})
+	closeChunks(chunk, chunk, func() { atWait = append(atWait, count) }, func(int) {})
 	if len(atWait) != 0 {
-		t.Fatalf("a run of %d sessions waited %d times", closeChunk, len(atWait))
+		t.Fatalf("a run of %d sessions waited %d times", chunk, len(atWait))
 	}
 }

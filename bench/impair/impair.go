@@ -209,6 +209,9 @@ type flow struct {
 	rngDown *rand.Rand // the flow's upstream reader only
 }
 
+// downBuffer is the receive buffer the client-facing socket asks for.
+const downBuffer = 4 << 20
+
 // StartProxy binds the client-facing socket and starts relaying.
 func StartProxy(cfg ProxyConfig) (*Proxy, error) {
 	if err := cfg.Impair.Validate(); err != nil {
@@ -224,6 +227,12 @@ func StartProxy(cfg ProxyConfig) (*Proxy, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Every client's datagrams arrive on this one socket, read by one
+	// goroutine: at a run's end 1,000 SessionDisconnects come at once, and
+	// the default buffer (about 200 KiB) dropped most of them, leaving their
+	// sessions open on the server until the stale timeout. The kernel
+	// clamps the size to net.core.rmem_max.
+	_ = down.SetReadBuffer(downBuffer) // best effort: a smaller buffer still works
 	p := &Proxy{cfg: cfg, down: down, flows: map[netip.AddrPort]*flow{}}
 	if cfg.Impair.Delay > 0 || cfg.Impair.Jitter > 0 || cfg.Impair.Reorder > 0 {
 		p.q = newDelayQueue()
