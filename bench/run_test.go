@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -210,6 +211,12 @@ func TestRunClosesSessions(t *testing.T) {
 	// stayed open); now the relay asks for a larger buffer and a run closes
 	// its sessions at proxyCloseRate through it.
 	t.Run("1000 sessions", func(t *testing.T) {
+		// Two descriptors a session (eqbench's and the relay's), plus the
+		// rest of the process.
+		var lim syscall.Rlimit
+		if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err == nil && lim.Cur < 2500 {
+			t.Skipf("RLIMIT_NOFILE %d: 1,000 relayed sessions need about 2,100 descriptors", lim.Cur)
+		}
 		srv := startEcho(t, &echoHandler{})
 		res := runOK(t, Options{Target: srv.Addr().String(), Sessions: 1000, Count: 2, Window: 1, Seed: 3, Impair: impair.Impairment{Dup: 0.01}, Grace: 5 * time.Second})
 		if res.Connected != 1000 {
