@@ -615,10 +615,14 @@ const closeTick = 10 * time.Millisecond
 func (r *runner) closeAll(conns []*session, rate int) {
 	t := time.NewTicker(closeTick)
 	defer t.Stop()
-	closeChunks(len(conns), rate*int(closeTick)/int(time.Second), func() { <-t.C }, func(i int) {
+	closeChunks(len(conns), closeChunk(rate), func() { <-t.C }, func(i int) {
 		_ = conns[i].conn.Close() // an error: the engine is closing, and ends the session itself
 	})
 }
+
+// closeChunk is how many sessions closeAll closes per closeTick at rate a
+// second.
+func closeChunk(rate int) int { return rate * int(closeTick) / int(time.Second) }
 
 // closeChunks calls close(0..n-1), chunk calls at once and each later
 // chunk after a wait.

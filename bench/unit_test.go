@@ -337,9 +337,9 @@ func TestBurstSlots(t *testing.T) {
 // every one exactly once, so the server's socket never gets every
 // SessionDisconnect at once.
 func TestCloseChunks(t *testing.T) {
-	const chunk = closeRate * int(closeTick) / int(time.Second)
-	const n = 2*chunk + chunk/2
-	var closed [n]int
+	chunk := closeChunk(closeRate)
+	n := 2*chunk + chunk/2
+	closed := make([]int, n)
 	count := 0
 	var atWait []int // sessions closed when each wait began
 	closeChunks(n, chunk, func() { atWait = append(atWait, count) }, func(i int) { closed[i]++; count++ })

@@ -75,10 +75,8 @@ func FuzzShardAdmission(f *testing.F) {
 			case 0:
 				d = append([]byte(nil), body...)
 				raw = append(raw, memDgram{d, addr(e)})
-				if len(d) >= proto.SessionRequestLen && d[0] == 0 && proto.Opcode(d[1]) == proto.OpSessionRequest {
-					if r, err := proto.ParseSessionRequest(d); err == nil {
-						mps[e] = append(mps[e], proto.NegotiatedMaxPacket(&s.cfg.Proto, r.MaxPacketSize))
-					}
+				if r, err := proto.ParseSessionRequest(d); err == nil {
+					mps[e] = append(mps[e], proto.NegotiatedMaxPacket(&s.cfg.Proto, r.MaxPacketSize))
 				}
 			case 1:
 				d = request(codeOf(body))
